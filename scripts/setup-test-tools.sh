@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the tools pushpool's tests drive, into a virtualenv inside the project (.venv):
+#   - moto server (the AWS API emulator the DynamoDB/ECS tests talk to)
+#   - the real Prefect client (prefect 3.9.1, prefect-aws 0.7.12) the end-to-end tests use.
+# Idempotent: a second run only checks that the pinned versions are there.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+venv="${PUSHPOOL_VENV:-$here/.venv}"
+python="${PYTHON:-python3}"
+
+pins=(
+  "prefect==3.9.1"
+  "prefect-aws==0.7.12"
+  "moto[server]==5.2.5"
+)
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "setup-test-tools: creating $venv"
+  "$python" -m venv "$venv"
+fi
+stamp="$venv/.pushpool-pins"
+want="$(printf '%s\n' "${pins[@]}")"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+echo "setup-test-tools: installing ${pins[*]}"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${pins[@]}"
+printf '%s\n' "$want" > "$stamp"
+echo "setup-test-tools: ready ($("$venv/bin/prefect" --version), moto $("$venv/bin/python" -c 'import moto; print(moto.__version__)'))"

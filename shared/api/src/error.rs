@@ -1,0 +1,96 @@
+//! The API's error type and its single mapping to HTTP responses.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pushpool_core::CoreError;
+use pushpool_core::template::TemplateError;
+use pushpool_store::StoreError;
+use serde_json::json;
+
+/// An API failure. Each variant is one status code; see [`IntoResponse`].
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 404, with Prefect's message (`Work pool "x" not found.`).
+    #[error("{0}")]
+    NotFound(String),
+    /// 409 (`A work pool with this name already exists.`).
+    #[error("{0}")]
+    Conflict(String),
+    /// 422: the request is well-formed JSON but a field is invalid; the message names it.
+    #[error("{0}")]
+    Invalid(String),
+    /// 400: the body is not the JSON expected.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 503 with `Retry-After`: the store is busy; the Prefect client retries it.
+    #[error("service temporarily unavailable")]
+    Unavailable(#[source] StoreError),
+    /// 500: logged with its cause chain, answered with a generic body.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => Self::NotFound(m),
+            StoreError::Conflict(m) => Self::Conflict(m),
+            e @ (StoreError::Transient(_) | StoreError::VersionConflict(_)) => Self::Unavailable(e),
+            e @ StoreError::Backend(_) => Self::Internal(Box::new(e)),
+        }
+    }
+}
+
+impl From<TemplateError> for ApiError {
+    fn from(e: TemplateError) -> Self {
+        Self::Invalid(e.to_string())
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        Self::Invalid(e.to_string())
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, detail) = match &self {
+            Self::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
+            Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            Self::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.clone()),
+            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            Self::Unavailable(e) => {
+                tracing::warn!(error = %chain(e), "store busy");
+                let mut r = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"detail": "Service temporarily unavailable, retry."})),
+                )
+                    .into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return r;
+            }
+            Self::Internal(e) => {
+                tracing::error!(error = %chain(e.as_ref()), "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal server error".to_owned(),
+                )
+            }
+        };
+        (status, Json(json!({ "detail": detail }))).into_response()
+    }
+}

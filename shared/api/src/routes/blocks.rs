@@ -1,0 +1,505 @@
+//! Block types, block schemas and block documents.
+//!
+//! Block documents are stored with their secrets in plain text and answered with every
+//! secret field (the schema's `secret_fields`) replaced by `"********"` unless the request
+//! says `include_secrets=true`; create and update responses are always obfuscated (Prefect
+//! 3.9.1 behaviour, recorded in scenarios b1–b6). Schema checksums are Prefect's own
+//! ([`pushpool_core::blocks::schema_checksum`]), so the client finds the schema it computes.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::Utc;
+use pushpool_core::blocks::{obfuscate, restore_obfuscated, schema_checksum};
+use pushpool_core::model::{BlockDocument, BlockSchema, BlockType};
+use pushpool_store::{Page, StoreError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{IncludeSecrets, parse_id};
+use crate::extract::{Json, OptionalJson, Query};
+use crate::{ApiError, AppState};
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct BlockTypeCreate {
+    name: String,
+    slug: String,
+    #[serde(default)]
+    logo_url: Option<String>,
+    #[serde(default)]
+    documentation_url: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    code_example: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct BlockTypeUpdate {
+    #[serde(default)]
+    logo_url: Option<Option<String>>,
+    #[serde(default)]
+    documentation_url: Option<Option<String>>,
+    #[serde(default)]
+    description: Option<Option<String>>,
+    #[serde(default)]
+    code_example: Option<Option<String>>,
+}
+
+pub(crate) async fn create_block_type(
+    State(state): State<AppState>,
+    Json(body): Json<BlockTypeCreate>,
+) -> Result<impl IntoResponse, ApiError> {
+    super::work_pools::validate_name("name", &body.name)?;
+    if body.slug.is_empty()
+        || !body
+            .slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(ApiError::Invalid(format!(
+            "slug: {:?} must be lowercase letters, digits and hyphens",
+            body.slug
+        )));
+    }
+    let now = Utc::now();
+    let bt = BlockType {
+        id: Uuid::new_v4(),
+        created: now,
+        updated: now,
+        name: body.name,
+        slug: body.slug,
+        logo_url: body.logo_url,
+        documentation_url: body.documentation_url,
+        description: body.description,
+        code_example: body.code_example,
+        is_protected: false,
+    };
+    state.store().create_block_type(&bt).await?;
+    Ok((StatusCode::CREATED, axum::Json(bt)))
+}
+
+pub(crate) async fn read_block_type_by_slug(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<axum::Json<BlockType>, ApiError> {
+    Ok(axum::Json(
+        state.store().read_block_type_by_slug(&slug).await?,
+    ))
+}
+
+pub(crate) async fn read_block_type(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<BlockType>, ApiError> {
+    let id = parse_id("id", &id)?;
+    Ok(axum::Json(state.store().read_block_type(id).await?))
+}
+
+pub(crate) async fn update_block_type(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<BlockTypeUpdate>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id("id", &id)?;
+    let mut bt = state.store().read_block_type(id).await?;
+    if let Some(v) = body.logo_url {
+        bt.logo_url = v;
+    }
+    if let Some(v) = body.documentation_url {
+        bt.documentation_url = v;
+    }
+    if let Some(v) = body.description {
+        bt.description = v;
+    }
+    if let Some(v) = body.code_example {
+        bt.code_example = v;
+    }
+    bt.updated = Utc::now();
+    state.store().update_block_type(&bt).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn filter_block_types(
+    State(state): State<AppState>,
+    OptionalJson(body): OptionalJson<Value>,
+) -> Result<axum::Json<Vec<BlockType>>, ApiError> {
+    let slugs = super::filters::any_strings(body.get("block_types"), "slug");
+    let types = state.store().list_block_types(Page::default()).await?;
+    Ok(axum::Json(
+        types
+            .into_iter()
+            .filter(|t| slugs.as_ref().is_none_or(|s| s.contains(&t.slug)))
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct BlockSchemaCreate {
+    fields: Value,
+    block_type_id: Uuid,
+    #[serde(default)]
+    capabilities: Vec<String>,
+    #[serde(default)]
+    version: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct VersionQuery {
+    #[serde(default)]
+    version: Option<String>,
+}
+
+async fn with_block_type(
+    state: &AppState,
+    mut schema: BlockSchema,
+) -> Result<BlockSchema, ApiError> {
+    schema.block_type = Some(state.store().read_block_type(schema.block_type_id).await?);
+    Ok(schema)
+}
+
+pub(crate) async fn create_block_schema(
+    State(state): State<AppState>,
+    Json(body): Json<BlockSchemaCreate>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !body.fields.is_object() {
+        return Err(ApiError::Invalid("fields: must be a JSON object".into()));
+    }
+    match state.store().read_block_type(body.block_type_id).await {
+        Err(StoreError::NotFound(_)) => {
+            return Err(ApiError::NotFound(format!(
+                "block_type_id: block type {} not found",
+                body.block_type_id
+            )));
+        }
+        other => {
+            other?;
+        }
+    }
+    let checksum = schema_checksum(&body.fields);
+    let version = body.version.unwrap_or_else(|| "non-versioned".into());
+    if let Ok(existing) = state
+        .store()
+        .read_block_schema_by_checksum(&checksum, Some(&version))
+        .await
+    {
+        return Ok((
+            StatusCode::OK,
+            axum::Json(with_block_type(&state, existing).await?),
+        ));
+    }
+    let now = Utc::now();
+    let schema = BlockSchema {
+        id: Uuid::new_v4(),
+        created: now,
+        updated: now,
+        checksum,
+        fields: body.fields,
+        block_type_id: body.block_type_id,
+        block_type: None,
+        capabilities: body.capabilities,
+        version,
+    };
+    state.store().create_block_schema(&schema).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(with_block_type(&state, schema).await?),
+    ))
+}
+
+pub(crate) async fn read_block_schema_by_checksum(
+    State(state): State<AppState>,
+    Path(checksum): Path<String>,
+    Query(q): Query<VersionQuery>,
+) -> Result<axum::Json<BlockSchema>, ApiError> {
+    let schema = state
+        .store()
+        .read_block_schema_by_checksum(&checksum, q.version.as_deref())
+        .await?;
+    Ok(axum::Json(with_block_type(&state, schema).await?))
+}
+
+pub(crate) async fn read_block_schema(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<BlockSchema>, ApiError> {
+    let id = parse_id("id", &id)?;
+    let schema = state.store().read_block_schema(id).await?;
+    Ok(axum::Json(with_block_type(&state, schema).await?))
+}
+
+pub(crate) async fn filter_block_schemas(
+    State(state): State<AppState>,
+    OptionalJson(body): OptionalJson<Value>,
+) -> Result<axum::Json<Vec<BlockSchema>>, ApiError> {
+    let type_ids = super::filters::any_ids(body.get("block_schemas"), "block_type_id");
+    let mut out = Vec::new();
+    for s in state.store().list_block_schemas(Page::default()).await? {
+        if type_ids
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&s.block_type_id))
+        {
+            out.push(with_block_type(&state, s).await?);
+        }
+    }
+    Ok(axum::Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct BlockDocumentCreate {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default = "empty_object")]
+    data: Value,
+    block_schema_id: Uuid,
+    block_type_id: Uuid,
+    #[serde(default)]
+    is_anonymous: bool,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct BlockDocumentUpdate {
+    #[serde(default)]
+    block_schema_id: Option<Uuid>,
+    #[serde(default)]
+    data: Option<Value>,
+    #[serde(default)]
+    merge_existing_data: Option<bool>,
+}
+
+/// The response shape of a block document, secrets obfuscated unless `include_secrets`.
+async fn document_response(
+    state: &AppState,
+    doc: &BlockDocument,
+    include_secrets: bool,
+) -> Result<Value, ApiError> {
+    let schema = with_block_type(
+        state,
+        state.store().read_block_schema(doc.block_schema_id).await?,
+    )
+    .await?;
+    let block_type = schema.block_type.clone();
+    let data = if include_secrets {
+        doc.data.clone()
+    } else {
+        obfuscate(&doc.data, &schema.secret_fields())
+    };
+    Ok(json!({
+        "id": doc.id,
+        "created": doc.created,
+        "updated": doc.updated,
+        "name": doc.name,
+        "data": data,
+        "block_schema_id": doc.block_schema_id,
+        "block_schema": schema,
+        "block_type_id": doc.block_type_id,
+        "block_type_name": block_type.as_ref().map(|t| t.name.clone()),
+        "block_type": block_type,
+        "block_document_references": {},
+        "is_anonymous": doc.is_anonymous,
+    }))
+}
+
+pub(crate) async fn create_block_document(
+    State(state): State<AppState>,
+    Json(body): Json<BlockDocumentCreate>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !body.data.is_object() {
+        return Err(ApiError::Invalid("data: must be a JSON object".into()));
+    }
+    let schema = match state.store().read_block_schema(body.block_schema_id).await {
+        Ok(s) => s,
+        Err(StoreError::NotFound(_)) => {
+            return Err(ApiError::NotFound(format!(
+                "block_schema_id: block schema {} not found",
+                body.block_schema_id
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if schema.block_type_id != body.block_type_id {
+        return Err(ApiError::Invalid(
+            "block_type_id: does not match the block schema's block type".into(),
+        ));
+    }
+    let name = match (body.name, body.is_anonymous) {
+        (Some(n), _) => {
+            super::work_pools::validate_name("name", &n)?;
+            Some(n)
+        }
+        (None, true) => Some(format!("anonymous-{}", Uuid::new_v4())),
+        (None, false) => {
+            return Err(ApiError::Invalid(
+                "name: required for a block document that is not anonymous".into(),
+            ));
+        }
+    };
+    let now = Utc::now();
+    let doc = BlockDocument {
+        id: Uuid::new_v4(),
+        created: now,
+        updated: now,
+        name,
+        data: body.data,
+        block_schema_id: body.block_schema_id,
+        block_type_id: body.block_type_id,
+        is_anonymous: body.is_anonymous,
+    };
+    state.store().create_block_document(&doc).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(document_response(&state, &doc, false).await?),
+    ))
+}
+
+pub(crate) async fn read_block_document(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<IncludeSecrets>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let id = parse_id("id", &id)?;
+    let doc = state.store().read_block_document(id).await?;
+    Ok(axum::Json(
+        document_response(&state, &doc, q.include_secrets).await?,
+    ))
+}
+
+pub(crate) async fn read_block_document_by_name(
+    State(state): State<AppState>,
+    Path((slug, name)): Path<(String, String)>,
+    Query(q): Query<IncludeSecrets>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let bt = state.store().read_block_type_by_slug(&slug).await?;
+    let doc = state
+        .store()
+        .read_block_document_by_name(bt.id, &name)
+        .await?;
+    Ok(axum::Json(
+        document_response(&state, &doc, q.include_secrets).await?,
+    ))
+}
+
+pub(crate) async fn read_block_documents_of_type(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Query(q): Query<IncludeSecrets>,
+) -> Result<axum::Json<Vec<Value>>, ApiError> {
+    let bt = state.store().read_block_type_by_slug(&slug).await?;
+    let mut out = Vec::new();
+    for doc in state.store().list_block_documents(Page::default()).await? {
+        if doc.block_type_id == bt.id && !doc.is_anonymous {
+            out.push(document_response(&state, &doc, q.include_secrets).await?);
+        }
+    }
+    Ok(axum::Json(out))
+}
+
+pub(crate) async fn update_block_document(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<BlockDocumentUpdate>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id("id", &id)?;
+    let mut doc = state.store().read_block_document(id).await?;
+    if let Some(schema_id) = body.block_schema_id {
+        state
+            .store()
+            .read_block_schema(schema_id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => ApiError::NotFound(format!(
+                    "block_schema_id: block schema {schema_id} not found"
+                )),
+                e => e.into(),
+            })?;
+        doc.block_schema_id = schema_id;
+    }
+    if let Some(mut data) = body.data {
+        if !data.is_object() {
+            return Err(ApiError::Invalid("data: must be a JSON object".into()));
+        }
+        let schema = state.store().read_block_schema(doc.block_schema_id).await?;
+        restore_obfuscated(&mut data, &doc.data, &schema.secret_fields());
+        if body.merge_existing_data.unwrap_or(true) {
+            if let (Some(old), Some(new)) = (doc.data.as_object_mut(), data.as_object()) {
+                for (k, v) in new {
+                    old.insert(k.clone(), v.clone());
+                }
+            } else {
+                doc.data = data;
+            }
+        } else {
+            doc.data = data;
+        }
+    }
+    doc.updated = Utc::now();
+    state.store().update_block_document(&doc).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn delete_block_document(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id("id", &id)?;
+    state.store().delete_block_document(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct BlockDocumentFilterBody {
+    #[serde(default)]
+    block_documents: Option<Value>,
+    #[serde(default)]
+    block_types: Option<Value>,
+    #[serde(default)]
+    include_secrets: bool,
+    #[serde(default)]
+    offset: Option<usize>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+pub(crate) async fn filter_block_documents(
+    State(state): State<AppState>,
+    OptionalJson(body): OptionalJson<BlockDocumentFilterBody>,
+) -> Result<axum::Json<Vec<Value>>, ApiError> {
+    let names = super::filters::any_strings(body.block_documents.as_ref(), "name");
+    let slugs = super::filters::any_strings(body.block_types.as_ref(), "slug");
+    let mut type_ids = None;
+    if let Some(slugs) = slugs {
+        let mut ids = Vec::new();
+        for s in slugs {
+            if let Ok(t) = state.store().read_block_type_by_slug(&s).await {
+                ids.push(t.id);
+            }
+        }
+        type_ids = Some(ids);
+    }
+    let mut out = Vec::new();
+    let docs = state.store().list_block_documents(Page::default()).await?;
+    for doc in docs
+        .into_iter()
+        .filter(|d| !d.is_anonymous)
+        .filter(|d| {
+            names
+                .as_ref()
+                .is_none_or(|n| d.name.as_ref().is_some_and(|x| n.contains(x)))
+        })
+        .filter(|d| {
+            type_ids
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&d.block_type_id))
+        })
+        .skip(body.offset.unwrap_or(0))
+        .take(body.limit.unwrap_or(usize::MAX))
+    {
+        out.push(document_response(&state, &doc, body.include_secrets).await?);
+    }
+    Ok(axum::Json(out))
+}

@@ -1,0 +1,455 @@
+//! Deployments: create (an upsert on flow and name, as Prefect's server does), read by id and
+//! by `flow/deployment` name, update, delete, filter, and `create_flow_run`.
+//!
+//! Job variables are validated against the work pool's `variables` schema (compiled once per
+//! pool version) when a deployment is created or updated and when a run is created: a value
+//! that breaks the schema is a 422 naming the field (`job_variables.cpu`).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::Utc;
+use pushpool_core::model::{Deployment, EmpiricalPolicy, FlowRun, Object, WorkPool};
+use pushpool_core::orchestration::apply_state;
+use pushpool_core::state::{StateCreate, StateType};
+use pushpool_core::template::merge_job_variables;
+use pushpool_store::{Page, StoreError};
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::parse_id;
+use crate::extract::{Json, OptionalJson};
+use crate::{ApiError, AppState};
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeploymentCreate {
+    name: String,
+    flow_id: Uuid,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    paused: bool,
+    #[serde(default)]
+    schedules: Vec<Value>,
+    #[serde(default)]
+    concurrency_limit: Option<i64>,
+    #[serde(default)]
+    concurrency_options: Option<Value>,
+    #[serde(default)]
+    enforce_parameter_schema: Option<bool>,
+    #[serde(default)]
+    parameter_openapi_schema: Option<Value>,
+    #[serde(default)]
+    parameters: Option<Object>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    labels: Option<Object>,
+    #[serde(default)]
+    pull_steps: Option<Vec<Value>>,
+    #[serde(default)]
+    work_queue_name: Option<String>,
+    #[serde(default)]
+    work_pool_name: Option<String>,
+    #[serde(default)]
+    storage_document_id: Option<Uuid>,
+    #[serde(default)]
+    infrastructure_document_id: Option<Uuid>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    entrypoint: Option<String>,
+    #[serde(default)]
+    job_variables: Option<Object>,
+}
+
+/// Prefect's `DeploymentUpdate`: every field optional.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DeploymentUpdate {
+    #[serde(default)]
+    version: Option<Option<String>>,
+    #[serde(default)]
+    description: Option<Option<String>>,
+    #[serde(default)]
+    paused: Option<bool>,
+    #[serde(default)]
+    schedules: Option<Vec<Value>>,
+    #[serde(default)]
+    concurrency_limit: Option<Option<i64>>,
+    #[serde(default)]
+    concurrency_options: Option<Option<Value>>,
+    #[serde(default)]
+    parameters: Option<Object>,
+    #[serde(default)]
+    parameter_openapi_schema: Option<Option<Value>>,
+    #[serde(default)]
+    enforce_parameter_schema: Option<bool>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    labels: Option<Object>,
+    #[serde(default)]
+    work_queue_name: Option<Option<String>>,
+    #[serde(default)]
+    work_pool_name: Option<Option<String>>,
+    #[serde(default)]
+    path: Option<Option<String>>,
+    #[serde(default)]
+    entrypoint: Option<Option<String>>,
+    #[serde(default)]
+    pull_steps: Option<Option<Vec<Value>>>,
+    #[serde(default)]
+    job_variables: Option<Object>,
+    #[serde(default)]
+    storage_document_id: Option<Option<Uuid>>,
+    #[serde(default)]
+    infrastructure_document_id: Option<Option<Uuid>>,
+}
+
+async fn pool_named(state: &AppState, name: &str) -> Result<WorkPool, ApiError> {
+    match state.store().read_work_pool(name).await {
+        Ok(p) => Ok(p),
+        Err(StoreError::NotFound(m)) => Err(ApiError::NotFound(format!("work_pool_name: {m}"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Validates `job_variables` (merged over nothing else) against `pool`'s schema.
+fn validate_job_variables(
+    state: &AppState,
+    pool: &WorkPool,
+    vars: &Object,
+) -> Result<(), ApiError> {
+    let template = state
+        .service
+        .template(pool)
+        .map_err(|e| ApiError::Invalid(format!("work pool {:?}: {e}", pool.name)))?;
+    template.validate(vars)?;
+    Ok(())
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Json(body): Json<DeploymentCreate>,
+) -> Result<impl IntoResponse, ApiError> {
+    super::work_pools::validate_name("name", &body.name)?;
+    let flow = match state.store().read_flow(body.flow_id).await {
+        Ok(f) => f,
+        Err(StoreError::NotFound(_)) => {
+            return Err(ApiError::NotFound(format!(
+                "flow_id: flow {} not found",
+                body.flow_id
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let job_variables = body.job_variables.unwrap_or_default();
+    let pool = match &body.work_pool_name {
+        Some(name) => {
+            let pool = pool_named(&state, name).await?;
+            validate_job_variables(&state, &pool, &job_variables)?;
+            Some(pool)
+        }
+        None => None,
+    };
+    let mut labels = body.labels.unwrap_or_default();
+    labels.insert("prefect.flow.id".into(), Value::String(flow.id.to_string()));
+    let now = Utc::now();
+    let mut deployment = Deployment {
+        id: Uuid::new_v4(),
+        created: now,
+        updated: now,
+        name: body.name,
+        version: body.version,
+        description: body.description,
+        flow_id: flow.id,
+        paused: body.paused,
+        schedules: body.schedules,
+        concurrency_limit: body.concurrency_limit,
+        global_concurrency_limit: None,
+        concurrency_options: body.concurrency_options,
+        job_variables,
+        parameters: body.parameters.unwrap_or_default(),
+        tags: body.tags,
+        labels,
+        work_queue_name: Some(body.work_queue_name.unwrap_or_else(|| "default".into())),
+        work_queue_id: pool.as_ref().map(|p| p.default_queue_id),
+        last_polled: None,
+        parameter_openapi_schema: body.parameter_openapi_schema,
+        path: body.path,
+        pull_steps: body.pull_steps,
+        entrypoint: body.entrypoint,
+        storage_document_id: body.storage_document_id,
+        infrastructure_document_id: body.infrastructure_document_id,
+        created_by: None,
+        updated_by: None,
+        work_pool_name: pool.as_ref().map(|p| p.name.clone()),
+        status: if pool
+            .as_ref()
+            .is_some_and(WorkPool::is_submitted_by_pushpool)
+        {
+            "READY".into()
+        } else {
+            "NOT_READY".into()
+        },
+        enforce_parameter_schema: body.enforce_parameter_schema.unwrap_or(true),
+    };
+    match state.store().create_deployment(&deployment).await {
+        Ok(()) => Ok((StatusCode::CREATED, axum::Json(deployment))),
+        Err(StoreError::Conflict(_)) => {
+            // Prefect upserts on (flow, name): keep the id and creation time.
+            let existing = state
+                .store()
+                .read_deployment_by_name(&flow.name, &deployment.name)
+                .await?;
+            deployment.id = existing.id;
+            deployment.created = existing.created;
+            state.store().update_deployment(&deployment).await?;
+            Ok((StatusCode::OK, axum::Json(deployment)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) async fn read(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Deployment>, ApiError> {
+    let id = parse_id("id", &id)?;
+    Ok(axum::Json(state.store().read_deployment(id).await?))
+}
+
+pub(crate) async fn read_by_name(
+    State(state): State<AppState>,
+    Path((flow_name, name)): Path<(String, String)>,
+) -> Result<axum::Json<Deployment>, ApiError> {
+    Ok(axum::Json(
+        state
+            .store()
+            .read_deployment_by_name(&flow_name, &name)
+            .await?,
+    ))
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<DeploymentUpdate>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id("id", &id)?;
+    let mut d = state.store().read_deployment(id).await?;
+    macro_rules! set {
+        ($($field:ident),*) => { $( if let Some(v) = body.$field { d.$field = v; } )* };
+    }
+    set!(
+        version,
+        description,
+        paused,
+        schedules,
+        concurrency_limit,
+        concurrency_options,
+        parameters,
+        parameter_openapi_schema,
+        enforce_parameter_schema,
+        tags,
+        path,
+        entrypoint,
+        pull_steps,
+        job_variables,
+        storage_document_id,
+        infrastructure_document_id,
+        work_queue_name
+    );
+    if let Some(labels) = body.labels {
+        d.labels = labels;
+        d.labels.insert(
+            "prefect.flow.id".into(),
+            Value::String(d.flow_id.to_string()),
+        );
+    }
+    if let Some(pool_name) = body.work_pool_name {
+        d.work_pool_name = pool_name;
+    }
+    if let Some(name) = d.work_pool_name.clone() {
+        let pool = pool_named(&state, &name).await?;
+        validate_job_variables(&state, &pool, &d.job_variables)?;
+        d.work_queue_id = Some(pool.default_queue_id);
+    }
+    d.updated = Utc::now();
+    state.store().update_deployment(&d).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id("id", &id)?;
+    state.store().delete_deployment(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn filter(
+    State(state): State<AppState>,
+    OptionalJson(body): OptionalJson<Value>,
+) -> Result<axum::Json<Vec<Deployment>>, ApiError> {
+    let ids = super::filters::any_ids(body.get("deployments"), "id");
+    let names = super::filters::any_strings(body.get("deployments"), "name");
+    let pools = super::filters::any_strings(body.get("work_pools"), "name");
+    let offset = body.get("offset").and_then(Value::as_u64).unwrap_or(0) as usize;
+    let limit = body
+        .get("limit")
+        .and_then(Value::as_u64)
+        .map(|l| l as usize);
+    let all = state.store().list_deployments(Page::default()).await?;
+    Ok(axum::Json(
+        all.into_iter()
+            .filter(|d| ids.as_ref().is_none_or(|i| i.contains(&d.id)))
+            .filter(|d| names.as_ref().is_none_or(|n| n.contains(&d.name)))
+            .filter(|d| {
+                pools
+                    .as_ref()
+                    .is_none_or(|p| d.work_pool_name.as_ref().is_some_and(|w| p.contains(w)))
+            })
+            .skip(offset)
+            .take(limit.unwrap_or(usize::MAX))
+            .collect(),
+    ))
+}
+
+/// Prefect's `DeploymentFlowRunCreate`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DeploymentFlowRunCreate {
+    #[serde(default)]
+    state: Option<StateCreate>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    parameters: Option<Object>,
+    #[serde(default)]
+    context: Option<Object>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    #[serde(default)]
+    parent_task_run_id: Option<Uuid>,
+    #[serde(default)]
+    job_variables: Option<Object>,
+    #[serde(default)]
+    labels: Option<Object>,
+    #[serde(default)]
+    empirical_policy: Option<EmpiricalPolicy>,
+}
+
+pub(crate) async fn create_flow_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<DeploymentFlowRunCreate>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = parse_id("id", &id)?;
+    let deployment = state.store().read_deployment(id).await?;
+    let job_variables = body.job_variables.unwrap_or_default();
+    let pool = match &deployment.work_pool_name {
+        Some(name) => Some(pool_named(&state, name).await?),
+        None => None,
+    };
+    if let Some(pool) = &pool {
+        let merged = merge_job_variables(&[&deployment.job_variables, &job_variables]);
+        validate_job_variables(&state, pool, &merged)?;
+    }
+    let mut parameters = deployment.parameters.clone();
+    for (k, v) in body.parameters.unwrap_or_default() {
+        parameters.insert(k, v);
+    }
+    let mut tags = deployment.tags.clone();
+    for t in body.tags.unwrap_or_default() {
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    let mut labels = deployment.labels.clone();
+    labels.insert(
+        "prefect.deployment.id".into(),
+        Value::String(deployment.id.to_string()),
+    );
+    for (k, v) in body.labels.unwrap_or_default() {
+        labels.insert(k, v);
+    }
+    let now = Utc::now();
+    let run_id = Uuid::new_v4();
+    let proposed = body.state.unwrap_or(StateCreate {
+        r#type: StateType::Scheduled,
+        name: None,
+        message: None,
+        data: None,
+        state_details: None,
+    });
+    let first = proposed.into_state(run_id, now);
+    let mut run = FlowRun {
+        id: run_id,
+        created: now,
+        updated: now,
+        name: body
+            .name
+            .unwrap_or_else(pushpool_core::names::flow_run_name),
+        flow_id: deployment.flow_id,
+        state_id: None,
+        deployment_id: Some(deployment.id),
+        deployment_version: deployment.version.clone(),
+        work_queue_id: pool.as_ref().map(|p| p.default_queue_id),
+        work_queue_name: deployment.work_queue_name.clone(),
+        flow_version: None,
+        parameters,
+        idempotency_key: body.idempotency_key,
+        context: body.context.unwrap_or_default(),
+        empirical_policy: body.empirical_policy.unwrap_or_default(),
+        tags,
+        labels,
+        parent_task_run_id: body.parent_task_run_id,
+        state_type: None,
+        state_name: None,
+        run_count: 0,
+        expected_start_time: None,
+        next_scheduled_start_time: None,
+        start_time: None,
+        end_time: None,
+        total_run_time: 0.0,
+        estimated_run_time: 0.0,
+        estimated_start_time_delta: 0.0,
+        auto_scheduled: false,
+        infrastructure_document_id: deployment.infrastructure_document_id,
+        infrastructure_pid: None,
+        created_by: None,
+        work_pool_id: pool.as_ref().map(|p| p.id),
+        work_pool_name: pool.as_ref().map(|p| p.name.clone()),
+        state: None,
+        job_variables,
+        version: 0,
+        submission_attempt: 0,
+    };
+    if first.r#type != StateType::Scheduled {
+        run.expected_start_time = Some(now);
+    }
+    apply_state(&mut run, first, now);
+    let (run, created) = state.store().create_flow_run(&run).await?;
+    if created {
+        tracing::info!(
+            flow_run_id = %run.id,
+            work_pool = run.work_pool_name.as_deref().unwrap_or(""),
+            "flow run '{}' ({}) created: {}",
+            run.name,
+            run.id,
+            run.state_type.map_or("-", |t| t.as_str())
+        );
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(run)))
+}

@@ -1,0 +1,360 @@
+//! Flow runs: create, read, update, delete, filter, `set_state` with orchestration, and
+//! the state history (`GET /flow_run_states/?flow_run_id=`).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::Utc;
+use pushpool_core::model::{EmpiricalPolicy, FlowRun, Object};
+use pushpool_core::orchestration::{Decision, apply_state, orchestrate};
+use pushpool_core::state::{State as RunState, StateCreate, StateType};
+use pushpool_store::{FlowRunFilter, Page, StoreError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::filters::{any_ids, any_strings, nested_any_strings};
+use super::parse_id;
+use crate::extract::{Json, OptionalJson, Query};
+use crate::{ApiError, AppState};
+
+/// Prefect's `FlowRunCreate` (local, non-deployment runs).
+#[derive(Debug, Deserialize)]
+pub(crate) struct FlowRunCreate {
+    flow_id: Uuid,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    deployment_id: Option<Uuid>,
+    #[serde(default)]
+    state: Option<StateCreate>,
+    #[serde(default)]
+    flow_version: Option<String>,
+    #[serde(default)]
+    parameters: Option<Object>,
+    #[serde(default)]
+    context: Option<Object>,
+    #[serde(default)]
+    parent_task_run_id: Option<Uuid>,
+    #[serde(default)]
+    empirical_policy: Option<EmpiricalPolicy>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    labels: Option<Object>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    #[serde(default)]
+    job_variables: Option<Object>,
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Json(body): Json<FlowRunCreate>,
+) -> Result<impl IntoResponse, ApiError> {
+    match state.store().read_flow(body.flow_id).await {
+        Err(StoreError::NotFound(_)) => {
+            return Err(ApiError::NotFound(format!(
+                "flow_id: flow {} not found",
+                body.flow_id
+            )));
+        }
+        other => {
+            other?;
+        }
+    }
+    let now = Utc::now();
+    let id = Uuid::new_v4();
+    let first = body
+        .state
+        .unwrap_or(StateCreate {
+            r#type: StateType::Pending,
+            name: None,
+            message: None,
+            data: None,
+            state_details: None,
+        })
+        .into_state(id, now);
+    let mut labels = body.labels.unwrap_or_default();
+    labels.insert(
+        "prefect.flow.id".into(),
+        Value::String(body.flow_id.to_string()),
+    );
+    let mut run = FlowRun {
+        id,
+        created: now,
+        updated: now,
+        name: body
+            .name
+            .unwrap_or_else(pushpool_core::names::flow_run_name),
+        flow_id: body.flow_id,
+        state_id: None,
+        deployment_id: body.deployment_id,
+        deployment_version: None,
+        work_queue_id: None,
+        work_queue_name: None,
+        flow_version: body.flow_version,
+        parameters: body.parameters.unwrap_or_default(),
+        idempotency_key: body.idempotency_key,
+        context: body.context.unwrap_or_default(),
+        empirical_policy: body.empirical_policy.unwrap_or_default(),
+        tags: body.tags.unwrap_or_default(),
+        labels,
+        parent_task_run_id: body.parent_task_run_id,
+        state_type: None,
+        state_name: None,
+        run_count: 0,
+        expected_start_time: Some(now),
+        next_scheduled_start_time: None,
+        start_time: None,
+        end_time: None,
+        total_run_time: 0.0,
+        estimated_run_time: 0.0,
+        estimated_start_time_delta: 0.0,
+        auto_scheduled: false,
+        infrastructure_document_id: None,
+        infrastructure_pid: None,
+        created_by: None,
+        work_pool_id: None,
+        work_pool_name: None,
+        state: None,
+        job_variables: body.job_variables.unwrap_or_default(),
+        version: 0,
+        submission_attempt: 0,
+    };
+    apply_state(&mut run, first, now);
+    let (run, created) = state.store().create_flow_run(&run).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(run)))
+}
+
+pub(crate) async fn read(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<FlowRun>, ApiError> {
+    let id = parse_id("id", &id)?;
+    Ok(axum::Json(state.store().read_flow_run(id).await?))
+}
+
+/// Prefect's `FlowRunUpdate`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct FlowRunUpdate {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    flow_version: Option<Option<String>>,
+    #[serde(default)]
+    parameters: Option<Object>,
+    #[serde(default)]
+    empirical_policy: Option<EmpiricalPolicy>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    infrastructure_pid: Option<Option<String>>,
+    #[serde(default)]
+    job_variables: Option<Object>,
+}
+
+/// Applies `change` to the latest version of the run, retrying on concurrent writes.
+async fn modify(
+    state: &AppState,
+    id: Uuid,
+    change: impl Fn(&mut FlowRun),
+) -> Result<FlowRun, ApiError> {
+    for _ in 0..10 {
+        let mut run = state.store().read_flow_run(id).await?;
+        change(&mut run);
+        run.updated = Utc::now();
+        match state.store().update_flow_run(&run).await {
+            Ok(r) => return Ok(r),
+            Err(StoreError::VersionConflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::VersionConflict(id).into())
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<FlowRunUpdate>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id("id", &id)?;
+    modify(&state, id, |run| {
+        if let Some(v) = &body.name {
+            run.name = v.clone();
+        }
+        if let Some(v) = &body.flow_version {
+            run.flow_version = v.clone();
+        }
+        if let Some(v) = &body.parameters {
+            run.parameters = v.clone();
+        }
+        if let Some(v) = &body.empirical_policy {
+            run.empirical_policy = v.clone();
+        }
+        if let Some(v) = &body.tags {
+            run.tags = v.clone();
+        }
+        if let Some(v) = &body.infrastructure_pid {
+            run.infrastructure_pid = v.clone();
+        }
+        if let Some(v) = &body.job_variables {
+            run.job_variables = v.clone();
+        }
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn update_labels(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(labels): Json<Object>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id("id", &id)?;
+    modify(&state, id, |run| {
+        for (k, v) in &labels {
+            run.labels.insert(k.clone(), v.clone());
+        }
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id("id", &id)?;
+    state.store().delete_flow_run(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn filter(
+    State(state): State<AppState>,
+    OptionalJson(body): OptionalJson<Value>,
+) -> Result<axum::Json<Vec<FlowRun>>, ApiError> {
+    let runs = body.get("flow_runs");
+    let state_types = match nested_any_strings(runs, "state", "type") {
+        Some(types) => Some(
+            types
+                .iter()
+                .map(|t| {
+                    StateType::parse(t).ok_or_else(|| {
+                        ApiError::Invalid(format!(
+                            "flow_runs.state.type.any_: unknown state type {t:?}"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
+    let filter = FlowRunFilter {
+        ids: any_ids(runs, "id"),
+        flow_ids: any_ids(body.get("flows"), "id"),
+        deployment_ids: any_ids(body.get("deployments"), "id")
+            .or_else(|| any_ids(runs, "deployment_id")),
+        work_pool_names: any_strings(body.get("work_pools"), "name"),
+        state_types,
+        state_names: nested_any_strings(runs, "state", "name"),
+        page: Page {
+            offset: body.get("offset").and_then(Value::as_u64).unwrap_or(0) as usize,
+            limit: body
+                .get("limit")
+                .and_then(Value::as_u64)
+                .map(|l| l as usize),
+        },
+    };
+    Ok(axum::Json(state.store().list_flow_runs(&filter).await?))
+}
+
+/// `{"state": StateCreate, "force": bool}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SetState {
+    state: StateCreate,
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST /flow_runs/{id}/set_state`: orchestrates the proposal (see
+/// `pushpool_core::orchestration`) and answers Prefect's `OrchestrationResult`
+/// `{state, status, details}`: 201 when a state was decided, 200 for WAIT.
+pub(crate) async fn set_state(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<SetState>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = parse_id("id", &id)?;
+    for _ in 0..10 {
+        let run = state.store().read_flow_run(id).await?;
+        let now = Utc::now();
+        let proposed = body.state.clone().into_state(id, now);
+        let decision = orchestrate(&run, proposed, body.force, now);
+        let (returned, code) = match decision.state_to_write() {
+            Some(to_write) => {
+                let mut next = run.clone();
+                let from = run.state_type;
+                apply_state(&mut next, to_write.clone(), now);
+                match state.store().update_flow_run(&next).await {
+                    Ok(written) => {
+                        tracing::info!(
+                            flow_run_id = %id,
+                            work_pool = written.work_pool_name.as_deref().unwrap_or(""),
+                            "flow run '{}' ({}): {} -> {} (reported)",
+                            written.name,
+                            id,
+                            from.map_or("-", |t| t.as_str()),
+                            to_write.r#type
+                        );
+                        (Some(to_write.clone()), StatusCode::CREATED)
+                    }
+                    Err(StoreError::VersionConflict(_)) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            None => {
+                let code = if matches!(decision, Decision::Wait { .. }) {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                };
+                (run.state.clone(), code)
+            }
+        };
+        let body = json!({
+            "state": returned,
+            "status": decision.status(),
+            "details": decision.details(),
+        });
+        return Ok((code, axum::Json(body)));
+    }
+    Err(StoreError::VersionConflict(id).into())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct StatesQuery {
+    flow_run_id: Uuid,
+}
+
+pub(crate) async fn read_states(
+    State(state): State<AppState>,
+    Query(q): Query<StatesQuery>,
+) -> Result<axum::Json<Vec<RunState>>, ApiError> {
+    Ok(axum::Json(
+        state.store().read_flow_run_states(q.flow_run_id).await?,
+    ))
+}
+
+pub(crate) async fn read_state(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<RunState>, ApiError> {
+    let id = parse_id("id", &id)?;
+    Ok(axum::Json(state.store().read_state(id).await?))
+}

@@ -1,0 +1,132 @@
+//! The routes, one module per resource.
+
+mod blocks;
+mod deployments;
+mod filters;
+mod flow_runs;
+mod flows;
+mod meta;
+mod work_pools;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(meta::health))
+        .route("/ready", get(meta::health))
+        .route("/admin/version", get(meta::version))
+        .route("/admin/storage", get(meta::storage))
+        .route("/csrf-token", get(meta::csrf_token))
+        .route("/collections/views/{view}", get(meta::collections_view))
+        .route("/logs/", post(meta::logs))
+        .route("/work_pools/", post(work_pools::create))
+        .route("/work_pools/filter", post(work_pools::filter))
+        .route(
+            "/work_pools/{name}",
+            get(work_pools::read)
+                .patch(work_pools::update)
+                .delete(work_pools::delete),
+        )
+        .route(
+            "/work_pools/{name}/workers/filter",
+            post(work_pools::workers_filter),
+        )
+        .route("/work_queues/{id}", get(work_pools::read_work_queue))
+        .route("/block_types/", post(blocks::create_block_type))
+        .route("/block_types/filter", post(blocks::filter_block_types))
+        .route(
+            "/block_types/slug/{slug}",
+            get(blocks::read_block_type_by_slug),
+        )
+        .route(
+            "/block_types/slug/{slug}/block_documents",
+            get(blocks::read_block_documents_of_type),
+        )
+        .route(
+            "/block_types/slug/{slug}/block_documents/name/{name}",
+            get(blocks::read_block_document_by_name),
+        )
+        .route(
+            "/block_types/{id}",
+            get(blocks::read_block_type).patch(blocks::update_block_type),
+        )
+        .route("/block_schemas/", post(blocks::create_block_schema))
+        .route("/block_schemas/filter", post(blocks::filter_block_schemas))
+        .route(
+            "/block_schemas/checksum/{checksum}",
+            get(blocks::read_block_schema_by_checksum),
+        )
+        .route("/block_schemas/{id}", get(blocks::read_block_schema))
+        .route("/block_documents/", post(blocks::create_block_document))
+        .route(
+            "/block_documents/filter",
+            post(blocks::filter_block_documents),
+        )
+        .route(
+            "/block_documents/{id}",
+            get(blocks::read_block_document)
+                .patch(blocks::update_block_document)
+                .delete(blocks::delete_block_document),
+        )
+        .route("/flows/", post(flows::create))
+        .route("/flows/filter", post(flows::filter))
+        .route("/flows/name/{name}", get(flows::read_by_name))
+        .route("/flows/{id}", get(flows::read).delete(flows::delete))
+        .route("/deployments/", post(deployments::create))
+        .route("/deployments/filter", post(deployments::filter))
+        .route(
+            "/deployments/name/{flow_name}/{deployment_name}",
+            get(deployments::read_by_name),
+        )
+        .route(
+            "/deployments/{id}",
+            get(deployments::read)
+                .patch(deployments::update)
+                .delete(deployments::delete),
+        )
+        .route(
+            "/deployments/{id}/create_flow_run",
+            post(deployments::create_flow_run),
+        )
+        .route("/flow_runs/", post(flow_runs::create))
+        .route("/flow_runs/filter", post(flow_runs::filter))
+        .route(
+            "/flow_runs/{id}",
+            get(flow_runs::read)
+                .patch(flow_runs::update)
+                .delete(flow_runs::delete),
+        )
+        .route("/flow_runs/{id}/set_state", post(flow_runs::set_state))
+        .route("/flow_run_states/", get(flow_runs::read_states))
+        .route("/flow_run_states/{id}", get(flow_runs::read_state))
+        .route("/flow_runs/{id}/labels", patch(flow_runs::update_labels))
+}
+
+/// `404 {"detail": "Not Found"}` for every unknown path, as the Prefect server answers it.
+pub(crate) async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"detail": "Not Found"})),
+    )
+        .into_response()
+}
+
+/// Parses a path or body id, naming the field on failure.
+pub(crate) fn parse_id(field: &str, raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::Invalid(format!("{field}: {raw:?} is not a valid UUID")))
+}
+
+/// `true` for `include_secrets=true` and friends.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct IncludeSecrets {
+    #[serde(default)]
+    pub include_secrets: bool,
+}

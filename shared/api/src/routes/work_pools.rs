@@ -1,0 +1,253 @@
+//! Work pools: `POST /work_pools/`, `GET|PATCH|DELETE /work_pools/{name}`,
+//! `POST /work_pools/filter`, `POST /work_pools/{name}/workers/filter`, and the pool's
+//! default work queue at `GET /work_queues/{id}`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::Utc;
+use pushpool_core::model::{StorageConfiguration, WorkPool, WorkPoolStatus};
+use pushpool_core::pool_types::pool_type;
+use pushpool_core::template::BaseJobTemplate;
+use pushpool_store::Page;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::parse_id;
+use crate::extract::{Json, OptionalJson};
+use crate::{ApiError, AppState};
+
+/// Prefect's hybrid worker types: accepted (a user may keep such pools here) but never
+/// submitted by pushpool; runs in them wait for a worker as on Prefect.
+const WORKER_POOL_TYPES: &[&str] = &[
+    "azure-container-instance",
+    "cloud-run",
+    "cloud-run-v2",
+    "docker",
+    "ecs",
+    "kubernetes",
+    "vertex-ai",
+];
+
+/// Prefect's `WorkPoolCreate`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WorkPoolCreate {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    r#type: Option<String>,
+    #[serde(default)]
+    base_job_template: Option<Value>,
+    #[serde(default)]
+    is_paused: bool,
+    #[serde(default)]
+    concurrency_limit: Option<i64>,
+    #[serde(default)]
+    storage_configuration: Option<StorageConfiguration>,
+}
+
+/// Prefect's `WorkPoolUpdate`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WorkPoolUpdate {
+    #[serde(default)]
+    description: Option<Option<String>>,
+    #[serde(default)]
+    is_paused: Option<bool>,
+    #[serde(default)]
+    base_job_template: Option<Value>,
+    #[serde(default)]
+    concurrency_limit: Option<Option<i64>>,
+    #[serde(default)]
+    storage_configuration: Option<StorageConfiguration>,
+}
+
+pub(crate) fn validate_name(field: &str, name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() {
+        return Err(ApiError::Invalid(format!("{field}: must not be empty")));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, '/' | '%' | '&' | '>' | '<'))
+    {
+        return Err(ApiError::Invalid(format!(
+            "{field}: {name:?} contains the character {c:?}, which names cannot contain"
+        )));
+    }
+    Ok(())
+}
+
+fn check_template(template: &Value) -> Result<(), ApiError> {
+    if template.as_object().is_some_and(|o| o.is_empty()) {
+        return Ok(());
+    }
+    BaseJobTemplate::parse(template)
+        .map(|_| ())
+        .map_err(|e| ApiError::Invalid(format!("base_job_template: {e}")))
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Json(body): Json<WorkPoolCreate>,
+) -> Result<impl IntoResponse, ApiError> {
+    validate_name("name", &body.name)?;
+    let pool_type_name = body.r#type.unwrap_or_else(|| "process".into());
+    let known = pool_type(&pool_type_name);
+    if known.is_none() && !WORKER_POOL_TYPES.contains(&pool_type_name.as_str()) {
+        let mut types: Vec<&str> = pushpool_core::pool_types::POOL_TYPES
+            .iter()
+            .map(|t| t.name)
+            .chain(WORKER_POOL_TYPES.iter().copied())
+            .collect();
+        types.sort_unstable();
+        return Err(ApiError::Invalid(format!(
+            "type: unknown work pool type {pool_type_name:?}; expected one of {}",
+            types.join(", ")
+        )));
+    }
+    let template = match body.base_job_template {
+        Some(t) if t.as_object().is_some_and(|o| !o.is_empty()) => t,
+        _ => known.map_or_else(|| json!({}), |k| k.default_base_job_template()),
+    };
+    check_template(&template)?;
+    let now = Utc::now();
+    let submitted = known.is_some();
+    let pool = WorkPool {
+        id: Uuid::new_v4(),
+        created: now,
+        updated: now,
+        name: body.name,
+        description: body.description,
+        r#type: pool_type_name,
+        base_job_template: template,
+        is_paused: body.is_paused,
+        concurrency_limit: body.concurrency_limit,
+        status: if body.is_paused {
+            WorkPoolStatus::Paused
+        } else if submitted {
+            WorkPoolStatus::Ready
+        } else {
+            WorkPoolStatus::NotReady
+        },
+        default_queue_id: Uuid::new_v4(),
+        storage_configuration: body.storage_configuration.unwrap_or_default(),
+        active_slots: None,
+    };
+    state.store().create_work_pool(&pool).await?;
+    tracing::info!(work_pool = %pool.name, pool_type = %pool.r#type, "work pool created");
+    Ok((StatusCode::CREATED, axum::Json(pool)))
+}
+
+pub(crate) async fn read(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<axum::Json<WorkPool>, ApiError> {
+    Ok(axum::Json(state.store().read_work_pool(&name).await?))
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(body): Json<WorkPoolUpdate>,
+) -> Result<StatusCode, ApiError> {
+    let mut pool = state.store().read_work_pool(&name).await?;
+    if let Some(d) = body.description {
+        pool.description = d;
+    }
+    if let Some(p) = body.is_paused {
+        pool.is_paused = p;
+        pool.status = if p {
+            WorkPoolStatus::Paused
+        } else if pool_type(&pool.r#type).is_some() {
+            WorkPoolStatus::Ready
+        } else {
+            WorkPoolStatus::NotReady
+        };
+    }
+    if let Some(t) = body.base_job_template {
+        check_template(&t)?;
+        pool.base_job_template = t;
+    }
+    if let Some(c) = body.concurrency_limit {
+        pool.concurrency_limit = c;
+    }
+    if let Some(s) = body.storage_configuration {
+        pool.storage_configuration = s;
+    }
+    pool.updated = Utc::now();
+    state.store().update_work_pool(&pool).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.store().delete_work_pool(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `{limit, offset, work_pools: {name: {any_}, type: {any_}}}`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct WorkPoolFilterBody {
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    offset: Option<usize>,
+    #[serde(default)]
+    work_pools: Option<Value>,
+}
+
+pub(crate) async fn filter(
+    State(state): State<AppState>,
+    OptionalJson(body): OptionalJson<WorkPoolFilterBody>,
+) -> Result<axum::Json<Vec<WorkPool>>, ApiError> {
+    let names = super::filters::any_strings(body.work_pools.as_ref(), "name");
+    let types = super::filters::any_strings(body.work_pools.as_ref(), "type");
+    let pools = state.store().list_work_pools(Page::default()).await?;
+    let matching: Vec<WorkPool> = pools
+        .into_iter()
+        .filter(|p| names.as_ref().is_none_or(|n| n.contains(&p.name)))
+        .filter(|p| types.as_ref().is_none_or(|t| t.contains(&p.r#type)))
+        .skip(body.offset.unwrap_or(0))
+        .take(body.limit.unwrap_or(usize::MAX))
+        .collect();
+    Ok(axum::Json(matching))
+}
+
+/// Push pools have no workers: `[]` (a 404 would tell the client the pool is missing).
+pub(crate) async fn workers_filter(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<axum::Json<Vec<Value>>, ApiError> {
+    state.store().read_work_pool(&name).await?;
+    Ok(axum::Json(vec![]))
+}
+
+/// The default work queue of a pool, found by its id (each pool has exactly one).
+pub(crate) async fn read_work_queue(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let id = parse_id("id", &id)?;
+    let pools = state.store().list_work_pools(Page::default()).await?;
+    let pool = pools
+        .into_iter()
+        .find(|p| p.default_queue_id == id)
+        .ok_or_else(|| ApiError::NotFound("Work queue not found".into()))?;
+    Ok(axum::Json(json!({
+        "id": pool.default_queue_id,
+        "created": pool.created,
+        "updated": pool.updated,
+        "name": "default",
+        "description": "The work pool's default queue.",
+        "is_paused": false,
+        "concurrency_limit": null,
+        "priority": 1,
+        "work_pool_id": pool.id,
+        "filter": null,
+        "last_polled": null,
+        "status": "READY",
+        "work_pool_name": pool.name,
+    })))
+}

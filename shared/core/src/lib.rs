@@ -1,0 +1,28 @@
+//! pushpool's domain: the resources of a push work pool control plane and their rules.
+//!
+//! This crate holds what pushpool *is*, with no I/O: the Prefect-shaped resources (work
+//! pools, block types / schemas / documents, flows, deployments, flow runs and their states),
+//! the server-side orchestration of proposed states ([`orchestration`]), job template
+//! rendering and job variable validation ([`template`]), block schema checksums and secret
+//! obfuscation ([`blocks`]).
+//!
+//! It must not depend on AWS, Google, Azure, SQLite, HTTP or Lambda crates: adapters convert
+//! their wire types into these types at their own boundary.
+//!
+//! ```
+//! use pushpool_core::state::{StateType, State};
+//! let s = State::new(StateType::Scheduled, chrono::Utc::now());
+//! assert_eq!(s.name, "Scheduled");
+//! assert!(!s.r#type.is_terminal());
+//! ```
+
+pub mod blocks;
+pub mod error;
+pub mod model;
+pub mod names;
+pub mod orchestration;
+pub mod pool_types;
+pub mod state;
+pub mod template;
+
+pub use error::CoreError;

@@ -1,0 +1,381 @@
+//! The Prefect-shaped resources pushpool stores, serialised exactly as the Prefect 3.9.1
+//! server returns them (field names and `null`s from the recorded exchanges in the team's
+//! reference material, `reference/prefect/exchanges/`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::state::{State, StateType};
+
+/// A JSON object.
+pub type Object = Map<String, Value>;
+
+/// The pool type of the embedded default: jobs run as local child processes.
+pub const PROCESS_POOL_TYPE: &str = "process";
+
+/// `WorkPoolStatus` (`READY`, `NOT_READY`, `PAUSED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WorkPoolStatus {
+    /// Ready to run work: push pools are ready as soon as they exist.
+    Ready,
+    /// No worker (hybrid pools).
+    NotReady,
+    /// Paused.
+    Paused,
+}
+
+/// `storage_configuration` of a work pool.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageConfiguration {
+    /// Bundle upload step.
+    pub bundle_upload_step: Option<Value>,
+    /// Bundle execution step.
+    pub bundle_execution_step: Option<Value>,
+    /// Default result storage block.
+    pub default_result_storage_block_id: Option<Uuid>,
+}
+
+/// A work pool (`GET /work_pools/{name}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkPool {
+    /// Id.
+    pub id: Uuid,
+    /// Created at.
+    pub created: DateTime<Utc>,
+    /// Updated at.
+    pub updated: DateTime<Utc>,
+    /// Unique name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Pool type: `ecs:push`, `process`, ...
+    pub r#type: String,
+    /// `{job_configuration, variables}`; `{}` when empty.
+    pub base_job_template: Value,
+    /// Paused pools submit nothing.
+    pub is_paused: bool,
+    /// Concurrency limit (not enforced yet).
+    pub concurrency_limit: Option<i64>,
+    /// Status.
+    pub status: WorkPoolStatus,
+    /// The pool's default work queue.
+    pub default_queue_id: Uuid,
+    /// Storage configuration.
+    pub storage_configuration: StorageConfiguration,
+    /// Active slots.
+    pub active_slots: Option<i64>,
+}
+
+impl WorkPool {
+    /// Push pools (`*:push`) and the local process pool are submitted by pushpool itself.
+    pub fn is_submitted_by_pushpool(&self) -> bool {
+        self.r#type.ends_with(":push") || self.r#type == PROCESS_POOL_TYPE
+    }
+}
+
+/// A block type (`GET /block_types/slug/{slug}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockType {
+    /// Id.
+    pub id: Uuid,
+    /// Created at.
+    pub created: DateTime<Utc>,
+    /// Updated at.
+    pub updated: DateTime<Utc>,
+    /// Display name (`AWS Credentials`).
+    pub name: String,
+    /// Unique slug (`aws-credentials`).
+    pub slug: String,
+    /// Logo URL.
+    pub logo_url: Option<String>,
+    /// Documentation URL.
+    pub documentation_url: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Code example.
+    pub code_example: Option<String>,
+    /// Protected (system) types cannot be changed.
+    pub is_protected: bool,
+}
+
+/// A block schema (`GET /block_schemas/checksum/{checksum}`), with its block type embedded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockSchema {
+    /// Id.
+    pub id: Uuid,
+    /// Created at.
+    pub created: DateTime<Utc>,
+    /// Updated at.
+    pub updated: DateTime<Utc>,
+    /// `sha256:<hex>` of the fields (see [`crate::blocks::schema_checksum`]).
+    pub checksum: String,
+    /// The pydantic JSON schema plus `block_type_slug`, `secret_fields`, `block_schema_references`.
+    pub fields: Value,
+    /// Owning block type.
+    pub block_type_id: Uuid,
+    /// The block type, embedded on reads.
+    pub block_type: Option<BlockType>,
+    /// Capabilities.
+    pub capabilities: Vec<String>,
+    /// Library version (`0.7.12`, `non-versioned`).
+    pub version: String,
+}
+
+impl BlockSchema {
+    /// The schema's `secret_fields` (dotted paths, `*` wildcards), empty when absent.
+    pub fn secret_fields(&self) -> Vec<String> {
+        self.fields
+            .get("secret_fields")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A block document as stored: `data` holds the plain values, secrets included.
+/// [`crate::blocks::obfuscate`] hides them for responses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockDocument {
+    /// Id.
+    pub id: Uuid,
+    /// Created at.
+    pub created: DateTime<Utc>,
+    /// Updated at.
+    pub updated: DateTime<Utc>,
+    /// Name, unique within its block type (anonymous documents get a generated one).
+    pub name: Option<String>,
+    /// The values, secrets in plain text.
+    pub data: Value,
+    /// Schema.
+    pub block_schema_id: Uuid,
+    /// Block type.
+    pub block_type_id: Uuid,
+    /// Anonymous documents are not listed by default.
+    pub is_anonymous: bool,
+}
+
+/// A flow (`POST /flows/` upserts by name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flow {
+    /// Id.
+    pub id: Uuid,
+    /// Created at.
+    pub created: DateTime<Utc>,
+    /// Updated at.
+    pub updated: DateTime<Utc>,
+    /// Unique name.
+    pub name: String,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Object,
+}
+
+/// A deployment, with every field of Prefect's `DeploymentResponse`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// Id.
+    pub id: Uuid,
+    /// Created at.
+    pub created: DateTime<Utc>,
+    /// Updated at.
+    pub updated: DateTime<Utc>,
+    /// Name, unique per flow.
+    pub name: String,
+    /// Version.
+    pub version: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Flow.
+    pub flow_id: Uuid,
+    /// Paused deployments create no scheduled runs.
+    pub paused: bool,
+    /// Schedules, stored as sent.
+    pub schedules: Vec<Value>,
+    /// Concurrency limit.
+    pub concurrency_limit: Option<i64>,
+    /// Global concurrency limit.
+    pub global_concurrency_limit: Option<Value>,
+    /// Concurrency options.
+    pub concurrency_options: Option<Value>,
+    /// Job variables, layered over the pool's defaults.
+    pub job_variables: Object,
+    /// Default parameters.
+    pub parameters: Object,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Labels (`prefect.flow.id` added).
+    pub labels: Object,
+    /// Work queue name (`default`).
+    pub work_queue_name: Option<String>,
+    /// Work queue id (the pool's default queue).
+    pub work_queue_id: Option<Uuid>,
+    /// Last polled.
+    pub last_polled: Option<DateTime<Utc>>,
+    /// Parameter schema.
+    pub parameter_openapi_schema: Option<Value>,
+    /// Path.
+    pub path: Option<String>,
+    /// Pull steps.
+    pub pull_steps: Option<Vec<Value>>,
+    /// Entrypoint (`flows/my_flow.py:my_flow`).
+    pub entrypoint: Option<String>,
+    /// Storage document.
+    pub storage_document_id: Option<Uuid>,
+    /// Infrastructure document.
+    pub infrastructure_document_id: Option<Uuid>,
+    /// Created by.
+    pub created_by: Option<Value>,
+    /// Updated by.
+    pub updated_by: Option<Value>,
+    /// Work pool name.
+    pub work_pool_name: Option<String>,
+    /// Status.
+    pub status: String,
+    /// Enforce the parameter schema.
+    pub enforce_parameter_schema: bool,
+}
+
+/// `empirical_policy` of a flow run (retries).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EmpiricalPolicy {
+    /// Deprecated alias of `retries`.
+    pub max_retries: i64,
+    /// Deprecated alias of `retry_delay`.
+    pub retry_delay_seconds: f64,
+    /// Retries allowed.
+    pub retries: Option<i64>,
+    /// Seconds between retries.
+    pub retry_delay: Option<f64>,
+    /// Pause keys.
+    pub pause_keys: Vec<String>,
+    /// Resuming.
+    pub resuming: bool,
+    /// Retry type.
+    pub retry_type: Option<String>,
+}
+
+impl Default for EmpiricalPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 0,
+            retry_delay_seconds: 0.0,
+            retries: None,
+            retry_delay: None,
+            pause_keys: Vec::new(),
+            resuming: false,
+            retry_type: None,
+        }
+    }
+}
+
+/// A flow run, with every field of Prefect's `FlowRunResponse`, plus `version`, the
+/// optimistic-concurrency counter every conditional write checks (not sent to clients).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowRun {
+    /// Id (UUIDv4).
+    pub id: Uuid,
+    /// Created at.
+    pub created: DateTime<Utc>,
+    /// Updated at.
+    pub updated: DateTime<Utc>,
+    /// Generated name (`elegant-caribou`).
+    pub name: String,
+    /// Flow.
+    pub flow_id: Uuid,
+    /// Current state id.
+    pub state_id: Option<Uuid>,
+    /// Deployment.
+    pub deployment_id: Option<Uuid>,
+    /// Deployment version.
+    pub deployment_version: Option<String>,
+    /// Work queue id.
+    pub work_queue_id: Option<Uuid>,
+    /// Work queue name.
+    pub work_queue_name: Option<String>,
+    /// Flow version.
+    pub flow_version: Option<String>,
+    /// Parameters.
+    pub parameters: Object,
+    /// Idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Context.
+    pub context: Object,
+    /// Retry policy.
+    pub empirical_policy: EmpiricalPolicy,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Labels.
+    pub labels: Object,
+    /// Parent task run.
+    pub parent_task_run_id: Option<Uuid>,
+    /// Current state type.
+    pub state_type: Option<StateType>,
+    /// Current state name.
+    pub state_name: Option<String>,
+    /// Times the run entered RUNNING.
+    pub run_count: i64,
+    /// When it was expected to start.
+    pub expected_start_time: Option<DateTime<Utc>>,
+    /// Next scheduled start (SCHEDULED only).
+    pub next_scheduled_start_time: Option<DateTime<Utc>>,
+    /// First RUNNING.
+    pub start_time: Option<DateTime<Utc>>,
+    /// Terminal state time.
+    pub end_time: Option<DateTime<Utc>>,
+    /// Seconds spent RUNNING.
+    pub total_run_time: f64,
+    /// Estimated run time (seconds).
+    pub estimated_run_time: f64,
+    /// Seconds between expected and actual start.
+    pub estimated_start_time_delta: f64,
+    /// Created by a schedule.
+    pub auto_scheduled: bool,
+    /// Infrastructure document.
+    pub infrastructure_document_id: Option<Uuid>,
+    /// Provider id of the job: ECS task ARN, process id, execution name.
+    pub infrastructure_pid: Option<String>,
+    /// Created by.
+    pub created_by: Option<Value>,
+    /// Work pool id.
+    pub work_pool_id: Option<Uuid>,
+    /// Work pool name.
+    pub work_pool_name: Option<String>,
+    /// Current state.
+    pub state: Option<State>,
+    /// Job variables of this run (highest layer).
+    pub job_variables: Object,
+    /// Optimistic-concurrency version; incremented by every write.
+    #[serde(skip_serializing, default)]
+    pub version: u64,
+    /// Submission attempt; part of the provider idempotency key.
+    #[serde(skip_serializing, default)]
+    pub submission_attempt: u32,
+}
+
+impl FlowRun {
+    /// When a SCHEDULED run is due: its state's `scheduled_time`, else `expected_start_time`.
+    pub fn scheduled_time(&self) -> Option<DateTime<Utc>> {
+        self.state
+            .as_ref()
+            .and_then(|s| s.state_details.scheduled_time)
+            .or(self.expected_start_time)
+    }
+
+    /// The idempotency key of the current submission attempt: `pushpool-<run id>-<attempt>`,
+    /// 50 ASCII characters, valid as an ECS `clientToken` (at most 64 characters, ASCII 33–126).
+    pub fn submission_key(&self) -> String {
+        format!("pushpool-{}-{}", self.id, self.submission_attempt)
+    }
+}

@@ -1,0 +1,183 @@
+//! The `Provider` port: how a rendered job configuration becomes a job on some
+//! infrastructure, how its status is read back, and how it is cancelled; with the adapters
+//! pushpool ships: [`process`] (local child processes, the embedded default) and [`ecs`]
+//! (AWS ECS tasks through `aws-sdk-ecs`).
+//!
+//! Every adapter receives a [`Job`]: the job configuration already rendered from the pool's
+//! base job template and the run's job variables, with block references resolved, the flow
+//! run environment (`PREFECT_API_URL`, `PREFECT__FLOW_RUN_ID`, ...) merged into `env` and the
+//! command defaulted. It must:
+//! - use [`Job::idempotency_key`] so that submitting the same job twice starts one job
+//!   (ECS `clientToken`, a deterministic name elsewhere);
+//! - classify its failures ([`ProviderError`]): permanent ones end the run CRASHED with the
+//!   provider's own reason, transient ones are retried;
+//! - never put a credential in an error message or a log line.
+//!
+//! This crate must not depend on the store, the API or Lambda crates.
+
+pub mod ecs;
+mod error;
+pub mod process;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+pub use error::ProviderError;
+
+/// A job ready to submit.
+#[derive(Clone, PartialEq)]
+pub struct Job {
+    /// The flow run.
+    pub flow_run_id: Uuid,
+    /// The flow run's name (`elegant-caribou`), a default for infrastructure names.
+    pub flow_run_name: String,
+    /// The pool type (`ecs:push`).
+    pub pool_type: String,
+    /// The rendered job configuration: `env` is a `{name: value}` object, `command` a string.
+    /// May hold credentials (resolved block documents): never log it.
+    pub configuration: Map<String, Value>,
+    /// Idempotency key of this submission attempt (`pushpool-<run id>-<attempt>`).
+    pub idempotency_key: String,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The configuration may hold secrets: only its keys are shown.
+        f.debug_struct("Job")
+            .field("flow_run_id", &self.flow_run_id)
+            .field("pool_type", &self.pool_type)
+            .field(
+                "configuration_keys",
+                &self.configuration.keys().collect::<Vec<_>>(),
+            )
+            .field("idempotency_key", &self.idempotency_key)
+            .finish()
+    }
+}
+
+impl Job {
+    /// The job's environment (`configuration.env`), string values only.
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.configuration
+            .get("env")
+            .and_then(Value::as_object)
+            .map(|env| {
+                env.iter()
+                    .filter_map(|(k, v)| match v {
+                        Value::String(s) => Some((k.clone(), s.clone())),
+                        Value::Null => None,
+                        other => Some((k.clone(), other.to_string())),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The command as arguments, split like a POSIX shell would (`shlex`).
+    ///
+    /// # Errors
+    /// [`ProviderError::InvalidConfiguration`] naming `command` when it is empty or has an
+    /// unterminated quote.
+    pub fn command_args(&self) -> Result<Vec<String>, ProviderError> {
+        let command = match self.configuration.get("command") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(a)) => {
+                return Ok(a
+                    .iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                    .collect());
+            }
+            _ => return Err(ProviderError::invalid("command", "no command to run")),
+        };
+        match shlex::split(&command) {
+            Some(args) if !args.is_empty() => Ok(args),
+            _ => Err(ProviderError::invalid(
+                "command",
+                format!("cannot split {command:?} into arguments"),
+            )),
+        }
+    }
+
+    /// A string field of the configuration, if set and non-empty.
+    pub fn str_field(&self, key: &str) -> Option<&str> {
+        self.configuration
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// What a provider says about a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobStatus {
+    /// Accepted, not running yet (provisioning, pulling the image).
+    Pending,
+    /// Running.
+    Running,
+    /// The job ended with an exit code. `detail` is the provider's own words (ECS
+    /// `stoppedReason`, the container's `reason`), empty when it has none.
+    Exited {
+        /// Exit code of the main (essential) container or process.
+        exit_code: i64,
+        /// Provider detail.
+        detail: String,
+    },
+    /// The job ended without an exit code (failed to start, image pull failure, killed by
+    /// the platform). Never success.
+    Failed {
+        /// The provider's reason.
+        reason: String,
+    },
+    /// The provider has no such job (it was never started, or expired).
+    Missing {
+        /// The provider's words.
+        reason: String,
+    },
+}
+
+/// A provider adapter.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// Starts the job; returns its infrastructure pid (ECS task ARN, `host:pid`). Submitting
+    /// the same [`Job::idempotency_key`] again returns the same pid and starts nothing.
+    async fn submit(&self, job: &Job) -> Result<String, ProviderError>;
+    /// Reads the job's status.
+    async fn status(&self, job: &Job, infrastructure_pid: &str)
+    -> Result<JobStatus, ProviderError>;
+    /// Stops the job. Stopping a job that has already ended is not an error.
+    async fn cancel(&self, job: &Job, infrastructure_pid: &str) -> Result<(), ProviderError>;
+}
+
+/// Providers by pool type.
+#[derive(Clone, Default)]
+pub struct Providers {
+    by_type: HashMap<String, Arc<dyn Provider>>,
+}
+
+impl std::fmt::Debug for Providers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.by_type.keys()).finish()
+    }
+}
+
+impl Providers {
+    /// No providers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `provider` for `pool_type`.
+    pub fn with(mut self, pool_type: &str, provider: Arc<dyn Provider>) -> Self {
+        self.by_type.insert(pool_type.to_owned(), provider);
+        self
+    }
+
+    /// The provider of `pool_type`.
+    pub fn get(&self, pool_type: &str) -> Option<Arc<dyn Provider>> {
+        self.by_type.get(pool_type).cloned()
+    }
+}

@@ -1,0 +1,23 @@
+//! The use cases behind pushpool's functions: **submit** a due flow run to its pool's
+//! provider, **reconcile** runs with what their infrastructure says, and **cancel** runs
+//! that were asked to stop. The API, the embedded host and (later) the Lambda functions call
+//! these; none of them holds logic of its own.
+//!
+//! The rules (DESIGN §2):
+//! - a claim is the orchestrated, conditional write SCHEDULED → PENDING; whoever loses the
+//!   race (a redelivered change, a second submitter) gets `ABORT` or a version conflict and
+//!   does nothing;
+//! - the provider call carries the run's idempotency key, so a retried submission after a
+//!   crash between "claimed" and "pid recorded" finds the job it already started;
+//! - a submission that fails for good ends the run CRASHED with the provider's reason; a
+//!   transient failure is retried with backoff, a bounded number of times, then CRASHED;
+//! - a job that ended without the flow run reporting is finished from the provider's status,
+//!   through the same orchestration rules, so a COMPLETED run is never moved back.
+//!
+//! This crate must not depend on HTTP or Lambda crates.
+
+mod job;
+mod service;
+
+pub use job::{JobBuildError, build_job};
+pub use service::{Outcome, Service, ServiceConfig, ServiceError};

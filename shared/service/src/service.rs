@@ -1,0 +1,614 @@
+//! [`Service`]: submit, reconcile and cancel, one flow run at a time, each a single step
+//! that returns an [`Outcome`] (zero-to-production's issue-delivery worker is the model).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use chrono::{DateTime, Utc};
+use pushpool_core::model::{Deployment, FlowRun, WorkPool};
+use pushpool_core::orchestration::{Decision, apply_state, orchestrate};
+use pushpool_core::state::{State, StateType};
+use pushpool_core::template::BaseJobTemplate;
+use pushpool_providers::{Job, JobStatus, Provider, ProviderError, Providers};
+use pushpool_store::{FlowRunFilter, Store, StoreError};
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::job::{JobBuildError, build_job};
+
+/// Settings of the use cases.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The `PREFECT_API_URL` handed to jobs (`http://127.0.0.1:4200/api`).
+    pub api_url: String,
+    /// The `PREFECT_API_KEY` handed to jobs, when the API requires one.
+    pub api_key: Option<String>,
+    /// A PENDING run with no infrastructure pid older than this is resubmitted (same
+    /// idempotency key): its submitter died between the claim and the pid write.
+    pub claim_deadline: Duration,
+    /// A run whose infrastructure is reported missing for longer than this ends CRASHED
+    /// (providers can be briefly inconsistent right after a start).
+    pub missing_grace: Duration,
+    /// Tries of a provider call on transient errors (exponential backoff from
+    /// `retry_base_delay`), before the run ends CRASHED.
+    pub provider_attempts: usize,
+    /// First backoff delay.
+    pub retry_base_delay: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            api_url: "http://127.0.0.1:4200/api".into(),
+            api_key: None,
+            claim_deadline: Duration::from_secs(60),
+            missing_grace: Duration::from_secs(30),
+            provider_attempts: 4,
+            retry_base_delay: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing to do, and why.
+    Skipped(String),
+    /// Not due yet.
+    NotDue(DateTime<Utc>),
+    /// Another writer changed the run first; it carries on.
+    LostRace,
+    /// Submitted; the infrastructure pid.
+    Submitted(String),
+    /// The run was moved to this state.
+    Finished(StateType),
+    /// The job is still going.
+    StillRunning,
+}
+
+/// Errors of the use cases that the caller should retry (the run itself is left consistent).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A transient provider failure on a status or cancel call; try on the next tick.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+}
+
+/// The use cases, over a store and the providers.
+#[derive(Clone)]
+pub struct Service {
+    store: Arc<dyn Store>,
+    providers: Providers,
+    config: ServiceConfig,
+    templates: Arc<Mutex<HashMap<(Uuid, DateTime<Utc>), BaseJobTemplate>>>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("providers", &self.providers)
+            .finish_non_exhaustive()
+    }
+}
+
+fn short(run: &FlowRun) -> String {
+    format!("flow run '{}' ({})", run.name, run.id)
+}
+
+impl Service {
+    /// A service over `store` and `providers`.
+    pub fn new(store: Arc<dyn Store>, providers: Providers, config: ServiceConfig) -> Self {
+        Self {
+            store,
+            providers,
+            config,
+            templates: Arc::default(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The pool's parsed template, compiled once per pool version.
+    ///
+    /// # Errors
+    /// The template's own error when it does not parse.
+    pub fn template(
+        &self,
+        pool: &WorkPool,
+    ) -> Result<BaseJobTemplate, pushpool_core::template::TemplateError> {
+        let key = (pool.id, pool.updated);
+        if let Some(t) = self
+            .templates
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return Ok(t);
+        }
+        let parsed = BaseJobTemplate::parse(&pool.base_job_template)?;
+        if let Ok(mut m) = self.templates.lock() {
+            m.retain(|(id, _), _| *id != pool.id);
+            m.insert(key, parsed.clone());
+        }
+        Ok(parsed)
+    }
+
+    /// Reacts to a change of one flow run (the change feed's handler): submits it when it is
+    /// a due SCHEDULED run of a pool pushpool submits, cancels it when it is CANCELLING.
+    ///
+    /// # Errors
+    /// Store failures, for the caller to retry the change.
+    pub async fn handle_change(&self, flow_run_id: Uuid) -> Result<Outcome, ServiceError> {
+        let run = match self.store.read_flow_run(flow_run_id).await {
+            Ok(r) => r,
+            Err(StoreError::NotFound(_)) => return Ok(Outcome::Skipped("flow run deleted".into())),
+            Err(e) => return Err(e.into()),
+        };
+        match run.state_type {
+            Some(StateType::Scheduled) => self.submit(run, Utc::now()).await,
+            Some(StateType::Cancelling) => self.cancel(run).await,
+            _ => Ok(Outcome::Skipped("nothing to do in this state".into())),
+        }
+    }
+
+    async fn pool_of(&self, run: &FlowRun) -> Result<Option<WorkPool>, ServiceError> {
+        let Some(name) = run.work_pool_name.as_deref() else {
+            return Ok(None);
+        };
+        match self.store.read_work_pool(name).await {
+            Ok(p) => Ok(Some(p)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn deployment_of(&self, run: &FlowRun) -> Result<Option<Deployment>, ServiceError> {
+        let Some(id) = run.deployment_id else {
+            return Ok(None);
+        };
+        match self.store.read_deployment(id).await {
+            Ok(d) => Ok(Some(d)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Proposes `state` for the run (not forced) and writes it when orchestration accepts it,
+    /// retrying on version conflicts with a fresh read. Returns the written run, or `None`
+    /// when the proposal was refused (the run moved on: e.g. it already COMPLETED).
+    async fn propose(&self, run: FlowRun, state: State) -> Result<Option<FlowRun>, ServiceError> {
+        let mut run = run;
+        for _ in 0..5 {
+            let now = Utc::now();
+            let mut proposed = state.clone();
+            proposed.timestamp = now;
+            proposed.state_details.flow_run_id = Some(run.id);
+            let decision = orchestrate(&run, proposed, false, now);
+            let Some(to_write) = decision.state_to_write().cloned() else {
+                info!(flow_run_id = %run.id, proposed = %state.r#type, decision = ?decision.status(), "proposal refused");
+                return Ok(None);
+            };
+            if !matches!(decision, Decision::Accept(_)) {
+                return Ok(None);
+            }
+            let from = run.state_type;
+            let mut next = run.clone();
+            apply_state(&mut next, to_write, now);
+            match self.store.update_flow_run(&next).await {
+                Ok(written) => {
+                    info!(
+                        flow_run_id = %written.id,
+                        work_pool = written.work_pool_name.as_deref().unwrap_or(""),
+                        message = written.state.as_ref().and_then(|s| s.message.as_deref()).unwrap_or(""),
+                        "{}: {} -> {}",
+                        short(&written),
+                        from.map_or("-", |t| t.as_str()),
+                        state.r#type
+                    );
+                    return Ok(Some(written));
+                }
+                Err(StoreError::VersionConflict(_)) => {
+                    run = self.store.read_flow_run(run.id).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records the infrastructure pid on the latest version of the run.
+    async fn record_pid(&self, id: Uuid, pid: &str) -> Result<FlowRun, ServiceError> {
+        loop {
+            let mut run = self.store.read_flow_run(id).await?;
+            run.infrastructure_pid = Some(pid.to_owned());
+            match self.store.update_flow_run(&run).await {
+                Ok(r) => return Ok(r),
+                Err(StoreError::VersionConflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn crash(&self, run: FlowRun, message: String) -> Result<Outcome, ServiceError> {
+        let state = State::new(StateType::Crashed, Utc::now()).with_message(message);
+        Ok(match self.propose(run, state).await? {
+            Some(_) => Outcome::Finished(StateType::Crashed),
+            None => Outcome::LostRace,
+        })
+    }
+
+    async fn with_retries<T, F, Fut>(&self, op: F) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        op.retry(
+            ExponentialBuilder::default()
+                .with_min_delay(self.config.retry_base_delay)
+                .with_max_times(self.config.provider_attempts.saturating_sub(1))
+                .with_jitter(),
+        )
+        .when(ProviderError::is_transient)
+        .await
+    }
+
+    /// Submits a SCHEDULED run if it is due and its pool is submitted by pushpool: claim
+    /// (SCHEDULED → PENDING), render, call the provider, record the pid.
+    ///
+    /// # Errors
+    /// Store failures; provider failures end the run CRASHED instead.
+    pub async fn submit(&self, run: FlowRun, now: DateTime<Utc>) -> Result<Outcome, ServiceError> {
+        if run.state_type != Some(StateType::Scheduled) {
+            return Ok(Outcome::Skipped("not SCHEDULED".into()));
+        }
+        if run.state_name.as_deref() == Some("AwaitingRetry") && run.infrastructure_pid.is_some() {
+            // The engine retries in its own process and proposes RUNNING itself.
+            return Ok(Outcome::Skipped(
+                "retry handled by the running engine".into(),
+            ));
+        }
+        if let Some(at) = run.scheduled_time() {
+            if at > now {
+                return Ok(Outcome::NotDue(at));
+            }
+        }
+        let Some(pool) = self.pool_of(&run).await? else {
+            return Ok(Outcome::Skipped("no work pool".into()));
+        };
+        if !pool.is_submitted_by_pushpool() {
+            return Ok(Outcome::Skipped(format!(
+                "pool type {} has workers",
+                pool.r#type
+            )));
+        }
+        if pool.is_paused {
+            return Ok(Outcome::Skipped("work pool is paused".into()));
+        }
+        let mut claim = State::new(StateType::Pending, now).with_message(format!(
+            "Submitting to work pool '{}' ({})",
+            pool.name, pool.r#type
+        ));
+        claim.state_details.flow_run_id = Some(run.id);
+        let mut claimed_run = run.clone();
+        claimed_run.submission_attempt += 1;
+        claimed_run.infrastructure_pid = None;
+        let Some(claimed) = self.propose(claimed_run, claim).await? else {
+            return Ok(Outcome::LostRace);
+        };
+        self.start_job(claimed, pool).await
+    }
+
+    /// Builds the job of a claimed (PENDING) run and calls the provider.
+    async fn start_job(&self, run: FlowRun, pool: WorkPool) -> Result<Outcome, ServiceError> {
+        let Some(provider) = self.providers.get(&pool.r#type) else {
+            return self
+                .crash(
+                    run,
+                    format!(
+                        "No provider for work pool type '{}' is configured in this pushpool",
+                        pool.r#type
+                    ),
+                )
+                .await;
+        };
+        let job = match self.job_for(&run, &pool).await {
+            Ok(job) => job,
+            Err(JobBuildError::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                return self
+                    .crash(
+                        run,
+                        format!("Flow run could not be submitted to infrastructure: {e}"),
+                    )
+                    .await;
+            }
+        };
+        let provider: &dyn Provider = provider.as_ref();
+        match self.with_retries(|| provider.submit(&job)).await {
+            Ok(pid) => {
+                let run = self.record_pid(run.id, &pid).await?;
+                info!(flow_run_id = %run.id, infrastructure_pid = %pid, work_pool = %pool.name, "{}: submitted", short(&run));
+                Ok(Outcome::Submitted(pid))
+            }
+            Err(e) => {
+                warn!(flow_run_id = %run.id, work_pool = %pool.name, error = %e, "submission failed");
+                let message = if e.is_transient() {
+                    format!(
+                        "Flow run could not be submitted to infrastructure after {} attempts: {e}",
+                        self.config.provider_attempts
+                    )
+                } else {
+                    format!("Flow run could not be submitted to infrastructure: {e}")
+                };
+                self.crash(run, message).await
+            }
+        }
+    }
+
+    async fn job_for(&self, run: &FlowRun, pool: &WorkPool) -> Result<Job, JobBuildError> {
+        let template = self.template(pool)?;
+        let deployment = self.deployment_of(run).await.map_err(|e| match e {
+            ServiceError::Store(s) => JobBuildError::Store(s),
+            ServiceError::Provider(p) => JobBuildError::Store(StoreError::Backend(Box::new(p))),
+        })?;
+        build_job(
+            self.store.as_ref(),
+            pool,
+            &template,
+            deployment.as_ref(),
+            run,
+            &self.config.api_url,
+            self.config.api_key.as_deref(),
+        )
+        .await
+    }
+
+    /// Carries a CANCELLING run to CANCELLED: stops its job through the provider first when
+    /// it has one.
+    ///
+    /// # Errors
+    /// Store failures and transient provider failures (retried on the next tick).
+    pub async fn cancel(&self, run: FlowRun) -> Result<Outcome, ServiceError> {
+        if run.state_type != Some(StateType::Cancelling) {
+            return Ok(Outcome::Skipped("not CANCELLING".into()));
+        }
+        if let (Some(pid), Some(pool)) = (run.infrastructure_pid.clone(), self.pool_of(&run).await?)
+        {
+            if let Some(provider) = self.providers.get(&pool.r#type) {
+                match self.job_for(&run, &pool).await {
+                    Ok(job) => {
+                        let provider: &dyn Provider = provider.as_ref();
+                        match self.with_retries(|| provider.cancel(&job, &pid)).await {
+                            Ok(()) => {}
+                            Err(e) if e.is_transient() => return Err(e.into()),
+                            Err(e) => {
+                                warn!(flow_run_id = %run.id, error = %e, "cancel failed; marking the run CANCELLED anyway");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        warn!(flow_run_id = %run.id, error = %e, "cannot build the job to cancel it")
+                    }
+                }
+            }
+        }
+        let state = State::new(StateType::Cancelled, Utc::now())
+            .with_message("Flow run was cancelled; its infrastructure was stopped by pushpool.");
+        Ok(match self.propose(run, state).await? {
+            Some(_) => Outcome::Finished(StateType::Cancelled),
+            None => Outcome::LostRace,
+        })
+    }
+
+    /// Checks one PENDING or RUNNING run against its infrastructure: resubmits a claim
+    /// without a pid past the deadline, and finishes a run whose job ended without reporting.
+    ///
+    /// # Errors
+    /// Store failures and transient provider failures.
+    pub async fn reconcile_run(
+        &self,
+        run: FlowRun,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, ServiceError> {
+        let Some(pool) = self.pool_of(&run).await? else {
+            return Ok(Outcome::Skipped("no work pool".into()));
+        };
+        if !pool.is_submitted_by_pushpool() {
+            return Ok(Outcome::Skipped("pool has workers".into()));
+        }
+        let since = run.state.as_ref().map_or(run.updated, |s| s.timestamp);
+        let Some(pid) = run.infrastructure_pid.clone() else {
+            if run.state_type == Some(StateType::Pending)
+                && now - since
+                    > chrono::Duration::from_std(self.config.claim_deadline).unwrap_or_default()
+            {
+                info!(flow_run_id = %run.id, "{}: claimed without a pid past the deadline; resubmitting with the same key", short(&run));
+                return self.start_job(run, pool).await;
+            }
+            return Ok(Outcome::StillRunning);
+        };
+        let Some(provider) = self.providers.get(&pool.r#type) else {
+            return Ok(Outcome::Skipped("no provider".into()));
+        };
+        let job = match self.job_for(&run, &pool).await {
+            Ok(job) => job,
+            Err(JobBuildError::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                return self
+                    .crash(
+                        run,
+                        format!("Cannot read the flow run's infrastructure status: {e}"),
+                    )
+                    .await;
+            }
+        };
+        let status = provider.status(&job, &pid).await?;
+        let state = match status {
+            JobStatus::Pending | JobStatus::Running => return Ok(Outcome::StillRunning),
+            JobStatus::Exited { exit_code: 0, .. } => State::new(StateType::Completed, now)
+                .with_message(
+                    "The job exited with code 0 without the flow run reporting a final state.",
+                ),
+            JobStatus::Exited { exit_code, detail } => {
+                let mut m = format!(
+                    "Flow run infrastructure exited with non-zero status code {exit_code}."
+                );
+                if !detail.is_empty() {
+                    m.push_str(&format!(" {detail}"));
+                }
+                State::new(StateType::Crashed, now).with_message(m)
+            }
+            JobStatus::Failed { reason } => State::new(StateType::Crashed, now)
+                .with_message(format!("Flow run infrastructure failed: {reason}")),
+            JobStatus::Missing { reason } => {
+                if now - since
+                    < chrono::Duration::from_std(self.config.missing_grace).unwrap_or_default()
+                {
+                    return Ok(Outcome::StillRunning);
+                }
+                State::new(StateType::Crashed, now)
+                    .with_message(format!("Flow run infrastructure is missing: {reason}"))
+            }
+        };
+        let t = state.r#type;
+        Ok(match self.propose(run, state).await? {
+            Some(_) => Outcome::Finished(t),
+            None => Outcome::LostRace,
+        })
+    }
+
+    /// One reconciler tick: submits due SCHEDULED runs, checks PENDING and RUNNING runs with
+    /// their providers, and carries CANCELLING runs to CANCELLED. Per-run failures are logged
+    /// and left for the next tick. Returns how many runs it acted on.
+    ///
+    /// # Errors
+    /// Store failures of the scans themselves.
+    pub async fn reconcile_once(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
+        let mut acted = 0;
+        for run in self.store.list_due_flow_runs(now, 500).await? {
+            match self.submit(run, now).await {
+                Ok(Outcome::Submitted(_) | Outcome::Finished(_)) => acted += 1,
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "submitting a due run failed"),
+            }
+        }
+        let active = FlowRunFilter {
+            state_types: Some(vec![
+                StateType::Pending,
+                StateType::Running,
+                StateType::Cancelling,
+            ]),
+            ..Default::default()
+        };
+        for run in self.store.list_flow_runs(&active).await? {
+            let id = run.id;
+            let result = if run.state_type == Some(StateType::Cancelling) {
+                self.cancel(run).await
+            } else {
+                self.reconcile_run(run, now).await
+            };
+            match result {
+                Ok(Outcome::Submitted(_) | Outcome::Finished(_)) => acted += 1,
+                Ok(_) => {}
+                Err(e) => warn!(flow_run_id = %id, error = %e, "reconciling a run failed"),
+            }
+        }
+        Ok(acted)
+    }
+
+    /// Consumes the store's change feed until `shutdown` resolves: each change's run goes
+    /// through [`Service::handle_change`] (at most `concurrency` at once); consumed changes
+    /// are deleted. This is the embedded shape's submitter (the DynamoDB stream plays this
+    /// role on AWS).
+    pub async fn run_submitter(
+        &self,
+        concurrency: usize,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let notify = self.store.change_notifier();
+        let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        let mut cursor = 0u64;
+        tokio::pin!(shutdown);
+        loop {
+            match self.store.read_changes(cursor, 200).await {
+                Ok(changes) if !changes.is_empty() => {
+                    let mut seen = std::collections::HashSet::new();
+                    let mut tasks = tokio::task::JoinSet::new();
+                    for change in &changes {
+                        if !seen.insert(change.flow_run_id) {
+                            continue;
+                        }
+                        if !matches!(
+                            change.state_type,
+                            Some(StateType::Scheduled | StateType::Cancelling)
+                        ) {
+                            continue;
+                        }
+                        let Ok(permit) = Arc::clone(&limit).acquire_owned().await else {
+                            break;
+                        };
+                        let service = self.clone();
+                        let id = change.flow_run_id;
+                        tasks.spawn(async move {
+                            let _permit = permit;
+                            if let Err(e) = service.handle_change(id).await {
+                                warn!(flow_run_id = %id, error = %e, "handling a change failed; the reconciler retries it");
+                            }
+                        });
+                    }
+                    while tasks.join_next().await.is_some() {}
+                    if let Some(last) = changes.last() {
+                        cursor = last.seq;
+                        if let Err(e) = self.store.delete_changes(cursor).await {
+                            warn!(error = %e, "deleting consumed changes failed");
+                        }
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "reading the change feed failed"),
+            }
+            let wait = async {
+                match &notify {
+                    Some(n) => {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), n.notified()).await;
+                    }
+                    None => tokio::time::sleep(Duration::from_secs(1)).await,
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = wait => {}
+            }
+        }
+    }
+
+    /// Runs [`Service::reconcile_once`] every `interval` until `shutdown` resolves.
+    pub async fn run_reconciler(
+        &self,
+        interval: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                _ = tick.tick() => {
+                    if let Err(e) = self.reconcile_once(Utc::now()).await {
+                        warn!(error = %e, "reconciler tick failed");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,564 @@
+//! The store conformance suite: the contract every [`Store`] adapter passes.
+//!
+//! Each check is a public async function taking a fresh store; [`store_conformance_tests!`]
+//! expands them into `#[tokio::test]`s for an adapter, given an expression that builds a new,
+//! empty store (ripgrep's `tests/macros.rs` pattern). A new adapter is done when the suite
+//! passes unchanged:
+//!
+//! ```ignore
+//! pushpool_store::store_conformance_tests!(sqlite, pushpool_store::sqlite::SqliteStore::in_memory().unwrap());
+//! ```
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use pushpool_core::model::{
+    BlockDocument, BlockSchema, BlockType, Deployment, EmpiricalPolicy, Flow, FlowRun,
+    StorageConfiguration, WorkPool, WorkPoolStatus,
+};
+use pushpool_core::orchestration::apply_state;
+use pushpool_core::state::{State, StateType};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{FlowRunFilter, Page, Store, StoreError};
+
+/// A store under test.
+pub type DynStore = Arc<dyn Store>;
+
+/// A work pool fixture named `name`.
+pub fn work_pool(name: &str) -> WorkPool {
+    let now = Utc::now();
+    WorkPool {
+        id: Uuid::new_v4(),
+        created: now,
+        updated: now,
+        name: name.into(),
+        description: None,
+        r#type: "ecs:push".into(),
+        base_job_template: json!({}),
+        is_paused: false,
+        concurrency_limit: None,
+        status: WorkPoolStatus::Ready,
+        default_queue_id: Uuid::new_v4(),
+        storage_configuration: StorageConfiguration::default(),
+        active_slots: None,
+    }
+}
+
+/// A flow fixture.
+pub fn flow(name: &str) -> Flow {
+    let now = Utc::now();
+    Flow {
+        id: Uuid::new_v4(),
+        created: now,
+        updated: now,
+        name: name.into(),
+        tags: vec![],
+        labels: Default::default(),
+    }
+}
+
+/// A deployment fixture of `flow_id`.
+pub fn deployment(flow_id: Uuid, name: &str, pool: &str) -> Deployment {
+    let now = Utc::now();
+    Deployment {
+        id: Uuid::new_v4(),
+        created: now,
+        updated: now,
+        name: name.into(),
+        version: None,
+        description: None,
+        flow_id,
+        paused: false,
+        schedules: vec![],
+        concurrency_limit: None,
+        global_concurrency_limit: None,
+        concurrency_options: None,
+        job_variables: Default::default(),
+        parameters: Default::default(),
+        tags: vec![],
+        labels: Default::default(),
+        work_queue_name: Some("default".into()),
+        work_queue_id: None,
+        last_polled: None,
+        parameter_openapi_schema: None,
+        path: None,
+        pull_steps: None,
+        entrypoint: None,
+        storage_document_id: None,
+        infrastructure_document_id: None,
+        created_by: None,
+        updated_by: None,
+        work_pool_name: Some(pool.into()),
+        status: "READY".into(),
+        enforce_parameter_schema: false,
+    }
+}
+
+/// A SCHEDULED flow run fixture of `flow_id`, due now.
+pub fn flow_run(flow_id: Uuid, pool: Option<&str>) -> FlowRun {
+    let now = Utc::now();
+    let id = Uuid::new_v4();
+    let mut run = FlowRun {
+        id,
+        created: now,
+        updated: now,
+        name: "quiet-otter".into(),
+        flow_id,
+        state_id: None,
+        deployment_id: None,
+        deployment_version: None,
+        work_queue_id: None,
+        work_queue_name: None,
+        flow_version: None,
+        parameters: Default::default(),
+        idempotency_key: None,
+        context: Default::default(),
+        empirical_policy: EmpiricalPolicy::default(),
+        tags: vec![],
+        labels: Default::default(),
+        parent_task_run_id: None,
+        state_type: None,
+        state_name: None,
+        run_count: 0,
+        expected_start_time: None,
+        next_scheduled_start_time: None,
+        start_time: None,
+        end_time: None,
+        total_run_time: 0.0,
+        estimated_run_time: 0.0,
+        estimated_start_time_delta: 0.0,
+        auto_scheduled: false,
+        infrastructure_document_id: None,
+        infrastructure_pid: None,
+        created_by: None,
+        work_pool_id: None,
+        work_pool_name: pool.map(str::to_owned),
+        state: None,
+        job_variables: Default::default(),
+        version: 0,
+        submission_attempt: 0,
+    };
+    let mut state = State::new(StateType::Scheduled, now);
+    state.state_details.flow_run_id = Some(id);
+    state.state_details.scheduled_time = Some(now);
+    apply_state(&mut run, state, now);
+    run
+}
+
+/// Work pools: create, unique name, read by name and id, update, list, delete.
+pub async fn work_pools_crud(store: DynStore) {
+    let pool = work_pool("pool-a");
+    store.create_work_pool(&pool).await.unwrap();
+    let dup = store.create_work_pool(&work_pool("pool-a")).await;
+    assert!(
+        matches!(&dup, Err(StoreError::Conflict(m)) if m == "A work pool with this name already exists."),
+        "{dup:?}"
+    );
+    assert_eq!(store.read_work_pool("pool-a").await.unwrap(), pool);
+    assert_eq!(store.read_work_pool_by_id(pool.id).await.unwrap(), pool);
+    let mut changed = pool.clone();
+    changed.description = Some("new".into());
+    store.update_work_pool(&changed).await.unwrap();
+    assert_eq!(
+        store
+            .read_work_pool("pool-a")
+            .await
+            .unwrap()
+            .description
+            .as_deref(),
+        Some("new")
+    );
+    store.create_work_pool(&work_pool("pool-b")).await.unwrap();
+    let names: Vec<String> = store
+        .list_work_pools(Page::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["pool-a", "pool-b"]);
+    let limited = store
+        .list_work_pools(Page {
+            offset: 1,
+            limit: Some(1),
+        })
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0].name, "pool-b");
+    store.delete_work_pool("pool-a").await.unwrap();
+    let missing = store.read_work_pool("pool-a").await;
+    assert!(
+        matches!(&missing, Err(StoreError::NotFound(m)) if m == "Work pool \"pool-a\" not found."),
+        "{missing:?}"
+    );
+}
+
+/// Block types, schemas and documents: unique keys and lookups by slug, checksum and name.
+pub async fn blocks_crud(store: DynStore) {
+    let now = Utc::now();
+    let bt = BlockType {
+        id: Uuid::new_v4(),
+        created: now,
+        updated: now,
+        name: "AWS Credentials".into(),
+        slug: "aws-credentials".into(),
+        logo_url: None,
+        documentation_url: None,
+        description: None,
+        code_example: None,
+        is_protected: false,
+    };
+    store.create_block_type(&bt).await.unwrap();
+    assert!(matches!(
+        store.create_block_type(&bt).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .read_block_type_by_slug("aws-credentials")
+            .await
+            .unwrap(),
+        bt
+    );
+    let schema = BlockSchema {
+        id: Uuid::new_v4(),
+        created: now,
+        updated: now,
+        checksum: "sha256:abc".into(),
+        fields: json!({"secret_fields": ["aws_secret_access_key"]}),
+        block_type_id: bt.id,
+        block_type: None,
+        capabilities: vec![],
+        version: "0.7.12".into(),
+    };
+    store.create_block_schema(&schema).await.unwrap();
+    assert_eq!(
+        store
+            .read_block_schema_by_checksum("sha256:abc", Some("0.7.12"))
+            .await
+            .unwrap()
+            .id,
+        schema.id
+    );
+    assert_eq!(
+        store
+            .read_block_schema_by_checksum("sha256:abc", None)
+            .await
+            .unwrap()
+            .id,
+        schema.id
+    );
+    assert!(matches!(
+        store
+            .read_block_schema_by_checksum("sha256:abc", Some("9.9"))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let doc = BlockDocument {
+        id: Uuid::new_v4(),
+        created: now,
+        updated: now,
+        name: Some("my-aws-creds".into()),
+        data: json!({"aws_secret_access_key": "s"}),
+        block_schema_id: schema.id,
+        block_type_id: bt.id,
+        is_anonymous: false,
+    };
+    store.create_block_document(&doc).await.unwrap();
+    let mut dup = doc.clone();
+    dup.id = Uuid::new_v4();
+    let err = store.create_block_document(&dup).await;
+    assert!(
+        matches!(&err, Err(StoreError::Conflict(m)) if m == "Block already exists"),
+        "{err:?}"
+    );
+    assert_eq!(
+        store
+            .read_block_document_by_name(bt.id, "my-aws-creds")
+            .await
+            .unwrap(),
+        doc
+    );
+    let mut changed = doc.clone();
+    changed.data = json!({"aws_secret_access_key": "t"});
+    store.update_block_document(&changed).await.unwrap();
+    assert_eq!(store.read_block_document(doc.id).await.unwrap(), changed);
+    store.delete_block_document(doc.id).await.unwrap();
+    assert!(matches!(
+        store.read_block_document(doc.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// Flows upsert by name; deployments are unique per flow and found by `flow/deployment` name.
+pub async fn flows_and_deployments(store: DynStore) {
+    let f = flow("my-flow");
+    let (created, is_new) = store.upsert_flow(&f).await.unwrap();
+    assert!(is_new);
+    let (again, is_new) = store.upsert_flow(&flow("my-flow")).await.unwrap();
+    assert!(!is_new);
+    assert_eq!(again.id, created.id);
+    let d = deployment(f.id, "my-deployment", "pool");
+    store.create_deployment(&d).await.unwrap();
+    assert!(matches!(
+        store
+            .create_deployment(&deployment(f.id, "my-deployment", "pool"))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .read_deployment_by_name("my-flow", "my-deployment")
+            .await
+            .unwrap(),
+        d
+    );
+    assert!(matches!(
+        store
+            .read_deployment_by_name("other", "my-deployment")
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let mut changed = d.clone();
+    changed.paused = true;
+    store.update_deployment(&changed).await.unwrap();
+    assert!(store.read_deployment(d.id).await.unwrap().paused);
+    store.delete_deployment(d.id).await.unwrap();
+    assert!(matches!(
+        store.read_deployment(d.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// Flow run writes are conditional on the version: of two writers holding the same version,
+/// exactly one wins; the state history records each new state once.
+pub async fn flow_run_conditional_writes(store: DynStore) {
+    let run = flow_run(Uuid::new_v4(), Some("pool"));
+    let (stored, created) = store.create_flow_run(&run).await.unwrap();
+    assert!(created);
+    let now = Utc::now();
+    let mut a = stored.clone();
+    apply_state(&mut a, State::new(StateType::Pending, now), now);
+    let mut b = stored.clone();
+    apply_state(&mut b, State::new(StateType::Pending, now), now);
+    let won = store.update_flow_run(&a).await.unwrap();
+    assert_eq!(won.version, stored.version + 1);
+    let lost = store.update_flow_run(&b).await;
+    assert!(
+        matches!(lost, Err(StoreError::VersionConflict(id)) if id == run.id),
+        "{lost:?}"
+    );
+    let read = store.read_flow_run(run.id).await.unwrap();
+    assert_eq!(read.state_type, Some(StateType::Pending));
+    assert_eq!(read.version, won.version);
+    let mut pid = read.clone();
+    pid.infrastructure_pid = Some("arn:aws:ecs:task/1".into());
+    pid.submission_attempt = 3;
+    store.update_flow_run(&pid).await.unwrap();
+    let read = store.read_flow_run(run.id).await.unwrap();
+    assert_eq!(
+        read.infrastructure_pid.as_deref(),
+        Some("arn:aws:ecs:task/1")
+    );
+    assert_eq!(read.submission_attempt, 3);
+    let history: Vec<StateType> = store
+        .read_flow_run_states(run.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.r#type)
+        .collect();
+    assert_eq!(history, [StateType::Scheduled, StateType::Pending]);
+    let state_id = read.state_id.unwrap();
+    assert_eq!(
+        store.read_state(state_id).await.unwrap().r#type,
+        StateType::Pending
+    );
+    let mut gone = read.clone();
+    gone.id = Uuid::new_v4();
+    assert!(matches!(
+        store.update_flow_run(&gone).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// An idempotency key already used for a flow returns the first run.
+pub async fn flow_run_idempotency_key(store: DynStore) {
+    let flow_id = Uuid::new_v4();
+    let mut first = flow_run(flow_id, None);
+    first.idempotency_key = Some("k1".into());
+    let (a, created) = store.create_flow_run(&first).await.unwrap();
+    assert!(created);
+    let mut second = flow_run(flow_id, None);
+    second.idempotency_key = Some("k1".into());
+    let (b, created) = store.create_flow_run(&second).await.unwrap();
+    assert!(!created);
+    assert_eq!(b.id, a.id);
+}
+
+/// Filters by state type, deployment, pool and id, with paging.
+pub async fn flow_run_filters(store: DynStore) {
+    let flow_id = Uuid::new_v4();
+    let dep = Uuid::new_v4();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let mut run = flow_run(flow_id, Some(if i % 2 == 0 { "even" } else { "odd" }));
+        if i < 2 {
+            run.deployment_id = Some(dep);
+        }
+        let (run, _) = store.create_flow_run(&run).await.unwrap();
+        ids.push(run.id);
+    }
+    let mut running = store.read_flow_run(ids[3]).await.unwrap();
+    let now = Utc::now();
+    apply_state(&mut running, State::new(StateType::Running, now), now);
+    store.update_flow_run(&running).await.unwrap();
+
+    let ids_of = |runs: Vec<FlowRun>| {
+        let mut v: Vec<Uuid> = runs.into_iter().map(|r| r.id).collect();
+        v.sort();
+        v
+    };
+    let sorted = |mut v: Vec<Uuid>| {
+        v.sort();
+        v
+    };
+    let scheduled = FlowRunFilter {
+        state_types: Some(vec![StateType::Scheduled]),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids_of(store.list_flow_runs(&scheduled).await.unwrap()),
+        sorted(ids[..3].to_vec())
+    );
+    let by_dep = FlowRunFilter {
+        deployment_ids: Some(vec![dep]),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids_of(store.list_flow_runs(&by_dep).await.unwrap()),
+        sorted(ids[..2].to_vec())
+    );
+    let by_pool = FlowRunFilter {
+        work_pool_names: Some(vec!["odd".into()]),
+        state_types: Some(vec![StateType::Running]),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids_of(store.list_flow_runs(&by_pool).await.unwrap()),
+        vec![ids[3]]
+    );
+    let by_id = FlowRunFilter {
+        ids: Some(vec![ids[0], ids[2]]),
+        page: Page {
+            offset: 0,
+            limit: Some(1),
+        },
+        ..Default::default()
+    };
+    assert_eq!(store.list_flow_runs(&by_id).await.unwrap().len(), 1);
+    store.delete_flow_run(ids[0]).await.unwrap();
+    assert!(matches!(
+        store.read_flow_run(ids[0]).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// The due index returns SCHEDULED runs at or before a time, oldest first.
+pub async fn due_flow_runs(store: DynStore) {
+    let flow_id = Uuid::new_v4();
+    let now = Utc::now();
+    let mut ids = Vec::new();
+    for offset in [-20i64, -10, 30] {
+        let mut run = flow_run(flow_id, Some("pool"));
+        let at = now + chrono::Duration::seconds(offset);
+        if let Some(s) = run.state.as_mut() {
+            s.state_details.scheduled_time = Some(at);
+        }
+        run.expected_start_time = Some(at);
+        store.create_flow_run(&run).await.unwrap();
+        ids.push(run.id);
+    }
+    let mut done = store.read_flow_run(ids[1]).await.unwrap();
+    let due: Vec<Uuid> = store
+        .list_due_flow_runs(now, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(due, [ids[0], ids[1]]);
+    apply_state(&mut done, State::new(StateType::Pending, now), now);
+    store.update_flow_run(&done).await.unwrap();
+    let due: Vec<Uuid> = store
+        .list_due_flow_runs(now + chrono::Duration::seconds(60), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(due, [ids[0], ids[2]]);
+    assert_eq!(store.list_due_flow_runs(now, 1).await.unwrap().len(), 1);
+}
+
+/// Every flow run write appends one change, in order; consumed changes can be dropped.
+pub async fn change_feed(store: DynStore) {
+    let run = flow_run(Uuid::new_v4(), Some("pool"));
+    let (stored, _) = store.create_flow_run(&run).await.unwrap();
+    let mut pending = stored.clone();
+    let now = Utc::now();
+    apply_state(&mut pending, State::new(StateType::Pending, now), now);
+    store.update_flow_run(&pending).await.unwrap();
+    let changes = store.read_changes(0, 100).await.unwrap();
+    let seen: Vec<(Uuid, Option<StateType>)> = changes
+        .iter()
+        .map(|c| (c.flow_run_id, c.state_type))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (run.id, Some(StateType::Scheduled)),
+            (run.id, Some(StateType::Pending))
+        ]
+    );
+    assert!(changes[0].seq < changes[1].seq);
+    store.delete_changes(changes[0].seq).await.unwrap();
+    let rest = store.read_changes(0, 100).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].seq, changes[1].seq);
+    assert!(
+        store
+            .read_changes(changes[1].seq, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Expands the whole suite into `#[tokio::test]`s in a module named `$name`, each on a fresh
+/// store built by `$make` (an expression returning an `impl Store`).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::store_conformance_tests!(@tests $make;
+                work_pools_crud, blocks_crud, flows_and_deployments,
+                flow_run_conditional_writes, flow_run_idempotency_key,
+                flow_run_filters, due_flow_runs, change_feed);
+        }
+    };
+    (@tests $make:expr; $($test:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                let store: $crate::conformance::DynStore = ::std::sync::Arc::new($make);
+                $crate::conformance::$test(store).await;
+            }
+        )*
+    };
+}

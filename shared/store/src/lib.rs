@@ -1,0 +1,198 @@
+//! The `Store` port: everything pushpool persists, behind one small object-safe trait, with
+//! the embedded SQLite adapter ([`sqlite::SqliteStore`]) and the conformance suite
+//! ([`conformance`]) that every adapter must pass (the DynamoDB adapter of the AWS shape runs
+//! the same suite).
+//!
+//! Why a port: the same API, submitter and reconciler run over SQLite on one machine and over
+//! DynamoDB on AWS. The port speaks the caller's language (`NotFound`, `Conflict`,
+//! `VersionConflict`, `Transient`), never an adapter's error type.
+//!
+//! Two rules every adapter keeps:
+//! - **Conditional flow run writes.** [`Store::update_flow_run`] writes only when the stored
+//!   `version` equals the run's `version`, and bumps it; two submitters racing on one run
+//!   produce one claim.
+//! - **A change feed.** Every flow run write appends a [`Change`] (an outbox row in SQLite,
+//!   the table's stream on DynamoDB) that drives submission.
+//!
+//! This crate must not depend on HTTP, Lambda or provider SDKs.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), pushpool_store::StoreError> {
+//! use pushpool_store::{Store, sqlite::SqliteStore};
+//! let store = SqliteStore::open("/tmp/pushpool.db")?;
+//! let pools = store.list_work_pools(Default::default()).await?;
+//! # let _ = pools; Ok(()) }
+//! ```
+
+pub mod conformance;
+mod error;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pushpool_core::model::{
+    BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool,
+};
+use pushpool_core::state::{State, StateType};
+use uuid::Uuid;
+
+pub use error::StoreError;
+
+/// Result alias.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Offset and limit of a listing; `limit: None` means every row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Page {
+    /// Rows to skip.
+    pub offset: usize,
+    /// Rows to return at most.
+    pub limit: Option<usize>,
+}
+
+/// A filter over flow runs: each `Some` list must match (any of its values).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlowRunFilter {
+    /// Run ids.
+    pub ids: Option<Vec<Uuid>>,
+    /// Flow ids.
+    pub flow_ids: Option<Vec<Uuid>>,
+    /// Deployment ids.
+    pub deployment_ids: Option<Vec<Uuid>>,
+    /// Work pool names.
+    pub work_pool_names: Option<Vec<String>>,
+    /// State types.
+    pub state_types: Option<Vec<StateType>>,
+    /// State names.
+    pub state_names: Option<Vec<String>>,
+    /// Paging.
+    pub page: Page,
+}
+
+/// One entry of the change feed: flow run `flow_run_id` was written and is now in `state_type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Monotonic sequence number.
+    pub seq: u64,
+    /// The run.
+    pub flow_run_id: Uuid,
+    /// Its state type after the write.
+    pub state_type: Option<StateType>,
+}
+
+/// The storage port. All methods are conditional where a race matters and return
+/// [`StoreError::NotFound`] / [`StoreError::Conflict`] in the caller's terms.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a pool; `Conflict` when the name exists.
+    async fn create_work_pool(&self, pool: &WorkPool) -> Result<()>;
+    /// Reads a pool by name.
+    async fn read_work_pool(&self, name: &str) -> Result<WorkPool>;
+    /// Reads a pool by id.
+    async fn read_work_pool_by_id(&self, id: Uuid) -> Result<WorkPool>;
+    /// Replaces a pool (matched by id).
+    async fn update_work_pool(&self, pool: &WorkPool) -> Result<()>;
+    /// Deletes a pool by name.
+    async fn delete_work_pool(&self, name: &str) -> Result<()>;
+    /// Lists pools by name.
+    async fn list_work_pools(&self, page: Page) -> Result<Vec<WorkPool>>;
+
+    /// Creates a block type; `Conflict` when the slug exists.
+    async fn create_block_type(&self, block_type: &BlockType) -> Result<()>;
+    /// Reads a block type by id.
+    async fn read_block_type(&self, id: Uuid) -> Result<BlockType>;
+    /// Reads a block type by slug.
+    async fn read_block_type_by_slug(&self, slug: &str) -> Result<BlockType>;
+    /// Replaces a block type.
+    async fn update_block_type(&self, block_type: &BlockType) -> Result<()>;
+    /// Lists block types.
+    async fn list_block_types(&self, page: Page) -> Result<Vec<BlockType>>;
+
+    /// Creates a block schema; `Conflict` when (checksum, version) exists.
+    async fn create_block_schema(&self, schema: &BlockSchema) -> Result<()>;
+    /// Reads a block schema by id.
+    async fn read_block_schema(&self, id: Uuid) -> Result<BlockSchema>;
+    /// Reads a block schema by checksum, and version when given (else the newest).
+    async fn read_block_schema_by_checksum(
+        &self,
+        checksum: &str,
+        version: Option<&str>,
+    ) -> Result<BlockSchema>;
+    /// Lists block schemas.
+    async fn list_block_schemas(&self, page: Page) -> Result<Vec<BlockSchema>>;
+
+    /// Creates a block document; `Conflict` when its type already has that name.
+    async fn create_block_document(&self, document: &BlockDocument) -> Result<()>;
+    /// Reads a block document by id.
+    async fn read_block_document(&self, id: Uuid) -> Result<BlockDocument>;
+    /// Reads a block document by block type and name.
+    async fn read_block_document_by_name(
+        &self,
+        block_type_id: Uuid,
+        name: &str,
+    ) -> Result<BlockDocument>;
+    /// Replaces a block document.
+    async fn update_block_document(&self, document: &BlockDocument) -> Result<()>;
+    /// Deletes a block document.
+    async fn delete_block_document(&self, id: Uuid) -> Result<()>;
+    /// Lists block documents.
+    async fn list_block_documents(&self, page: Page) -> Result<Vec<BlockDocument>>;
+
+    /// Creates the flow, or returns the one with that name: `(flow, created)`.
+    async fn upsert_flow(&self, flow: &Flow) -> Result<(Flow, bool)>;
+    /// Reads a flow by id.
+    async fn read_flow(&self, id: Uuid) -> Result<Flow>;
+    /// Reads a flow by name.
+    async fn read_flow_by_name(&self, name: &str) -> Result<Flow>;
+    /// Deletes a flow.
+    async fn delete_flow(&self, id: Uuid) -> Result<()>;
+    /// Lists flows.
+    async fn list_flows(&self, page: Page) -> Result<Vec<Flow>>;
+
+    /// Creates a deployment; `Conflict` when the flow already has one of that name.
+    async fn create_deployment(&self, deployment: &Deployment) -> Result<()>;
+    /// Reads a deployment by id.
+    async fn read_deployment(&self, id: Uuid) -> Result<Deployment>;
+    /// Reads a deployment by flow name and deployment name.
+    async fn read_deployment_by_name(&self, flow_name: &str, name: &str) -> Result<Deployment>;
+    /// Replaces a deployment.
+    async fn update_deployment(&self, deployment: &Deployment) -> Result<()>;
+    /// Deletes a deployment.
+    async fn delete_deployment(&self, id: Uuid) -> Result<()>;
+    /// Lists deployments.
+    async fn list_deployments(&self, page: Page) -> Result<Vec<Deployment>>;
+
+    /// Creates a flow run with its first state (history and change feed included). With an
+    /// `idempotency_key` already used for the same flow, returns that run: `(run, created)`.
+    async fn create_flow_run(&self, run: &FlowRun) -> Result<(FlowRun, bool)>;
+    /// Reads a flow run.
+    async fn read_flow_run(&self, id: Uuid) -> Result<FlowRun>;
+    /// Writes `run` only if the stored version equals `run.version`
+    /// ([`StoreError::VersionConflict`] otherwise); returns it with the bumped version.
+    /// A new `state_id` is appended to the state history; every write appends a [`Change`].
+    async fn update_flow_run(&self, run: &FlowRun) -> Result<FlowRun>;
+    /// Deletes a flow run and its history.
+    async fn delete_flow_run(&self, id: Uuid) -> Result<()>;
+    /// Filters flow runs, newest expected start first.
+    async fn list_flow_runs(&self, filter: &FlowRunFilter) -> Result<Vec<FlowRun>>;
+    /// SCHEDULED runs whose scheduled time is at or before `before`, oldest first, at most
+    /// `limit` (the due index: the submitter's and reconciler's scan).
+    async fn list_due_flow_runs(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<FlowRun>>;
+    /// The run's states, oldest first.
+    async fn read_flow_run_states(&self, id: Uuid) -> Result<Vec<State>>;
+    /// Reads the state with id `state_id`.
+    async fn read_state(&self, state_id: Uuid) -> Result<State>;
+
+    /// Changes after `after`, oldest first, at most `limit`.
+    async fn read_changes(&self, after: u64, limit: usize) -> Result<Vec<Change>>;
+    /// Drops changes up to and including `upto` (consumed).
+    async fn delete_changes(&self, upto: u64) -> Result<()>;
+    /// A notifier woken after each change, for in-process consumers; `None` where the feed is
+    /// external (a DynamoDB stream).
+    fn change_notifier(&self) -> Option<Arc<tokio::sync::Notify>>;
+}

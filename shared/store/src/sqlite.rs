@@ -1,0 +1,962 @@
+//! The embedded adapter: one SQLite file (WAL, one writer connection), resources stored as
+//! JSON documents with their unique keys in columns, flow runs in their own table with the
+//! columns the submitter and reconciler query, and an `outbox` table that plays the role of
+//! the DynamoDB stream. The file is created with mode 0600 (it holds block secrets).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use pushpool_core::model::{
+    BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool,
+};
+use pushpool_core::state::State;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::{Change, FlowRunFilter, Page, Result, Store, StoreError};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS documents (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    key1 TEXT,
+    key2 TEXT,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS documents_keys ON documents (kind, key1, key2);
+CREATE TABLE IF NOT EXISTS flow_runs (
+    id TEXT PRIMARY KEY,
+    flow_id TEXT NOT NULL,
+    deployment_id TEXT,
+    work_pool_name TEXT,
+    state_type TEXT,
+    state_name TEXT,
+    idempotency_key TEXT,
+    sort_time TEXT,
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS flow_runs_idempotency ON flow_runs (flow_id, idempotency_key);
+CREATE INDEX IF NOT EXISTS flow_runs_state ON flow_runs (state_type, sort_time);
+CREATE INDEX IF NOT EXISTS flow_runs_deployment ON flow_runs (deployment_id);
+CREATE TABLE IF NOT EXISTS flow_run_states (
+    id TEXT PRIMARY KEY,
+    flow_run_id TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS flow_run_states_run ON flow_run_states (flow_run_id);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    flow_run_id TEXT NOT NULL,
+    state_type TEXT
+);
+"#;
+
+/// The SQLite store. Cheap to clone; all clones share one connection.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    notify: Arc<Notify>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+fn sql(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StoreError::Transient(Box::new(e))
+        }
+        _ => backend(e),
+    }
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(backend)
+}
+
+fn from_json<T: DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(backend)
+}
+
+/// Flow run body: the public fields plus the internal ones `FlowRun` does not serialise.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredRun {
+    #[serde(flatten)]
+    run: FlowRun,
+    #[serde(rename = "_submission_attempt", default)]
+    submission_attempt: u32,
+}
+
+fn run_body(run: &FlowRun) -> Result<String> {
+    to_json(&StoredRun {
+        run: run.clone(),
+        submission_attempt: run.submission_attempt,
+    })
+}
+
+fn run_from(body: &str, version: i64) -> Result<FlowRun> {
+    let stored: StoredRun = from_json(body)?;
+    let mut run = stored.run;
+    run.submission_attempt = stored.submission_attempt;
+    run.version = version as u64;
+    Ok(run)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`, in WAL mode, mode 0600.
+    ///
+    /// # Errors
+    /// `Backend` when the file cannot be opened or the schema cannot be created.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if !path.exists() {
+            create_private_file(path)?;
+        }
+        let conn = Connection::open(path).map_err(sql)?;
+        Self::init(conn)
+    }
+
+    /// An in-memory store, for tests and benchmarks.
+    ///
+    /// # Errors
+    /// `Backend` when SQLite cannot create the schema.
+    pub fn in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory().map_err(sql)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        conn.execute_batch(SCHEMA).map_err(sql)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            notify: Arc::new(Notify::new()),
+        })
+    }
+
+    async fn with<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Backend("sqlite connection mutex poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    async fn insert_doc<T: Serialize>(
+        &self,
+        kind: &'static str,
+        id: Uuid,
+        key1: Option<String>,
+        key2: Option<String>,
+        doc: &T,
+        conflict: String,
+    ) -> Result<()> {
+        let body = to_json(doc)?;
+        self.with(move |c| {
+            match c.execute(
+                "INSERT INTO documents (kind, id, key1, key2, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![kind, id.to_string(), key1, key2, body],
+            ) {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(conflict)),
+                Err(e) => Err(sql(e)),
+            }
+        })
+        .await
+    }
+
+    async fn update_doc<T: Serialize>(
+        &self,
+        kind: &'static str,
+        id: Uuid,
+        key1: Option<String>,
+        key2: Option<String>,
+        doc: &T,
+        missing: String,
+    ) -> Result<()> {
+        let body = to_json(doc)?;
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE documents SET key1 = ?3, key2 = ?4, body = ?5 WHERE kind = ?1 AND id = ?2",
+                    params![kind, id.to_string(), key1, key2, body],
+                )
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Conflict(format!("A {kind} with this name already exists."))
+                    } else {
+                        sql(e)
+                    }
+                })?;
+            if n == 0 {
+                Err(StoreError::NotFound(missing))
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn get_doc<T: DeserializeOwned + Send + 'static>(
+        &self,
+        query: &'static str,
+        args: Vec<String>,
+        missing: String,
+    ) -> Result<T> {
+        let body: Option<String> = self
+            .with(move |c| {
+                c.query_row(query, rusqlite::params_from_iter(args.iter()), |r| r.get(0))
+                    .optional()
+                    .map_err(sql)
+            })
+            .await?;
+        match body {
+            Some(b) => from_json(&b),
+            None => Err(StoreError::NotFound(missing)),
+        }
+    }
+
+    async fn get_by_id<T: DeserializeOwned + Send + 'static>(
+        &self,
+        kind: &'static str,
+        id: Uuid,
+        missing: String,
+    ) -> Result<T> {
+        self.get_doc(
+            "SELECT body FROM documents WHERE kind = ?1 AND id = ?2",
+            vec![kind.into(), id.to_string()],
+            missing,
+        )
+        .await
+    }
+
+    async fn delete_doc(
+        &self,
+        kind: &'static str,
+        column: &'static str,
+        value: String,
+        missing: String,
+    ) -> Result<()> {
+        let query = format!("DELETE FROM documents WHERE kind = ?1 AND {column} = ?2");
+        self.with(move |c| {
+            let n = c.execute(&query, params![kind, value]).map_err(sql)?;
+            if n == 0 {
+                Err(StoreError::NotFound(missing))
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn list_docs<T: DeserializeOwned + Send + 'static>(
+        &self,
+        kind: &'static str,
+        page: Page,
+    ) -> Result<Vec<T>> {
+        let limit = page.limit.map_or(-1, |l| l as i64);
+        let offset = page.offset as i64;
+        let bodies: Vec<String> = self
+            .with(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT body FROM documents WHERE kind = ?1 ORDER BY key1, key2, rowid LIMIT ?2 OFFSET ?3",
+                    )
+                    .map_err(sql)?;
+                let rows = stmt
+                    .query_map(params![kind, limit, offset], |r| r.get::<_, String>(0))
+                    .map_err(sql)?;
+                rows.collect::<std::result::Result<Vec<_>, _>>().map_err(sql)
+            })
+            .await?;
+        bodies.iter().map(|b| from_json(b)).collect()
+    }
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(backend)?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(|_| ())
+        .map_err(backend)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> Result<()> {
+    std::fs::File::create(path).map(|_| ()).map_err(backend)
+}
+
+fn insert_change(tx: &rusqlite::Transaction<'_>, run: &FlowRun) -> Result<()> {
+    tx.execute(
+        "INSERT INTO outbox (flow_run_id, state_type) VALUES (?1, ?2)",
+        params![run.id.to_string(), run.state_type.map(|t| t.as_str())],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+fn insert_state(tx: &rusqlite::Transaction<'_>, run: &FlowRun) -> Result<()> {
+    if let Some(state) = &run.state {
+        tx.execute(
+            "INSERT OR IGNORE INTO flow_run_states (id, flow_run_id, body) VALUES (?1, ?2, ?3)",
+            params![state.id.to_string(), run.id.to_string(), to_json(state)?],
+        )
+        .map_err(sql)?;
+    }
+    Ok(())
+}
+
+fn sort_time(run: &FlowRun) -> Option<String> {
+    run.scheduled_time()
+        .or(Some(run.created))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_work_pool(&self, pool: &WorkPool) -> Result<()> {
+        self.insert_doc(
+            "work_pool",
+            pool.id,
+            Some(pool.name.clone()),
+            None,
+            pool,
+            "A work pool with this name already exists.".into(),
+        )
+        .await
+    }
+
+    async fn read_work_pool(&self, name: &str) -> Result<WorkPool> {
+        self.get_doc(
+            "SELECT body FROM documents WHERE kind = 'work_pool' AND key1 = ?1",
+            vec![name.into()],
+            format!("Work pool \"{name}\" not found."),
+        )
+        .await
+    }
+
+    async fn read_work_pool_by_id(&self, id: Uuid) -> Result<WorkPool> {
+        self.get_by_id("work_pool", id, format!("Work pool {id} not found."))
+            .await
+    }
+
+    async fn update_work_pool(&self, pool: &WorkPool) -> Result<()> {
+        self.update_doc(
+            "work_pool",
+            pool.id,
+            Some(pool.name.clone()),
+            None,
+            pool,
+            format!("Work pool \"{}\" not found.", pool.name),
+        )
+        .await
+    }
+
+    async fn delete_work_pool(&self, name: &str) -> Result<()> {
+        self.delete_doc(
+            "work_pool",
+            "key1",
+            name.into(),
+            format!("Work pool \"{name}\" not found."),
+        )
+        .await
+    }
+
+    async fn list_work_pools(&self, page: Page) -> Result<Vec<WorkPool>> {
+        self.list_docs("work_pool", page).await
+    }
+
+    async fn create_block_type(&self, block_type: &BlockType) -> Result<()> {
+        self.insert_doc(
+            "block_type",
+            block_type.id,
+            Some(block_type.slug.clone()),
+            None,
+            block_type,
+            format!(
+                "Block type with slug \"{}\" already exists.",
+                block_type.slug
+            ),
+        )
+        .await
+    }
+
+    async fn read_block_type(&self, id: Uuid) -> Result<BlockType> {
+        self.get_by_id("block_type", id, "Block type not found".into())
+            .await
+    }
+
+    async fn read_block_type_by_slug(&self, slug: &str) -> Result<BlockType> {
+        self.get_doc(
+            "SELECT body FROM documents WHERE kind = 'block_type' AND key1 = ?1",
+            vec![slug.into()],
+            "Block type not found".into(),
+        )
+        .await
+    }
+
+    async fn update_block_type(&self, block_type: &BlockType) -> Result<()> {
+        self.update_doc(
+            "block_type",
+            block_type.id,
+            Some(block_type.slug.clone()),
+            None,
+            block_type,
+            "Block type not found".into(),
+        )
+        .await
+    }
+
+    async fn list_block_types(&self, page: Page) -> Result<Vec<BlockType>> {
+        self.list_docs("block_type", page).await
+    }
+
+    async fn create_block_schema(&self, schema: &BlockSchema) -> Result<()> {
+        self.insert_doc(
+            "block_schema",
+            schema.id,
+            Some(schema.checksum.clone()),
+            Some(schema.version.clone()),
+            schema,
+            "Identical block schema already exists.".into(),
+        )
+        .await
+    }
+
+    async fn read_block_schema(&self, id: Uuid) -> Result<BlockSchema> {
+        self.get_by_id("block_schema", id, "Block schema not found".into())
+            .await
+    }
+
+    async fn read_block_schema_by_checksum(
+        &self,
+        checksum: &str,
+        version: Option<&str>,
+    ) -> Result<BlockSchema> {
+        match version {
+            Some(v) => {
+                self.get_doc(
+                    "SELECT body FROM documents WHERE kind = 'block_schema' AND key1 = ?1 AND key2 = ?2",
+                    vec![checksum.into(), v.into()],
+                    "Block schema not found".into(),
+                )
+                .await
+            }
+            None => {
+                self.get_doc(
+                    "SELECT body FROM documents WHERE kind = 'block_schema' AND key1 = ?1 ORDER BY rowid DESC LIMIT 1",
+                    vec![checksum.into()],
+                    "Block schema not found".into(),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn list_block_schemas(&self, page: Page) -> Result<Vec<BlockSchema>> {
+        self.list_docs("block_schema", page).await
+    }
+
+    async fn create_block_document(&self, document: &BlockDocument) -> Result<()> {
+        self.insert_doc(
+            "block_document",
+            document.id,
+            Some(document.block_type_id.to_string()),
+            document.name.clone(),
+            document,
+            "Block already exists".into(),
+        )
+        .await
+    }
+
+    async fn read_block_document(&self, id: Uuid) -> Result<BlockDocument> {
+        self.get_by_id("block_document", id, "Block document not found".into())
+            .await
+    }
+
+    async fn read_block_document_by_name(
+        &self,
+        block_type_id: Uuid,
+        name: &str,
+    ) -> Result<BlockDocument> {
+        self.get_doc(
+            "SELECT body FROM documents WHERE kind = 'block_document' AND key1 = ?1 AND key2 = ?2",
+            vec![block_type_id.to_string(), name.into()],
+            "Block document not found".into(),
+        )
+        .await
+    }
+
+    async fn update_block_document(&self, document: &BlockDocument) -> Result<()> {
+        self.update_doc(
+            "block_document",
+            document.id,
+            Some(document.block_type_id.to_string()),
+            document.name.clone(),
+            document,
+            "Block document not found".into(),
+        )
+        .await
+    }
+
+    async fn delete_block_document(&self, id: Uuid) -> Result<()> {
+        self.delete_doc(
+            "block_document",
+            "id",
+            id.to_string(),
+            "Block document not found".into(),
+        )
+        .await
+    }
+
+    async fn list_block_documents(&self, page: Page) -> Result<Vec<BlockDocument>> {
+        self.list_docs("block_document", page).await
+    }
+
+    async fn upsert_flow(&self, flow: &Flow) -> Result<(Flow, bool)> {
+        match self
+            .insert_doc(
+                "flow",
+                flow.id,
+                Some(flow.name.clone()),
+                None,
+                flow,
+                String::new(),
+            )
+            .await
+        {
+            Ok(()) => Ok((flow.clone(), true)),
+            Err(StoreError::Conflict(_)) => Ok((self.read_flow_by_name(&flow.name).await?, false)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn read_flow(&self, id: Uuid) -> Result<Flow> {
+        self.get_by_id("flow", id, "Flow not found".into()).await
+    }
+
+    async fn read_flow_by_name(&self, name: &str) -> Result<Flow> {
+        self.get_doc(
+            "SELECT body FROM documents WHERE kind = 'flow' AND key1 = ?1",
+            vec![name.into()],
+            "Flow not found".into(),
+        )
+        .await
+    }
+
+    async fn delete_flow(&self, id: Uuid) -> Result<()> {
+        self.delete_doc("flow", "id", id.to_string(), "Flow not found".into())
+            .await
+    }
+
+    async fn list_flows(&self, page: Page) -> Result<Vec<Flow>> {
+        self.list_docs("flow", page).await
+    }
+
+    async fn create_deployment(&self, deployment: &Deployment) -> Result<()> {
+        self.insert_doc(
+            "deployment",
+            deployment.id,
+            Some(deployment.flow_id.to_string()),
+            Some(deployment.name.clone()),
+            deployment,
+            "A deployment with this name already exists for this flow.".into(),
+        )
+        .await
+    }
+
+    async fn read_deployment(&self, id: Uuid) -> Result<Deployment> {
+        self.get_by_id("deployment", id, "Deployment not found".into())
+            .await
+    }
+
+    async fn read_deployment_by_name(&self, flow_name: &str, name: &str) -> Result<Deployment> {
+        let flow = match self.read_flow_by_name(flow_name).await {
+            Ok(f) => f,
+            Err(StoreError::NotFound(_)) => {
+                return Err(StoreError::NotFound("Deployment not found".into()));
+            }
+            Err(e) => return Err(e),
+        };
+        self.get_doc(
+            "SELECT body FROM documents WHERE kind = 'deployment' AND key1 = ?1 AND key2 = ?2",
+            vec![flow.id.to_string(), name.into()],
+            "Deployment not found".into(),
+        )
+        .await
+    }
+
+    async fn update_deployment(&self, deployment: &Deployment) -> Result<()> {
+        self.update_doc(
+            "deployment",
+            deployment.id,
+            Some(deployment.flow_id.to_string()),
+            Some(deployment.name.clone()),
+            deployment,
+            "Deployment not found".into(),
+        )
+        .await
+    }
+
+    async fn delete_deployment(&self, id: Uuid) -> Result<()> {
+        self.delete_doc(
+            "deployment",
+            "id",
+            id.to_string(),
+            "Deployment not found".into(),
+        )
+        .await
+    }
+
+    async fn list_deployments(&self, page: Page) -> Result<Vec<Deployment>> {
+        self.list_docs("deployment", page).await
+    }
+
+    async fn create_flow_run(&self, run: &FlowRun) -> Result<(FlowRun, bool)> {
+        let mut run = run.clone();
+        run.version = 1;
+        let body = run_body(&run)?;
+        let notify = Arc::clone(&self.notify);
+        let result = self
+            .with(move |c| {
+                let tx = c.transaction().map_err(sql)?;
+                if let Some(key) = &run.idempotency_key {
+                    let existing: Option<(String, i64)> = tx
+                        .query_row(
+                            "SELECT body, version FROM flow_runs WHERE flow_id = ?1 AND idempotency_key = ?2",
+                            params![run.flow_id.to_string(), key],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()
+                        .map_err(sql)?;
+                    if let Some((body, version)) = existing {
+                        return Ok((run_from(&body, version)?, false));
+                    }
+                }
+                tx.execute(
+                    "INSERT INTO flow_runs (id, flow_id, deployment_id, work_pool_name, state_type, state_name, idempotency_key, sort_time, version, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        run.id.to_string(),
+                        run.flow_id.to_string(),
+                        run.deployment_id.map(|d| d.to_string()),
+                        run.work_pool_name,
+                        run.state_type.map(|t| t.as_str()),
+                        run.state_name,
+                        run.idempotency_key,
+                        sort_time(&run),
+                        run.version as i64,
+                        body
+                    ],
+                )
+                .map_err(|e| if is_unique_violation(&e) {
+                    StoreError::Conflict("A flow run with this id already exists.".into())
+                } else {
+                    sql(e)
+                })?;
+                insert_state(&tx, &run)?;
+                insert_change(&tx, &run)?;
+                tx.commit().map_err(sql)?;
+                Ok((run, true))
+            })
+            .await?;
+        if result.1 {
+            notify.notify_one();
+        }
+        Ok(result)
+    }
+
+    async fn read_flow_run(&self, id: Uuid) -> Result<FlowRun> {
+        let row: Option<(String, i64)> = self
+            .with(move |c| {
+                c.prepare_cached("SELECT body, version FROM flow_runs WHERE id = ?1")
+                    .map_err(sql)?
+                    .query_row(params![id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .map_err(sql)
+            })
+            .await?;
+        match row {
+            Some((body, version)) => run_from(&body, version),
+            None => Err(StoreError::NotFound("Flow run not found".into())),
+        }
+    }
+
+    async fn update_flow_run(&self, run: &FlowRun) -> Result<FlowRun> {
+        let mut next = run.clone();
+        next.version = run.version + 1;
+        let body = run_body(&next)?;
+        let expected = run.version as i64;
+        let out = self
+            .with(move |c| {
+                let tx = c.transaction().map_err(sql)?;
+                let n = tx
+                    .execute(
+                        "UPDATE flow_runs SET deployment_id = ?2, work_pool_name = ?3, state_type = ?4, state_name = ?5,
+                         sort_time = ?6, version = ?7, body = ?8 WHERE id = ?1 AND version = ?9",
+                        params![
+                            next.id.to_string(),
+                            next.deployment_id.map(|d| d.to_string()),
+                            next.work_pool_name,
+                            next.state_type.map(|t| t.as_str()),
+                            next.state_name,
+                            sort_time(&next),
+                            next.version as i64,
+                            body,
+                            expected
+                        ],
+                    )
+                    .map_err(sql)?;
+                if n == 0 {
+                    let exists: Option<i64> = tx
+                        .query_row(
+                            "SELECT version FROM flow_runs WHERE id = ?1",
+                            params![next.id.to_string()],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(sql)?;
+                    return Err(match exists {
+                        Some(_) => StoreError::VersionConflict(next.id),
+                        None => StoreError::NotFound("Flow run not found".into()),
+                    });
+                }
+                insert_state(&tx, &next)?;
+                insert_change(&tx, &next)?;
+                tx.commit().map_err(sql)?;
+                Ok(next)
+            })
+            .await?;
+        self.notify.notify_one();
+        Ok(out)
+    }
+
+    async fn delete_flow_run(&self, id: Uuid) -> Result<()> {
+        self.with(move |c| {
+            let tx = c.transaction().map_err(sql)?;
+            let n = tx
+                .execute(
+                    "DELETE FROM flow_runs WHERE id = ?1",
+                    params![id.to_string()],
+                )
+                .map_err(sql)?;
+            tx.execute(
+                "DELETE FROM flow_run_states WHERE flow_run_id = ?1",
+                params![id.to_string()],
+            )
+            .map_err(sql)?;
+            tx.commit().map_err(sql)?;
+            if n == 0 {
+                Err(StoreError::NotFound("Flow run not found".into()))
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn list_flow_runs(&self, filter: &FlowRunFilter) -> Result<Vec<FlowRun>> {
+        let filter = filter.clone();
+        self.with(move |c| {
+            let mut clauses: Vec<String> = Vec::new();
+            let mut args: Vec<String> = Vec::new();
+            let mut any = |column: &str, values: Vec<String>, clauses: &mut Vec<String>| {
+                let marks: Vec<String> = values
+                    .iter()
+                    .map(|v| {
+                        args.push(v.clone());
+                        format!("?{}", args.len())
+                    })
+                    .collect();
+                clauses.push(format!("{column} IN ({})", marks.join(", ")));
+            };
+            if let Some(ids) = &filter.ids {
+                any("id", ids.iter().map(Uuid::to_string).collect(), &mut clauses);
+            }
+            if let Some(ids) = &filter.flow_ids {
+                any("flow_id", ids.iter().map(Uuid::to_string).collect(), &mut clauses);
+            }
+            if let Some(ids) = &filter.deployment_ids {
+                any("deployment_id", ids.iter().map(Uuid::to_string).collect(), &mut clauses);
+            }
+            if let Some(names) = &filter.work_pool_names {
+                any("work_pool_name", names.clone(), &mut clauses);
+            }
+            if let Some(types) = &filter.state_types {
+                any(
+                    "state_type",
+                    types.iter().map(|t| t.as_str().to_owned()).collect(),
+                    &mut clauses,
+                );
+            }
+            if let Some(names) = &filter.state_names {
+                any("state_name", names.clone(), &mut clauses);
+            }
+            let where_ = if clauses.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", clauses.join(" AND "))
+            };
+            let query = format!(
+                "SELECT body, version FROM flow_runs {where_} ORDER BY sort_time DESC, id LIMIT {} OFFSET {}",
+                filter.page.limit.map_or(-1, |l| l as i64),
+                filter.page.offset
+            );
+            let mut stmt = c.prepare(&query).map_err(sql)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .map_err(sql)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (body, version) = row.map_err(sql)?;
+                out.push(run_from(&body, version)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_due_flow_runs(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<FlowRun>> {
+        let before = before.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT body, version FROM flow_runs WHERE state_type = 'SCHEDULED' AND sort_time <= ?1 ORDER BY sort_time LIMIT ?2",
+                )
+                .map_err(sql)?;
+            let rows = stmt
+                .query_map(params![before, limit as i64], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .map_err(sql)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (body, version) = row.map_err(sql)?;
+                out.push(run_from(&body, version)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn read_flow_run_states(&self, id: Uuid) -> Result<Vec<State>> {
+        let bodies: Vec<String> = self
+            .with(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT body FROM flow_run_states WHERE flow_run_id = ?1 ORDER BY rowid",
+                    )
+                    .map_err(sql)?;
+                let rows = stmt
+                    .query_map(params![id.to_string()], |r| r.get::<_, String>(0))
+                    .map_err(sql)?;
+                rows.collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(sql)
+            })
+            .await?;
+        bodies.iter().map(|b| from_json(b)).collect()
+    }
+
+    async fn read_state(&self, state_id: Uuid) -> Result<State> {
+        let body: Option<String> = self
+            .with(move |c| {
+                c.query_row(
+                    "SELECT body FROM flow_run_states WHERE id = ?1",
+                    params![state_id.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql)
+            })
+            .await?;
+        match body {
+            Some(b) => from_json(&b),
+            None => Err(StoreError::NotFound("State not found".into())),
+        }
+    }
+
+    async fn read_changes(&self, after: u64, limit: usize) -> Result<Vec<Change>> {
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT seq, flow_run_id, state_type FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(sql)?;
+            let rows = stmt
+                .query_map(params![after as i64, limit as i64], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })
+                .map_err(sql)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, id, state) = row.map_err(sql)?;
+                out.push(Change {
+                    seq: seq as u64,
+                    flow_run_id: id.parse().map_err(backend)?,
+                    state_type: state.as_deref().and_then(pushpool_core::state::StateType::parse),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_changes(&self, upto: u64) -> Result<()> {
+        self.with(move |c| {
+            c.execute("DELETE FROM outbox WHERE seq <= ?1", params![upto as i64])
+                .map(|_| ())
+                .map_err(sql)
+        })
+        .await
+    }
+
+    fn change_notifier(&self) -> Option<Arc<Notify>> {
+        Some(Arc::clone(&self.notify))
+    }
+}

@@ -1,0 +1,1 @@
+//! Spec-checked fake ECS (ECS work).
