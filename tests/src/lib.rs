@@ -3,6 +3,8 @@
 //! stops them when dropped. Tools come from the project's virtualenv, which
 //! `scripts/setup-test-tools.sh` creates; a missing tool fails the test with that instruction.
 
+pub mod app;
 pub mod fake_ecs;
 pub mod moto;
+pub mod python;
 pub mod tools;

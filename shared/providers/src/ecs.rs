@@ -42,7 +42,8 @@
 //!    (`cluster`, else `task_run_request.cluster`, else ECS's default cluster), `launchType`
 //!    or `capacityProviderStrategy` (never both; `FARGATE_SPOT` becomes the `FARGATE_SPOT`
 //!    capacity provider, as in prefect-aws), and `overrides.containerOverrides[0]` =
-//!    `{name, command, environment}` with the job's command and environment (sorted by name),
+//!    `{name, command, environment}` with the job's command and environment (sorted by name;
+//!    the template's own `containerOverrides` are replaced by this one),
 //!    plus the task-level `cpu`/`memory`/`taskRoleArn`/`executionRoleArn` overrides of
 //!    `task_run_request.overrides` when set. Tags come from `task_run_request.tags` and the
 //!    job's `labels` (labels win); tags the API would refuse (`aws:` prefix, characters outside
@@ -68,8 +69,10 @@
 //! container's `exitCode`: present → [`JobStatus::Exited`] with `stoppedReason` and the
 //! container's `reason` as detail, absent → [`JobStatus::Failed`]. The flow's container is the
 //! configured one, else the only one, else the first essential container of the task
-//! definition. A `MISSING` failure, or no task and no failure (moto), →
-//! [`JobStatus::Missing`].
+//! definition. A `MISSING` failure, no task and no failure (moto), or a
+//! `ClusterNotFoundException` (a task cannot outlive its cluster) → [`JobStatus::Missing`].
+//! The detail of an exit is `<stoppedReason>; container <name>: <reason>` (either part alone
+//! when the other is empty).
 //!
 //! # Cancel
 //! `StopTask(cluster, arn, "Cancelled by pushpool (flow run <id>)")`. A task that has already
@@ -96,6 +99,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use aws_sdk_ecs::operation::describe_tasks::DescribeTasksError;
 use aws_sdk_ecs::types::{
     ContainerOverride, KeyValuePair, LaunchType, NetworkMode, TaskDefinitionStatus, TaskOverride,
 };
@@ -246,14 +250,29 @@ impl EcsProvider {
         target: &Target,
         arn: &str,
     ) -> Result<Result<aws_sdk_ecs::types::Task, String>, ProviderError> {
-        let out = clients
+        let out = match clients
             .ecs
             .describe_tasks()
             .set_cluster(target.cluster_for(arn))
             .tasks(arn)
             .send()
             .await
-            .map_err(|e| errors::classify("ECS", "DescribeTasks", e))?;
+        {
+            Ok(out) => out,
+            Err(err) => {
+                let cluster_gone = matches!(
+                    err.as_service_error(),
+                    Some(DescribeTasksError::ClusterNotFoundException(_))
+                );
+                let err = errors::classify("ECS", "DescribeTasks", err);
+                // A task cannot outlive its cluster.
+                return if cluster_gone {
+                    Ok(Err(err.to_string()))
+                } else {
+                    Err(err)
+                };
+            }
+        };
         if let Some(task) = out.tasks().iter().find(|t| t.task_arn() == Some(arn)) {
             return Ok(Ok(task.clone()));
         }

@@ -26,6 +26,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/csrf-token", get(meta::csrf_token))
         .route("/collections/views/{view}", get(meta::collections_view))
         .route("/logs/", post(meta::logs))
+        .route("/events/in", get(meta::events_in))
         .route("/work_pools/", post(work_pools::create))
         .route("/work_pools/filter", post(work_pools::filter))
         .route(

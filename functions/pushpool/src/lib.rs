@@ -1,0 +1,216 @@
+//! The embedded host: everything `pushpool serve` runs, as a library so that tests and the
+//! benchmark start the very same server in-process.
+//!
+//! [`Server::bind`] opens the SQLite store in the data directory, wires the providers
+//! (`process` and `ecs:push`), binds the listener; [`Server::run`] serves the API and drives
+//! the submitter (the store's outbox) and the reconciler (a timer) until shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use pushpool_providers::Providers;
+use pushpool_providers::ecs::EcsProvider;
+use pushpool_providers::process::ProcessProvider;
+use pushpool_service::{Service, ServiceConfig};
+use pushpool_store::sqlite::SqliteStore;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Settings of `pushpool serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on (`127.0.0.1:4200`; port 0 picks a free one).
+    pub bind: SocketAddr,
+    /// Directory of `pushpool.db` (created 0700 when missing).
+    pub data_dir: PathBuf,
+    /// Public base URL handed to jobs as `PREFECT_API_URL` (`/api` appended when missing);
+    /// `None`: the bound address.
+    pub public_url: Option<String>,
+    /// Time between reconciler ticks.
+    pub reconcile_interval: Duration,
+    /// The AWS configuration for `ecs:push` pools; `None` loads the default chain
+    /// (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials).
+    pub aws: Option<aws_config::SdkConfig>,
+    /// Overrides of the submission service's settings (deadlines, retries); `api_url` is
+    /// always derived from `public_url`.
+    pub service: ServiceConfig,
+}
+
+impl ServeConfig {
+    /// Defaults: `127.0.0.1:4200`, `~/.pushpool`, reconcile every 5 s.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 4200)),
+            data_dir,
+            public_url: None,
+            reconcile_interval: Duration::from_secs(5),
+            aws: None,
+            service: ServiceConfig::default(),
+        }
+    }
+}
+
+/// The `PREFECT_API_URL` for jobs: `public_url` with `/api` appended when missing, else the
+/// bound address.
+pub fn api_url(public_url: Option<&str>, bound: SocketAddr) -> String {
+    let base = public_url.map_or_else(
+        || format!("http://{bound}"),
+        |u| u.trim_end_matches('/').to_owned(),
+    );
+    if base.ends_with("/api") {
+        base
+    } else {
+        format!("{base}/api")
+    }
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    service: Service,
+    reconcile_interval: Duration,
+    db: PathBuf,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Opens the store and binds the listener.
+    ///
+    /// # Errors
+    /// When the data directory or database cannot be created, or the address cannot be bound.
+    pub async fn bind(config: ServeConfig) -> anyhow::Result<Self> {
+        create_private_dir(&config.data_dir)?;
+        let db = config.data_dir.join("pushpool.db");
+        let store = SqliteStore::open(&db).with_context(|| format!("opening {}", db.display()))?;
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("binding {}", config.bind))?;
+        let bound = listener.local_addr()?;
+        let sdk = match config.aws {
+            Some(sdk) => sdk,
+            None => {
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await
+            }
+        };
+        let providers = Providers::new()
+            .with("process", Arc::new(ProcessProvider::new()))
+            .with("ecs:push", Arc::new(EcsProvider::new(sdk)));
+        let service = Service::new(
+            Arc::new(store),
+            providers,
+            ServiceConfig {
+                api_url: api_url(config.public_url.as_deref(), bound),
+                ..config.service
+            },
+        );
+        Ok(Self {
+            listener,
+            service,
+            reconcile_interval: config.reconcile_interval,
+            db,
+        })
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// When the socket has no local address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The service (tests drive its steps directly).
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Serves until `shutdown` resolves, then stops the submitter and reconciler.
+    ///
+    /// # Errors
+    /// When serving fails.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let local = self.listener.local_addr()?;
+        let app = pushpool_api::router(pushpool_api::AppState::new(self.service.clone()));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let submitter = {
+            let service = self.service.clone();
+            let rx = stop_rx.clone();
+            tokio::spawn(async move { service.run_submitter(8, stopped(rx)).await })
+        };
+        let reconciler = {
+            let service = self.service.clone();
+            let every = self.reconcile_interval.max(Duration::from_millis(100));
+            tokio::spawn(async move { service.run_reconciler(every, stopped(stop_rx)).await })
+        };
+        tracing::info!(
+            "pushpool serving the Prefect API at http://{local}/api (data: {})",
+            self.db.display()
+        );
+        if local.ip().is_loopback() {
+            tracing::info!("open mode: no API key is required on loopback");
+        } else {
+            tracing::warn!(
+                "listening on {local} without API keys: anyone who can reach it can use this API"
+            );
+        }
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await?;
+        let _ = submitter.await;
+        let _ = reconciler.await;
+        tracing::info!("pushpool stopped");
+        Ok(())
+    }
+}
+
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_url_appends_api_once() {
+        let bind: SocketAddr = "127.0.0.1:4200".parse().unwrap();
+        assert_eq!(api_url(None, bind), "http://127.0.0.1:4200/api");
+        assert_eq!(
+            api_url(Some("https://pp.example.com/"), bind),
+            "https://pp.example.com/api"
+        );
+        assert_eq!(api_url(Some("http://h:1/api"), bind), "http://h:1/api");
+    }
+}

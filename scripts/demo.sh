@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds pushpool, starts `pushpool serve` on its embedded default (SQLite, local process
+# pool), deploys examples/hello.py with the real Prefect client, runs it once with
+# `prefect deployment run`, prints the run's states as pushpool moves it along, and stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+port="${PUSHPOOL_DEMO_PORT:-4200}"
+scripts/setup-test-tools.sh
+echo "== building pushpool"
+cargo build --quiet -p pushpool
+data="$(mktemp -d)"
+export PREFECT_API_URL="http://127.0.0.1:${port}/api" PREFECT_HOME="$data/prefect-home"
+export PATH="$root/.venv/bin:$PATH"   # the jobs of the process pool run `prefect flow-run execute`
+target/debug/pushpool serve --bind "127.0.0.1:${port}" --data-dir "$data/pushpool" > "$data/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; echo "server log: $data/server.log"' EXIT
+for _ in $(seq 100); do curl -fs "$PREFECT_API_URL/health" > /dev/null && break; sleep 0.1; done
+echo "== pushpool serving at $PREFECT_API_URL"
+prefect --no-prompt work-pool create local --type process
+python examples/hello.py
+out="$(prefect deployment run hello/hello-local)"
+echo "$out"
+run_id="$(echo "$out" | sed -n 's/.*UUID: *\([0-9a-f-]*\).*/\1/p' | head -1)"
+echo "== states of flow run $run_id"
+last=""
+for _ in $(seq 120); do
+  state="$(curl -fs "$PREFECT_API_URL/flow_runs/$run_id" | python -c 'import json,sys; r=json.load(sys.stdin); print(r["state_type"], "-", r["state_name"], "-", r["infrastructure_pid"] or "")')"
+  if [ "$state" != "$last" ]; then echo "   $state"; last="$state"; fi
+  case "$state" in COMPLETED*|FAILED*|CRASHED*|CANCELLED*) break ;; esac
+  sleep 0.5
+done
+echo "== state history (reported by pushpool and by the flow's engine)"
+curl -fs "$PREFECT_API_URL/flow_run_states/?flow_run_id=$run_id" | python -c '
+import json, sys
+for s in json.load(sys.stdin):
+    print("   %s  %-10s %s" % (s["timestamp"], s["type"], s["message"] or ""))'
+case "$last" in COMPLETED*) echo "== the flow run completed" ;; *) echo "== the flow run did not complete"; exit 1 ;; esac

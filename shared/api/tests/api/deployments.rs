@@ -1,0 +1,336 @@
+//! Flows, deployments and `create_flow_run`: `flow.deploy()` (c1, c2, c4, h2) and
+//! `prefect deployment run` / `run_deployment()` (d1, h2), with job variables validated
+//! against the pool's schema.
+
+use axum::Router;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{
+    app, create_c1_deployment, create_ecs_pool, create_flow, detail, id_of, keys, recorded,
+    recorded_request, recorded_response, send, with,
+};
+
+const D1: (&str, &str) = (
+    "d1-cli-deployment-run",
+    "004-POST-api_deployments_ID_create_flow_run.json",
+);
+
+/// Pool, flow and c4's `my-flow/yaml-deployment` (tags `["research"]`, parameters `{"x": 5}`),
+/// the deployment d1 ran.
+async fn create_yaml_deployment(app: &Router) -> (Value, Value) {
+    let pool = create_ecs_pool(app).await;
+    let flow = create_flow(app).await;
+    let body = with(
+        recorded_request("c4-prefect-deploy-yaml", "006-POST-api_deployments.json"),
+        "flow_id",
+        flow["id"].clone(),
+    );
+    let (status, deployment) = send(app, "POST", "/api/deployments/", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{deployment}");
+    (pool, deployment)
+}
+
+#[tokio::test]
+async fn flow_create_is_201_then_200_for_the_same_name() {
+    let app = app();
+    let first = recorded("c1-flow-deploy-ecs-pool", "009-POST-api_flows.json");
+    let again = recorded("h2-sdk-subset", "013-POST-api_flows.json");
+
+    let (status, flow) = send(&app, "POST", "/api/flows/", Some(first["request_json"].clone())).await;
+    assert_eq!(status.as_u16(), first["status"]);
+    assert_eq!(keys(&flow), keys(&first["response_json"]));
+    for field in ["name", "tags", "labels"] {
+        assert_eq!(flow[field], first["response_json"][field], "{field}");
+    }
+
+    let (status, same) = send(&app, "POST", "/api/flows/", Some(again["request_json"].clone())).await;
+    assert_eq!(status.as_u16(), again["status"]);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(same["id"], flow["id"]);
+    assert_eq!(same["created"], flow["created"]);
+
+    let (status, read) = send(&app, "GET", &format!("/api/flows/{}", id_of(&flow)), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(read, flow);
+}
+
+#[tokio::test]
+async fn deployment_create_answers_as_recorded() {
+    let app = app();
+    let pool = create_ecs_pool(&app).await;
+    let flow = create_flow(&app).await;
+    let exchange = recorded("c1-flow-deploy-ecs-pool", "010-POST-api_deployments.json");
+    let body = with(exchange["request_json"].clone(), "flow_id", flow["id"].clone());
+
+    let (status, deployment) = send(&app, "POST", "/api/deployments/", Some(body)).await;
+
+    assert_eq!(status, StatusCode::CREATED, "{deployment}");
+    let theirs = &exchange["response_json"];
+    assert_eq!(keys(&deployment), keys(theirs));
+    for field in [
+        "name", "version", "description", "paused", "schedules", "concurrency_limit",
+        "global_concurrency_limit", "concurrency_options", "job_variables", "parameters", "tags",
+        "work_queue_name", "last_polled", "parameter_openapi_schema", "path", "pull_steps",
+        "entrypoint", "storage_document_id", "infrastructure_document_id", "created_by",
+        "updated_by", "work_pool_name", "status", "enforce_parameter_schema",
+    ] {
+        assert_eq!(deployment[field], theirs[field], "{field}");
+    }
+    assert_eq!(deployment["flow_id"], flow["id"]);
+    assert_eq!(deployment["labels"], json!({"prefect.flow.id": flow["id"]}));
+    assert_eq!(deployment["work_queue_id"], pool["default_queue_id"]);
+}
+
+#[tokio::test]
+async fn deployment_read_by_name_is_404_then_200() {
+    let app = app();
+    let lookup = recorded("c1-flow-deploy-ecs-pool", "007-GET-api_deployments_name_my-flow_my-deployment.json");
+    let path = lookup["path"].as_str().expect("path");
+
+    let (status, body) = send(&app, "GET", path, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body, lookup["response_json"]);
+
+    let deployment = create_c1_deployment(&app).await;
+    let (status, read) = send(&app, "GET", path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(read, deployment);
+
+    let (status, by_id) = send(&app, "GET", &format!("/api/deployments/{}", id_of(&deployment)), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(by_id, deployment);
+}
+
+#[tokio::test]
+async fn deployment_of_missing_pool_is_404_naming_work_pool_name() {
+    let app = app();
+    let flow = create_flow(&app).await;
+    let body = with(
+        recorded_request("c1-flow-deploy-ecs-pool", "010-POST-api_deployments.json"),
+        "flow_id",
+        flow["id"].clone(),
+    );
+
+    let (status, body) = send(&app, "POST", "/api/deployments/", Some(body)).await;
+
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body,
+        json!({"detail": "work_pool_name: Work pool \"my-push-pool\" not found."})
+    );
+}
+
+#[tokio::test]
+async fn deployment_job_variables_breaking_the_pool_schema_are_422() {
+    let app = app();
+    create_ecs_pool(&app).await;
+    let flow = create_flow(&app).await;
+    let mut body = with(
+        recorded_request("c1-flow-deploy-ecs-pool", "010-POST-api_deployments.json"),
+        "flow_id",
+        flow["id"].clone(),
+    );
+    body["job_variables"] = json!({"cpu": "abc"});
+
+    let (status, body) = send(&app, "POST", "/api/deployments/", Some(body)).await;
+
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(detail(&body).contains("job_variables.cpu"), "{body}");
+    let (status, _) = send(&app, "GET", "/api/deployments/name/my-flow/my-deployment", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn redeploy_patch_moves_the_deployment_to_the_push_pool() {
+    let app = app();
+    let deployment = create_c1_deployment(&app).await;
+    let push = recorded_request("a5-api-create-push-pools", "002-POST-api_work_pools.json");
+    let (status, push_pool) = send(&app, "POST", "/api/work_pools/", Some(push)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let patch = recorded_request("c2-flow-deploy-real-push-pool", "009-PATCH-api_deployments_ID.json");
+
+    let (status, body) = send(&app, "PATCH", &format!("/api/deployments/{}", id_of(&deployment)), Some(patch.clone())).await;
+
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(body, Value::Null);
+    let (_, after) = send(&app, "GET", "/api/deployments/name/my-flow/my-deployment", None).await;
+    assert_eq!(after["id"], deployment["id"]);
+    for field in ["work_pool_name", "job_variables", "parameters", "description", "pull_steps", "version", "entrypoint"] {
+        assert_eq!(after[field], patch[field], "{field}");
+    }
+    assert_eq!(after["work_queue_id"], push_pool["default_queue_id"]);
+    assert_eq!(after["labels"], deployment["labels"]);
+}
+
+#[tokio::test]
+async fn redeploy_to_missing_pool_is_404() {
+    let app = app();
+    let deployment = create_c1_deployment(&app).await;
+    let patch = recorded_request("c2-flow-deploy-real-push-pool", "009-PATCH-api_deployments_ID.json");
+
+    let (status, body) = send(&app, "PATCH", &format!("/api/deployments/{}", id_of(&deployment)), Some(patch)).await;
+
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(detail(&body).starts_with("work_pool_name"), "{body}");
+}
+
+#[tokio::test]
+async fn create_flow_run_answers_as_recorded() {
+    let app = app();
+    let (pool, deployment) = create_yaml_deployment(&app).await;
+    let exchange = recorded(D1.0, D1.1);
+
+    let (status, run) = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{}/create_flow_run", id_of(&deployment)),
+        Some(exchange["request_json"].clone()),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let theirs = &exchange["response_json"];
+    assert_eq!(keys(&run), keys(theirs));
+    assert_eq!(keys(&run["state"]), keys(&theirs["state"]));
+    assert_eq!(keys(&run["state"]["state_details"]), keys(&theirs["state"]["state_details"]));
+    assert_eq!(keys(&run["empirical_policy"]), keys(&theirs["empirical_policy"]));
+    for field in [
+        "deployment_version", "work_queue_name", "flow_version", "parameters", "idempotency_key",
+        "context", "empirical_policy", "tags", "parent_task_run_id", "state_type", "state_name",
+        "run_count", "expected_start_time", "next_scheduled_start_time", "start_time",
+        "end_time", "total_run_time", "estimated_run_time", "auto_scheduled",
+        "infrastructure_document_id", "infrastructure_pid", "created_by", "work_pool_name",
+        "job_variables",
+    ] {
+        assert_eq!(run[field], theirs[field], "{field}");
+    }
+    assert_eq!(run["state_type"], "SCHEDULED");
+    assert_eq!(run["state_name"], "Scheduled");
+    assert_eq!(run["tags"], json!(["research"]));
+    assert_eq!(run["parameters"], json!({"x": 7}));
+    assert_eq!(
+        run["labels"],
+        json!({"prefect.flow.id": deployment["flow_id"], "prefect.deployment.id": deployment["id"]})
+    );
+    assert_eq!(run["flow_id"], deployment["flow_id"]);
+    assert_eq!(run["deployment_id"], deployment["id"]);
+    assert_eq!(run["work_pool_id"], pool["id"]);
+    assert_eq!(run["work_queue_id"], pool["default_queue_id"]);
+    assert_eq!(run["state_id"], run["state"]["id"]);
+    assert_eq!(run["state"]["type"], "SCHEDULED");
+    assert_eq!(run["state"]["name"], "Scheduled");
+    assert_eq!(run["state"]["state_details"]["flow_run_id"], run["id"]);
+    assert_eq!(
+        run["state"]["state_details"]["scheduled_time"],
+        theirs["state"]["state_details"]["scheduled_time"]
+    );
+    assert!(run["name"].as_str().is_some_and(|n| n.contains('-')), "{}", run["name"]);
+
+    let (status, read) = send(&app, "GET", &format!("/api/flow_runs/{}", id_of(&run)), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(read, run);
+}
+
+#[tokio::test]
+#[ignore = "bug: the state_details of a state created by create_flow_run answer `deferred: null`; \
+            the OSS server answers `deferred: false` (d1/004, e7/004: `\"deferred\": false`). \
+            shared/core/src/state.rs `StateDetails::deferred` is `Option<bool>` defaulting to None"]
+async fn create_flow_run_state_details_match_recorded() {
+    let app = app();
+    let (_, deployment) = create_yaml_deployment(&app).await;
+    let exchange = recorded(D1.0, D1.1);
+
+    let (_, run) = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{}/create_flow_run", id_of(&deployment)),
+        Some(exchange["request_json"].clone()),
+    )
+    .await;
+
+    let mut expected = exchange["response_json"]["state"]["state_details"].clone();
+    expected["flow_run_id"] = run["id"].clone();
+    assert_eq!(run["state"]["state_details"], expected);
+}
+
+#[tokio::test]
+async fn run_deployment_with_null_job_variables_is_accepted() {
+    let app = app();
+    let pool = create_ecs_pool(&app).await;
+    let flow = create_flow(&app).await;
+    let mut body = recorded_request("h2-sdk-subset", "014-POST-api_deployments.json");
+    body["flow_id"] = flow["id"].clone();
+    body["work_pool_name"] = pool["name"].clone();
+    let (status, deployment) = send(&app, "POST", "/api/deployments/", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{deployment}");
+    let exchange = recorded("h2-sdk-subset", "018-POST-api_deployments_ID_create_flow_run.json");
+    assert_eq!(exchange["request_json"]["job_variables"], Value::Null);
+
+    let (status, run) = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{}/create_flow_run", id_of(&deployment)),
+        Some(exchange["request_json"].clone()),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    assert_eq!(keys(&run), keys(&exchange["response_json"]));
+    assert_eq!(run["job_variables"], json!({}));
+    assert_eq!(run["tags"], json!([]));
+}
+
+#[tokio::test]
+async fn create_flow_run_job_variables_breaking_the_pool_schema_are_422() {
+    let app = app();
+    let (_, deployment) = create_yaml_deployment(&app).await;
+    let body = with(recorded_request(D1.0, D1.1), "job_variables", json!({"memory": "lots"}));
+
+    let (status, body) = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{}/create_flow_run", id_of(&deployment)),
+        Some(body),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(detail(&body).contains("job_variables.memory"), "{body}");
+    let (_, runs) = send(&app, "POST", "/api/flow_runs/filter", Some(json!({}))).await;
+    assert_eq!(runs, json!([]));
+}
+
+#[tokio::test]
+async fn create_flow_run_of_missing_deployment_is_404() {
+    let app = app();
+
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/deployments/a0f0e10d-bef7-439a-857c-eae3b238f90f/create_flow_run",
+        Some(recorded_request(D1.0, D1.1)),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body, json!({"detail": "Deployment not found"}));
+}
+
+#[tokio::test]
+async fn automations_cleanup_after_deploy_is_a_tolerated_404() {
+    let app = app();
+    let deployment = create_c1_deployment(&app).await;
+    let tolerated = recorded_response("h2-sdk-subset", "015-DELETE-api_automations_owned-by_prefect.deployment.ID.json");
+
+    let (status, body) = send(
+        &app,
+        "DELETE",
+        &format!("/api/automations/owned-by/prefect.deployment.{}", id_of(&deployment)),
+        None,
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body, tolerated);
+}

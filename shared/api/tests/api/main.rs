@@ -1,0 +1,17 @@
+//! Router tests of pushpool's Prefect-compatible API, fed the request bodies the real Prefect
+//! 3.9.1 client sent to the OSS server (`fixtures/`, copied from the team's recorded
+//! exchanges) and checked against what that server answered: exact statuses, exact key sets,
+//! exact values wherever a value is not an id or a timestamp.
+//!
+//! Every request goes through the whole router with `tower::ServiceExt::oneshot`, over a fresh
+//! in-memory store per test; no socket is opened. A test marked
+//! `#[ignore = "bug: ..."]` pins a known deviation from the recordings: it fails today and
+//! should pass once the bug it names is fixed (`cargo test -- --ignored` lists them).
+
+mod blocks;
+mod collections;
+mod deployments;
+mod meta;
+mod set_state;
+mod support;
+mod work_pools;

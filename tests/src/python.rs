@@ -1,0 +1,67 @@
+//! Running the real Prefect client (CLI and SDK) from the project's virtualenv against a
+//! test server: each call gets its own empty `PREFECT_HOME` and `PREFECT_API_URL`.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::tools::venv_bin;
+
+/// The output of a finished command, for assertions and failure messages.
+#[derive(Debug)]
+pub struct Ran {
+    /// Exit code (`-1` when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Ran {
+    fn from(out: Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with both streams unless the command exited 0.
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+async fn run(program: &Path, args: &[&str], api: &str, home: &Path, cwd: &Path) -> Ran {
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .env("PREFECT_API_URL", api)
+        .env("PREFECT_HOME", home)
+        .env("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        .env("PREFECT_CLI_PROMPT", "false")
+        .env("PREFECT_CLI_COLORS", "false")
+        .env("PREFECT_CLI_WRAP_LINES", "false")
+        .env("COLUMNS", "200")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("the command starts");
+    Ran::from(out)
+}
+
+/// `prefect <args>` against `api`, in `dir` (also used as `PREFECT_HOME`'s parent).
+pub async fn prefect(api: &str, dir: &Path, args: &[&str]) -> Ran {
+    let home = dir.join("prefect-home");
+    run(&venv_bin("prefect"), args, api, &home, dir).await
+}
+
+/// Runs a Python script (its text) with the venv's interpreter against `api`, in `dir`.
+pub async fn python(api: &str, dir: &Path, script: &str) -> Ran {
+    let path = dir.join(format!("script-{}.py", uuid::Uuid::new_v4()));
+    std::fs::write(&path, script).expect("script written");
+    let home = dir.join("prefect-home");
+    let path_str = path.to_string_lossy().into_owned();
+    run(&venv_bin("python"), &[&path_str], api, &home, dir).await
+}
