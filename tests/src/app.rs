@@ -69,19 +69,29 @@ impl TestApp {
         let value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
         (status, value)
     }
 
     /// Reads a flow run through the store.
     pub async fn flow_run(&self, id: uuid::Uuid) -> FlowRun {
-        self.service.store().read_flow_run(id).await.expect("flow run exists")
+        self.service
+            .store()
+            .read_flow_run(id)
+            .await
+            .expect("flow run exists")
     }
 
     /// Polls the run until its state type is `wanted` (or `timeout` passes: panics with the
     /// run's state history).
-    pub async fn wait_for_state(&self, id: uuid::Uuid, wanted: StateType, timeout: Duration) -> FlowRun {
+    pub async fn wait_for_state(
+        &self,
+        id: uuid::Uuid,
+        wanted: StateType,
+        timeout: Duration,
+    ) -> FlowRun {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let run = self.flow_run(id).await;
@@ -90,7 +100,9 @@ impl TestApp {
             }
             if tokio::time::Instant::now() > deadline {
                 let history = self.history(id).await;
-                panic!("flow run {id} did not reach {wanted} in {timeout:?}; history: {history:#?}");
+                panic!(
+                    "flow run {id} did not reach {wanted} in {timeout:?}; history: {history:#?}"
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -29,9 +29,13 @@ async fn a_deployed_flow_runs_to_completed_in_the_process_pool() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("hello.py"), FLOW).unwrap();
 
-    prefect(&app.api, dir.path(), &["work-pool", "create", "local", "--type", "process"])
-        .await
-        .ok();
+    prefect(
+        &app.api,
+        dir.path(),
+        &["work-pool", "create", "local", "--type", "process"],
+    )
+    .await
+    .ok();
     let command = format!("{} flow-run execute", venv_bin("prefect").display());
     let deploy = format!(
         r#"
@@ -44,9 +48,13 @@ flow.from_source(source={src:?}, entrypoint="hello.py:hello").deploy(
         src = dir.path().to_string_lossy(),
     );
     python(&app.api, dir.path(), &deploy).await.ok();
-    let ran = prefect(&app.api, dir.path(), &["deployment", "run", "hello/hello-local"])
-        .await
-        .ok();
+    let ran = prefect(
+        &app.api,
+        dir.path(),
+        &["deployment", "run", "hello/hello-local"],
+    )
+    .await
+    .ok();
     let id: uuid::Uuid = ran
         .stdout
         .lines()
@@ -66,7 +74,12 @@ flow.from_source(source={src:?}, entrypoint="hello.py:hello").deploy(
     let types: Vec<StateType> = states.iter().map(|s| s.r#type).collect();
     assert_eq!(
         types,
-        [StateType::Scheduled, StateType::Pending, StateType::Running, StateType::Completed]
+        [
+            StateType::Scheduled,
+            StateType::Pending,
+            StateType::Running,
+            StateType::Completed
+        ]
     );
     // pushpool's own claim carries no transition id; the engine's proposals do.
     assert_eq!(states[1].state_details.transition_id, None);
@@ -74,8 +87,14 @@ flow.from_source(source={src:?}, entrypoint="hello.py:hello").deploy(
         states[1].message.as_deref(),
         Some("Submitting to work pool 'local' (process)")
     );
-    assert!(states[2].state_details.transition_id.is_some(), "RUNNING reported by the engine");
-    assert!(states[3].state_details.transition_id.is_some(), "COMPLETED reported by the engine");
+    assert!(
+        states[2].state_details.transition_id.is_some(),
+        "RUNNING reported by the engine"
+    );
+    assert!(
+        states[3].state_details.transition_id.is_some(),
+        "COMPLETED reported by the engine"
+    );
     assert_eq!(run.parameters["x"], 41);
 
     // Let the engine exit (it flushes events and logs) before the server stops.

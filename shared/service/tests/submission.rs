@@ -1,0 +1,485 @@
+//! The submission rules, over the SQLite store and a scripted fake provider: one job per run
+//! however often a change is delivered, claims that lose races do nothing, provider failures
+//! classified into CRASHED or retries, lifecycles finished from the provider's status, and
+//! completed runs never moved back.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use pushpool_core::model::{Deployment, FlowRun, WorkPool};
+use pushpool_core::orchestration::apply_state;
+use pushpool_core::pool_types::pool_type;
+use pushpool_core::state::{State, StateType};
+use pushpool_providers::{Job, JobStatus, Provider, ProviderError, Providers};
+use pushpool_service::{Outcome, Service, ServiceConfig};
+use pushpool_store::Store;
+use pushpool_store::conformance::{deployment, flow, flow_run, work_pool};
+use pushpool_store::sqlite::SqliteStore;
+use serde_json::json;
+
+/// A provider that records calls and answers from scripts.
+#[derive(Default)]
+struct FakeProvider {
+    submits: Mutex<Vec<Job>>,
+    started: Mutex<Vec<String>>,
+    submit_results: Mutex<VecDeque<Result<String, ProviderError>>>,
+    statuses: Mutex<VecDeque<JobStatus>>,
+    cancels: Mutex<Vec<String>>,
+}
+
+impl FakeProvider {
+    fn submits(&self) -> Vec<Job> {
+        self.submits.lock().unwrap().clone()
+    }
+    fn script_submit(&self, r: Result<String, ProviderError>) {
+        self.submit_results.lock().unwrap().push_back(r);
+    }
+    fn script_status(&self, s: JobStatus) {
+        self.statuses.lock().unwrap().push_back(s);
+    }
+}
+
+#[async_trait]
+impl Provider for FakeProvider {
+    async fn submit(&self, job: &Job) -> Result<String, ProviderError> {
+        self.submits.lock().unwrap().push(job.clone());
+        if let Some(r) = self.submit_results.lock().unwrap().pop_front() {
+            return r;
+        }
+        // Idempotent like the real providers: one job per key.
+        let pid = format!("job-{}", job.idempotency_key);
+        let mut started = self.started.lock().unwrap();
+        if !started.contains(&pid) {
+            started.push(pid.clone());
+        }
+        Ok(pid)
+    }
+    async fn status(&self, _job: &Job, _pid: &str) -> Result<JobStatus, ProviderError> {
+        Ok(self
+            .statuses
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(JobStatus::Running))
+    }
+    async fn cancel(&self, _job: &Job, pid: &str) -> Result<(), ProviderError> {
+        self.cancels.lock().unwrap().push(pid.to_owned());
+        Ok(())
+    }
+}
+
+struct World {
+    service: Service,
+    store: Arc<dyn Store>,
+    provider: Arc<FakeProvider>,
+    pool: WorkPool,
+    deployment: Deployment,
+}
+
+async fn world() -> World {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    let provider = Arc::new(FakeProvider::default());
+    let mut pool = work_pool("ecs-pool");
+    pool.base_job_template = pool_type("ecs:push").unwrap().default_base_job_template();
+    store.create_work_pool(&pool).await.unwrap();
+    let f = flow("my-flow");
+    store.upsert_flow(&f).await.unwrap();
+    let mut d = deployment(f.id, "my-deployment", "ecs-pool");
+    d.job_variables = json!({"image": "prefecthq/prefect:3-latest", "cpu": 512, "memory": 1024,
+        "env": {"FROM_DEPLOYMENT": "1", "SHARED": "deployment"}})
+    .as_object()
+    .cloned()
+    .unwrap();
+    store.create_deployment(&d).await.unwrap();
+    let service = Service::new(
+        Arc::clone(&store),
+        Providers::new().with("ecs:push", provider.clone() as Arc<dyn Provider>),
+        ServiceConfig {
+            api_url: "http://pushpool.test/api".into(),
+            api_key: None,
+            claim_deadline: Duration::from_secs(60),
+            missing_grace: Duration::from_secs(30),
+            provider_attempts: 3,
+            retry_base_delay: Duration::from_millis(1),
+        },
+    );
+    World {
+        service,
+        store,
+        provider,
+        pool,
+        deployment: d,
+    }
+}
+
+async fn new_run(w: &World) -> FlowRun {
+    let mut run = flow_run(w.deployment.flow_id, Some("ecs-pool"));
+    run.deployment_id = Some(w.deployment.id);
+    run.job_variables = json!({"env": {"SHARED": "run"}})
+        .as_object()
+        .cloned()
+        .unwrap();
+    w.store.create_flow_run(&run).await.unwrap().0
+}
+
+async fn read(w: &World, run: &FlowRun) -> FlowRun {
+    w.store.read_flow_run(run.id).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_due_run_is_claimed_rendered_and_submitted_with_its_key() {
+    let w = world().await;
+    let run = new_run(&w).await;
+    let outcome = w.service.handle_change(run.id).await.unwrap();
+    let key = format!("pushpool-{}-1", run.id);
+    assert_eq!(outcome, Outcome::Submitted(format!("job-{key}")));
+
+    let submits = w.provider.submits();
+    assert_eq!(submits.len(), 1);
+    let job = &submits[0];
+    assert_eq!(job.idempotency_key, key);
+    assert_eq!(
+        job.configuration["env"],
+        json!({
+            "PREFECT_API_URL": "http://pushpool.test/api",
+            "PREFECT__FLOW_RUN_ID": run.id.to_string(),
+            "PREFECT__FLOW_ID": w.deployment.flow_id.to_string(),
+            "PREFECT__DEPLOYMENT_ID": w.deployment.id.to_string(),
+            "PREFECT__DEPLOYMENT_NAME": "my-deployment",
+            "FROM_DEPLOYMENT": "1",
+            "SHARED": "run",
+        })
+    );
+    assert_eq!(job.configuration["command"], "prefect flow-run execute");
+    assert_eq!(job.configuration["name"], "quiet-otter");
+    assert_eq!(
+        job.configuration["task_definition"],
+        json!({"containerDefinitions": [{"image": "prefecthq/prefect:3-latest"}],
+               "cpu": 512, "memory": 1024})
+    );
+    assert_eq!(
+        job.configuration["labels"]["prefect.io/work-pool-name"],
+        "ecs-pool"
+    );
+
+    let run = read(&w, &run).await;
+    assert_eq!(run.state_type, Some(StateType::Pending));
+    assert_eq!(run.infrastructure_pid, Some(format!("job-{key}")));
+    assert_eq!(
+        run.state.unwrap().message.as_deref(),
+        Some("Submitting to work pool 'ecs-pool' (ecs:push)")
+    );
+}
+
+#[tokio::test]
+async fn the_same_change_delivered_twice_submits_one_job() {
+    let w = world().await;
+    let run = new_run(&w).await;
+    let (a, b) = tokio::join!(
+        w.service.handle_change(run.id),
+        w.service.handle_change(run.id)
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Submitted(_)))
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::LostRace | Outcome::Skipped(_)))
+    );
+    // and a third, later delivery finds the run PENDING and does nothing
+    assert_eq!(
+        w.service.handle_change(run.id).await.unwrap(),
+        Outcome::Skipped("nothing to do in this state".into())
+    );
+    assert_eq!(w.provider.submits().len(), 1);
+}
+
+#[tokio::test]
+async fn a_permanent_provider_error_crashes_the_run_with_the_providers_reason() {
+    let w = world().await;
+    let run = new_run(&w).await;
+    w.provider.script_submit(Err(ProviderError::permanent(
+        "ClusterNotFoundException: Cluster not found.",
+    )));
+    let outcome = w.service.handle_change(run.id).await.unwrap();
+    assert_eq!(outcome, Outcome::Finished(StateType::Crashed));
+    let run = read(&w, &run).await;
+    assert_eq!(run.state_type, Some(StateType::Crashed));
+    assert_eq!(
+        run.state.unwrap().message.as_deref(),
+        Some(
+            "Flow run could not be submitted to infrastructure: ClusterNotFoundException: Cluster not found."
+        )
+    );
+    assert_eq!(
+        w.provider.submits().len(),
+        1,
+        "permanent errors are not retried"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_configuration_names_the_field() {
+    let w = world().await;
+    let run = new_run(&w).await;
+    w.provider.script_submit(Err(ProviderError::invalid(
+        "memory",
+        "512 MiB is not valid with 1024 CPU units on Fargate",
+    )));
+    w.service.handle_change(run.id).await.unwrap();
+    let run = read(&w, &run).await;
+    assert_eq!(
+        run.state.unwrap().message.as_deref(),
+        Some(
+            "Flow run could not be submitted to infrastructure: invalid job configuration: memory: 512 MiB is not valid with 1024 CPU units on Fargate"
+        )
+    );
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_then_succeed_with_the_same_key() {
+    let w = world().await;
+    let run = new_run(&w).await;
+    w.provider.script_submit(Err(ProviderError::transient(
+        "ThrottlingException: Rate exceeded",
+    )));
+    w.provider.script_submit(Err(ProviderError::transient(
+        "ServerException: Service unavailable",
+    )));
+    let outcome = w.service.handle_change(run.id).await.unwrap();
+    assert!(matches!(outcome, Outcome::Submitted(_)), "{outcome:?}");
+    let keys: Vec<String> = w
+        .provider
+        .submits()
+        .into_iter()
+        .map(|j| j.idempotency_key)
+        .collect();
+    let key = format!("pushpool-{}-1", run.id);
+    assert_eq!(keys, [key.clone(), key.clone(), key]);
+}
+
+#[tokio::test]
+async fn transient_errors_that_do_not_stop_crash_the_run_after_the_bounded_attempts() {
+    let w = world().await;
+    let run = new_run(&w).await;
+    for _ in 0..3 {
+        w.provider.script_submit(Err(ProviderError::transient(
+            "ThrottlingException: Rate exceeded",
+        )));
+    }
+    w.service.handle_change(run.id).await.unwrap();
+    let run = read(&w, &run).await;
+    assert_eq!(run.state_type, Some(StateType::Crashed));
+    assert_eq!(
+        run.state.unwrap().message.as_deref(),
+        Some(
+            "Flow run could not be submitted to infrastructure after 3 attempts: ThrottlingException: Rate exceeded"
+        )
+    );
+    assert_eq!(w.provider.submits().len(), 3);
+}
+
+#[tokio::test]
+async fn a_claim_left_without_pid_is_resubmitted_with_the_same_key() {
+    let w = world().await;
+    let run = new_run(&w).await;
+    // A submitter claimed the run, then died before recording the pid (long ago).
+    let mut claimed = read(&w, &run).await;
+    claimed.submission_attempt = 1;
+    let then = Utc::now() - chrono::Duration::seconds(120);
+    apply_state(&mut claimed, State::new(StateType::Pending, then), then);
+    w.store.update_flow_run(&claimed).await.unwrap();
+    // It had already started the job:
+    w.provider
+        .started
+        .lock()
+        .unwrap()
+        .push(format!("job-pushpool-{}-1", run.id));
+
+    let acted = w.service.reconcile_once(Utc::now()).await.unwrap();
+    assert_eq!(acted, 1);
+    let run = read(&w, &run).await;
+    assert_eq!(
+        run.infrastructure_pid,
+        Some(format!("job-pushpool-{}-1", run.id))
+    );
+    assert_eq!(run.state_type, Some(StateType::Pending));
+    assert_eq!(w.provider.started.lock().unwrap().len(), 1, "no second job");
+}
+
+#[tokio::test]
+async fn a_run_scheduled_later_is_submitted_when_it_becomes_due() {
+    let w = world().await;
+    let mut run = flow_run(w.deployment.flow_id, Some("ecs-pool"));
+    let at = Utc::now() + chrono::Duration::seconds(30);
+    run.state.as_mut().unwrap().state_details.scheduled_time = Some(at);
+    run.expected_start_time = Some(at);
+    let run = w.store.create_flow_run(&run).await.unwrap().0;
+    assert_eq!(
+        w.service.handle_change(run.id).await.unwrap(),
+        Outcome::NotDue(at)
+    );
+    assert_eq!(w.service.reconcile_once(Utc::now()).await.unwrap(), 0);
+    assert_eq!(
+        w.service
+            .reconcile_once(at + chrono::Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(read(&w, &run).await.state_type, Some(StateType::Pending));
+}
+
+async fn submitted(w: &World) -> FlowRun {
+    let run = new_run(w).await;
+    w.service.handle_change(run.id).await.unwrap();
+    read(w, &run).await
+}
+
+async fn finish_with(w: &World, status: JobStatus) -> FlowRun {
+    let run = submitted(w).await;
+    w.provider.script_status(status);
+    w.service
+        .reconcile_run(run.clone(), Utc::now())
+        .await
+        .unwrap();
+    read(w, &run).await
+}
+
+#[tokio::test]
+async fn a_job_that_failed_to_start_ends_crashed_with_the_reason() {
+    let w = world().await;
+    let run = finish_with(
+        &w,
+        JobStatus::Failed {
+            reason: "CannotPullContainerError: pull image manifest has been retried 5 time(s)"
+                .into(),
+        },
+    )
+    .await;
+    assert_eq!(run.state_type, Some(StateType::Crashed));
+    assert_eq!(
+        run.state.unwrap().message.as_deref(),
+        Some(
+            "Flow run infrastructure failed: CannotPullContainerError: pull image manifest has been retried 5 time(s)"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_non_zero_exit_ends_crashed_with_the_code_and_detail() {
+    let w = world().await;
+    let run = finish_with(
+        &w,
+        JobStatus::Exited {
+            exit_code: 137,
+            detail: "Essential container in task exited: OutOfMemoryError".into(),
+        },
+    )
+    .await;
+    assert_eq!(run.state_type, Some(StateType::Crashed));
+    assert_eq!(
+        run.state.unwrap().message.as_deref(),
+        Some(
+            "Flow run infrastructure exited with non-zero status code 137. Essential container in task exited: OutOfMemoryError"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_running_job_leaves_the_run_alone_and_exit_zero_completes_it() {
+    let w = world().await;
+    let run = submitted(&w).await;
+    w.provider.script_status(JobStatus::Running);
+    assert_eq!(
+        w.service
+            .reconcile_run(run.clone(), Utc::now())
+            .await
+            .unwrap(),
+        Outcome::StillRunning
+    );
+    w.provider.script_status(JobStatus::Exited {
+        exit_code: 0,
+        detail: String::new(),
+    });
+    assert_eq!(
+        w.service
+            .reconcile_run(read(&w, &run).await, Utc::now())
+            .await
+            .unwrap(),
+        Outcome::Finished(StateType::Completed)
+    );
+}
+
+#[tokio::test]
+async fn a_completed_run_stays_completed_when_a_late_signal_arrives() {
+    let w = world().await;
+    let mut run = submitted(&w).await;
+    let now = Utc::now();
+    apply_state(&mut run, State::new(StateType::Running, now), now);
+    let running = w.store.update_flow_run(&run).await.unwrap();
+    let mut run = running.clone();
+    apply_state(&mut run, State::new(StateType::Completed, now), now);
+    let run = w.store.update_flow_run(&run).await.unwrap();
+    // The reconciler read the run while it was RUNNING; the engine reported COMPLETED since.
+    // Its CRASHED proposal loses the conditional write, and on a fresh read it is aborted.
+    let stale = running;
+    w.provider.script_status(JobStatus::Exited {
+        exit_code: 1,
+        detail: String::new(),
+    });
+    let outcome = w.service.reconcile_run(stale, Utc::now()).await.unwrap();
+    assert_eq!(outcome, Outcome::LostRace);
+    let after = read(&w, &run).await;
+    assert_eq!(after.state_type, Some(StateType::Completed));
+    assert_eq!(after.state_id, run.state_id);
+}
+
+#[tokio::test]
+async fn a_cancelling_run_is_stopped_and_ends_cancelled() {
+    let w = world().await;
+    let mut run = submitted(&w).await;
+    let pid = run.infrastructure_pid.clone().unwrap();
+    let now = Utc::now();
+    apply_state(&mut run, State::new(StateType::Cancelling, now), now);
+    let run = w.store.update_flow_run(&run).await.unwrap();
+    assert_eq!(
+        w.service.handle_change(run.id).await.unwrap(),
+        Outcome::Finished(StateType::Cancelled)
+    );
+    assert_eq!(*w.provider.cancels.lock().unwrap(), [pid]);
+    let run = read(&w, &run).await;
+    assert_eq!(run.state_type, Some(StateType::Cancelled));
+}
+
+#[tokio::test]
+async fn a_missing_block_document_crashes_the_run_and_names_it() {
+    let w = world().await;
+    let mut pool = w.pool.clone();
+    let missing = uuid::Uuid::new_v4();
+    pool.base_job_template["variables"]["properties"]["aws_credentials"]["default"] =
+        json!({"$ref": {"block_document_id": missing.to_string()}});
+    pool.updated = Utc::now();
+    w.store.update_work_pool(&pool).await.unwrap();
+    let run = new_run(&w).await;
+    w.service.handle_change(run.id).await.unwrap();
+    let run = read(&w, &run).await;
+    assert_eq!(run.state_type, Some(StateType::Crashed));
+    assert_eq!(
+        run.state.unwrap().message,
+        Some(format!(
+            "Flow run could not be submitted to infrastructure: job variables reference block document {missing}, which does not exist"
+        ))
+    );
+    assert!(w.provider.submits().is_empty());
+}
