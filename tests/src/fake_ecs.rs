@@ -515,7 +515,7 @@ struct ServiceError {
     status: StatusCode,
     code: String,
     message: String,
-    extra: Map<String, Value>,
+    extra: Vec<(String, Value)>,
 }
 
 impl ServiceError {
@@ -524,7 +524,7 @@ impl ServiceError {
             status,
             code: code.to_owned(),
             message: message.into(),
-            extra: Map::new(),
+            extra: Vec::new(),
         }
     }
 
@@ -533,7 +533,7 @@ impl ServiceError {
     }
 
     fn into_response(self) -> Response {
-        let mut body = self.extra;
+        let mut body: Map<String, Value> = self.extra.into_iter().collect();
         body.insert("__type".into(), json!(self.code));
         body.insert("message".into(), json!(self.message));
         awsjson(self.status, &Value::Object(body))
@@ -828,7 +828,7 @@ fn run_task(state: &mut FakeState, input: &Value) -> Result<Value, ServiceError>
                     "ConflictException",
                     "The specified client token has already been used with different parameters.",
                 );
-                error.extra.insert("resourceIds".into(), json!(arns));
+                error.extra.push(("resourceIds".into(), json!(arns)));
                 return Err(error);
             }
             let tasks: Vec<Value> = state

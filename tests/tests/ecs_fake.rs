@@ -635,3 +635,72 @@ async fn the_fake_rejects_requests_that_break_the_model() {
     assert!(fake.requests("RunTask").is_empty());
     no_violations(&fake);
 }
+
+#[tokio::test]
+async fn a_sidecar_does_not_hide_the_flows_exit_code() {
+    let fake = FakeEcs::start().await;
+    let provider = provider(&fake).await;
+    fake.script_next_task(Lifecycle::Exits {
+        exit_code: 1,
+        reason: String::new(),
+    });
+    let vars = with(variables(), "container_name", json!("prefect"));
+    let mut job = ecs_push_job(vars, run_id(19), 1);
+    // A customised template: a non-essential sidecar before the flow's container.
+    job.configuration["task_definition"]["containerDefinitions"]
+        .as_array_mut()
+        .expect("container definitions")
+        .insert(0, json!({"name": "sidecar", "image": "public.ecr.aws/docker/library/busybox:1", "essential": false}));
+    let arn = provider.submit(&job).await.expect("submit");
+
+    assert_eq!(
+        fake.requests("RegisterTaskDefinition")[0]["containerDefinitions"],
+        json!([
+            {"name": "sidecar", "image": "public.ecr.aws/docker/library/busybox:1", "essential": false},
+            {"name": "prefect", "image": IMAGE}
+        ])
+    );
+    assert_eq!(
+        fake.requests("RunTask")[0]["overrides"]["containerOverrides"][0]["name"],
+        json!("prefect")
+    );
+    assert_eq!(
+        statuses(&provider, &job, &arn).await.last(),
+        Some(&JobStatus::Exited {
+            exit_code: 1,
+            detail: "Essential container in task exited".into()
+        })
+    );
+    no_violations(&fake);
+}
+
+#[tokio::test]
+async fn a_changed_request_under_the_same_key_keeps_the_first_task() {
+    let fake = FakeEcs::start().await;
+    let provider = provider(&fake).await;
+    let first = provider
+        .submit(&ecs_push_job(variables(), run_id(30), 1))
+        .await
+        .expect("submit");
+    // The pool's template changed between two deliveries of the same submission.
+    let changed = with(
+        variables(),
+        "image",
+        json!("prefecthq/prefect:3.9.1-python3.12"),
+    );
+
+    let again = provider
+        .submit(&ecs_push_job(changed, run_id(30), 1))
+        .await
+        .expect("redelivered submit");
+
+    assert_eq!(again, first);
+    assert_eq!(fake.task_arns(), vec![first]);
+    let run_tasks = fake.requests("RunTask");
+    assert_eq!(run_tasks[0]["clientToken"], run_tasks[1]["clientToken"]);
+    assert_ne!(
+        run_tasks[0]["taskDefinition"],
+        run_tasks[1]["taskDefinition"]
+    );
+    no_violations(&fake);
+}

@@ -16,7 +16,7 @@ use uuid::Uuid;
 const IMAGE: &str = "prefecthq/prefect:3-latest";
 
 fn run_id(n: u128) -> Uuid {
-    Uuid::from_u128(0x7e57_0000_0000_4000_8000_000000000000 + n)
+    Uuid::from_u128(0x7e57_0000_0000_4000_8000_0000_0000_0000 + n)
 }
 
 /// Job variables like a deployment's, plus the container-level memory moto needs (its bug

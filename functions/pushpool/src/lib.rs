@@ -140,7 +140,10 @@ impl Server {
     ///
     /// # Errors
     /// When serving fails.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let local = self.listener.local_addr()?;
         let app = pushpool_api::router(pushpool_api::AppState::new(self.service.clone()));
         let (stop_tx, stop_rx) = watch::channel(false);

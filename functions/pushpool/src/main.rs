@@ -75,9 +75,7 @@ async fn main() -> anyhow::Result<()> {
             config.public_url = args.public_url;
             config.reconcile_interval = Duration::from_secs(args.reconcile_interval.max(1));
             let server = Server::bind(config).await?;
-            server
-                .run(shutdown_signal())
-                .await
+            server.run(shutdown_signal()).await
         }
     }
 }

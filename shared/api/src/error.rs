@@ -23,6 +23,9 @@ pub enum ApiError {
     /// 400: the body is not the JSON expected.
     #[error("{0}")]
     BadRequest(String),
+    /// 413: the body is larger than [`crate::MAX_BODY_BYTES`].
+    #[error("request body larger than {} bytes", crate::MAX_BODY_BYTES)]
+    PayloadTooLarge,
     /// 503 with `Retry-After`: the store is busy; the Prefect client retries it.
     #[error("service temporarily unavailable")]
     Unavailable(#[source] StoreError),
@@ -72,6 +75,7 @@ impl IntoResponse for ApiError {
             Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             Self::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.clone()),
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
             Self::Unavailable(e) => {
                 tracing::warn!(error = %chain(e), "store busy");
                 let mut r = (

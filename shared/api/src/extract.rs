@@ -8,6 +8,13 @@ use serde::de::DeserializeOwned;
 
 use crate::ApiError;
 
+/// Whether a body rejection is the size limit: axum reports it as 413, or as a 400
+/// "Failed to buffer the request body: length limit exceeded" depending on where the
+/// limit tripped.
+fn too_large(status: axum::http::StatusCode, text: &str) -> bool {
+    status == axum::http::StatusCode::PAYLOAD_TOO_LARGE || text.contains("length limit exceeded")
+}
+
 /// `axum::Json` with [`ApiError`] rejections (400 for non-JSON, 422 for a wrong shape).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
@@ -23,6 +30,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 let detail = e.source().map_or_else(|| e.body_text(), |s| s.to_string());
                 Err(ApiError::Invalid(format!("Invalid request body: {detail}")))
             }
+            Err(e) if too_large(e.status(), &e.body_text()) => Err(ApiError::PayloadTooLarge),
             Err(e) => Err(ApiError::BadRequest(format!(
                 "Invalid request body: {}",
                 e.body_text()
@@ -42,7 +50,13 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+            .map_err(|e| {
+                if too_large(e.status(), &e.body_text()) {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::BadRequest(e.body_text())
+                }
+            })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }

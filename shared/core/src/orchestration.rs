@@ -7,9 +7,11 @@
 //! | outcome | when | HTTP |
 //! |---|---|---|
 //! | ACCEPT | the state is written | 201 |
-//! | REJECT | another state is written or kept (retries, completed runs, cancelling runs) | 201 |
+//! | REJECT | another state is written (retries: 201) or the current one kept (200) | 201 / 200 |
 //! | WAIT | try again after `delay_seconds` (RUNNING before the scheduled time) | 200 |
-//! | ABORT | the proposal makes no sense for this run (a second PENDING: someone else claimed it) | 201 |
+//! | ABORT | the proposal makes no sense for this run (a second PENDING: someone else claimed it) | 200 |
+//!
+//! (Prefect answers 201 when the returned state is new, 200 otherwise.)
 //!
 //! `force=true` skips every rule. Rules, in order:
 //! 1. a repeated `transition_id` is rejected (Prefect's `PreventDuplicateTransitions`);
@@ -22,7 +24,9 @@
 //!    proposals from another terminal state, so a run's end is written once;
 //! 5. RUNNING from SCHEDULED before its scheduled time waits (`WaitForScheduledTime`);
 //! 6. FAILED from RUNNING with retries left is rejected into `SCHEDULED/AwaitingRetry` at
-//!    `now + retry_delay` (`RetryFailedFlows`).
+//!    `now + retry_delay`, keeping the failed state's message and result (`RetryFailedFlows`).
+//!
+//! An accepted PENDING from SCHEDULED carries the scheduled time over (`CopyScheduledTime`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -216,6 +220,7 @@ pub fn orchestrate(run: &FlowRun, proposed: State, force: bool, now: DateTime<Ut
             let mut retry = State::new(StateType::Scheduled, now);
             retry.name = "AwaitingRetry".into();
             retry.message = proposed.message.clone();
+            retry.data = proposed.data.clone();
             retry.state_details.flow_run_id = Some(run.id);
             retry.state_details.scheduled_time = Some(at);
             return Decision::Reject {
@@ -223,6 +228,13 @@ pub fn orchestrate(run: &FlowRun, proposed: State, force: bool, now: DateTime<Ut
                 reason: "Retrying".into(),
             };
         }
+    }
+    let mut proposed = proposed;
+    if to == StateType::Pending
+        && from == StateType::Scheduled
+        && proposed.state_details.scheduled_time.is_none()
+    {
+        proposed.state_details.scheduled_time = current.state_details.scheduled_time;
     }
     Decision::Accept(proposed)
 }

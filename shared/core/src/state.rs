@@ -93,8 +93,8 @@ impl std::fmt::Display for StateType {
     }
 }
 
-/// Prefect's `StateDetails`; every field is sent, `null` when unset.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Prefect's `StateDetails`; every field is sent, `null` when unset (`deferred` is `false`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StateDetails {
     /// The flow run the state belongs to.
@@ -133,6 +133,31 @@ pub struct StateDetails {
     pub traceparent: Option<String>,
     /// Deployment concurrency lease.
     pub deployment_concurrency_lease_id: Option<Uuid>,
+}
+
+impl Default for StateDetails {
+    fn default() -> Self {
+        Self {
+            flow_run_id: None,
+            task_run_id: None,
+            child_flow_run_id: None,
+            scheduled_time: None,
+            cache_key: None,
+            cache_expiration: None,
+            deferred: Some(false),
+            untrackable_result: false,
+            pause_timeout: None,
+            pause_reschedule: false,
+            pause_key: None,
+            run_input_keyset: None,
+            refresh_cache: None,
+            retriable: None,
+            transition_id: None,
+            task_parameters_id: None,
+            traceparent: None,
+            deployment_concurrency_lease_id: None,
+        }
+    }
 }
 
 /// A state as stored and returned (`{id, type, name, timestamp, message, data, state_details}`).

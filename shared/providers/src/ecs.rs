@@ -109,7 +109,7 @@ use crate::{Job, JobStatus, Provider, ProviderError};
 use config::{EcsJobConfig, NetworkChoice, Target, TaskDefinitionSource};
 use credentials::{Clients, CredentialsKey};
 
-pub use task_definition::{FARGATE_TASK_SIZES, FargateTaskSize};
+pub use task_definition::{FARGATE_TASK_SIZES, FargateMemory, FargateTaskSize};
 
 /// `startedBy` of every task pushpool runs (`ListTasks --started-by pushpool` finds them).
 pub const STARTED_BY: &str = "pushpool";

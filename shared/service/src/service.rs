@@ -85,8 +85,11 @@ pub struct Service {
     store: Arc<dyn Store>,
     providers: Providers,
     config: ServiceConfig,
-    templates: Arc<Mutex<HashMap<(Uuid, DateTime<Utc>), BaseJobTemplate>>>,
+    templates: TemplateCache,
 }
+
+/// Parsed base job templates by (pool id, pool update time).
+type TemplateCache = Arc<Mutex<HashMap<(Uuid, DateTime<Utc>), BaseJobTemplate>>>;
 
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

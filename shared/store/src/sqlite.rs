@@ -23,8 +23,8 @@ const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS documents (
     kind TEXT NOT NULL,
     id TEXT NOT NULL,
-    key1 TEXT,
-    key2 TEXT,
+    key1 TEXT NOT NULL,
+    key2 TEXT NOT NULL, -- '' when the kind has one key: NULLs would not be unique
     body TEXT NOT NULL,
     PRIMARY KEY (kind, id)
 );
@@ -181,6 +181,7 @@ impl SqliteStore {
         conflict: String,
     ) -> Result<()> {
         let body = to_json(doc)?;
+        let key2 = key2.unwrap_or_default();
         self.with(move |c| {
             match c.execute(
                 "INSERT INTO documents (kind, id, key1, key2, body) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -204,6 +205,7 @@ impl SqliteStore {
         missing: String,
     ) -> Result<()> {
         let body = to_json(doc)?;
+        let key2 = key2.unwrap_or_default();
         self.with(move |c| {
             let n = c
                 .execute(

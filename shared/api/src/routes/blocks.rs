@@ -37,13 +37,13 @@ pub(crate) struct BlockTypeCreate {
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct BlockTypeUpdate {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     logo_url: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     documentation_url: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     description: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     code_example: Option<Option<String>>,
 }
 

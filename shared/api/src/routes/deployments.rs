@@ -69,21 +69,21 @@ pub(crate) struct DeploymentCreate {
 /// Prefect's `DeploymentUpdate`: every field optional.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct DeploymentUpdate {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     version: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     description: Option<Option<String>>,
     #[serde(default)]
     paused: Option<bool>,
     #[serde(default)]
     schedules: Option<Vec<Value>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     concurrency_limit: Option<Option<i64>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     concurrency_options: Option<Option<Value>>,
     #[serde(default)]
     parameters: Option<Object>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     parameter_openapi_schema: Option<Option<Value>>,
     #[serde(default)]
     enforce_parameter_schema: Option<bool>,
@@ -91,21 +91,21 @@ pub(crate) struct DeploymentUpdate {
     tags: Option<Vec<String>>,
     #[serde(default)]
     labels: Option<Object>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     work_queue_name: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     work_pool_name: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     path: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     entrypoint: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     pull_steps: Option<Option<Vec<Value>>>,
     #[serde(default)]
     job_variables: Option<Object>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     storage_document_id: Option<Option<Uuid>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     infrastructure_document_id: Option<Option<Uuid>>,
 }
 

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
 use pushpool_core::model::{EmpiricalPolicy, FlowRun, Object};
-use pushpool_core::orchestration::{Decision, apply_state, orchestrate};
+use pushpool_core::orchestration::{apply_state, orchestrate};
 use pushpool_core::state::{State as RunState, StateCreate, StateType};
 use pushpool_store::{FlowRunFilter, Page, StoreError};
 use serde::Deserialize;
@@ -145,7 +145,7 @@ pub(crate) async fn read(
 pub(crate) struct FlowRunUpdate {
     #[serde(default)]
     name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     flow_version: Option<Option<String>>,
     #[serde(default)]
     parameters: Option<Object>,
@@ -153,7 +153,7 @@ pub(crate) struct FlowRunUpdate {
     empirical_policy: Option<EmpiricalPolicy>,
     #[serde(default)]
     tags: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     infrastructure_pid: Option<Option<String>>,
     #[serde(default)]
     job_variables: Option<Object>,
@@ -284,7 +284,7 @@ pub(crate) struct SetState {
 
 /// `POST /flow_runs/{id}/set_state`: orchestrates the proposal (see
 /// `pushpool_core::orchestration`) and answers Prefect's `OrchestrationResult`
-/// `{state, status, details}`: 201 when a state was decided, 200 for WAIT.
+/// `{state, status, details}`: 201 when a state was written, 200 otherwise.
 pub(crate) async fn set_state(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -318,14 +318,9 @@ pub(crate) async fn set_state(
                     Err(e) => return Err(e.into()),
                 }
             }
-            None => {
-                let code = if matches!(decision, Decision::Wait { .. }) {
-                    StatusCode::OK
-                } else {
-                    StatusCode::CREATED
-                };
-                (run.state.clone(), code)
-            }
+            // Nothing written: 200, as Prefect answers when the returned state is older
+            // than the request (ABORT, WAIT, REJECT keeping the current state).
+            None => (run.state.clone(), StatusCode::OK),
         };
         let body = json!({
             "state": returned,

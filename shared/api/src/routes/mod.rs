@@ -108,6 +108,16 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/flow_run_states/", get(flow_runs::read_states))
         .route("/flow_run_states/{id}", get(flow_runs::read_state))
         .route("/flow_runs/{id}/labels", patch(flow_runs::update_labels))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// `405 {"detail": "Method Not Allowed"}`, as FastAPI answers it.
+pub(crate) async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(json!({"detail": "Method Not Allowed"})),
+    )
+        .into_response()
 }
 
 /// `404 {"detail": "Not Found"}` for every unknown path, as the Prefect server answers it.
@@ -123,6 +133,17 @@ pub(crate) async fn not_found() -> Response {
 pub(crate) fn parse_id(field: &str, raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw)
         .map_err(|_| ApiError::Invalid(format!("{field}: {raw:?} is not a valid UUID")))
+}
+
+/// For `Option<Option<T>>` fields of PATCH bodies: absent stays `None` (via `default`),
+/// an explicit `null` becomes `Some(None)` and clears the field, as Prefect's
+/// `exclude_unset` updates do.
+pub(crate) fn explicit<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// `true` for `include_secrets=true` and friends.

@@ -50,13 +50,13 @@ pub(crate) struct WorkPoolCreate {
 /// Prefect's `WorkPoolUpdate`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct WorkPoolUpdate {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     description: Option<Option<String>>,
     #[serde(default)]
     is_paused: Option<bool>,
     #[serde(default)]
     base_job_template: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::explicit")]
     concurrency_limit: Option<Option<i64>>,
     #[serde(default)]
     storage_configuration: Option<StorageConfiguration>,
@@ -78,6 +78,11 @@ pub(crate) fn validate_name(field: &str, name: &str) -> Result<(), ApiError> {
 }
 
 fn check_template(template: &Value) -> Result<(), ApiError> {
+    if !template.is_object() {
+        return Err(ApiError::Invalid(
+            "base_job_template: must be an object".into(),
+        ));
+    }
     if template.as_object().is_some_and(|o| o.is_empty()) {
         return Ok(());
     }
@@ -107,6 +112,11 @@ pub(crate) async fn create(
     }
     let template = match body.base_job_template {
         Some(t) if t.as_object().is_some_and(|o| !o.is_empty()) => t,
+        Some(t) if !t.is_object() && !t.is_null() => {
+            return Err(ApiError::Invalid(
+                "base_job_template: must be an object".into(),
+            ));
+        }
         _ => known.map_or_else(|| json!({}), |k| k.default_base_job_template()),
     };
     check_template(&template)?;

@@ -35,7 +35,10 @@ const AZURE: (&str, &str, &str) = (
 /// Registers a recorded block type and schema through `POST /block_types/` and
 /// `POST /block_schemas/`, as the client's registration path does (b7), and checks that the
 /// checksum pushpool computed is the one the real client looked the schema up by.
-async fn register(app: &Router, (scenario, type_file, schema_file): (&str, &str, &str)) -> Registered {
+async fn register(
+    app: &Router,
+    (scenario, type_file, schema_file): (&str, &str, &str),
+) -> Registered {
     let block_type = recorded_response(scenario, type_file);
     let create_type = json!({
         "name": block_type["name"],
@@ -57,15 +60,23 @@ async fn register(app: &Router, (scenario, type_file, schema_file): (&str, &str,
         "capabilities": schema["capabilities"],
         "version": schema["version"],
     });
-    let (status, created_schema) = send(app, "POST", "/api/block_schemas/", Some(create_schema)).await;
+    let (status, created_schema) =
+        send(app, "POST", "/api/block_schemas/", Some(create_schema)).await;
     assert_eq!(status, StatusCode::CREATED, "{created_schema}");
     assert_eq!(keys(&created_schema), keys(schema));
-    assert_eq!(created_schema["checksum"], schema["checksum"], "{scenario}: checksum");
+    assert_eq!(
+        created_schema["checksum"], schema["checksum"],
+        "{scenario}: checksum"
+    );
     assert_eq!(created_schema["fields"], schema["fields"]);
     assert_eq!(created_schema["version"], schema["version"]);
 
     // The lookup the real client made, with the recorded checksum and version.
-    let lookup = format!("{}?{}", exchange["path"].as_str().expect("path"), exchange["query"].as_str().expect("query"));
+    let lookup = format!(
+        "{}?{}",
+        exchange["path"].as_str().expect("path"),
+        exchange["query"].as_str().expect("query")
+    );
     let (status, found) = send(app, "GET", &lookup, None).await;
     assert_eq!(status, StatusCode::OK, "{lookup}: {found}");
     assert_eq!(found["id"], created_schema["id"]);
@@ -87,13 +98,28 @@ fn document_body(scenario: &str, file: &str, registered: &Registered) -> Value {
 
 async fn save(app: &Router, scenario: &str, file: &str, registered: &Registered) -> Value {
     let exchange = recorded(scenario, file);
-    let (status, document) = send(app, "POST", "/api/block_documents/", Some(document_body(scenario, file, registered))).await;
+    let (status, document) = send(
+        app,
+        "POST",
+        "/api/block_documents/",
+        Some(document_body(scenario, file, registered)),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{document}");
     let theirs = &exchange["response_json"];
     assert_eq!(keys(&document), keys(theirs));
-    assert_eq!(keys(&document["block_schema"]), keys(&theirs["block_schema"]));
+    assert_eq!(
+        keys(&document["block_schema"]),
+        keys(&theirs["block_schema"])
+    );
     assert_eq!(keys(&document["block_type"]), keys(&theirs["block_type"]));
-    for field in ["name", "data", "block_type_name", "block_document_references", "is_anonymous"] {
+    for field in [
+        "name",
+        "data",
+        "block_type_name",
+        "block_document_references",
+        "is_anonymous",
+    ] {
         assert_eq!(document[field], theirs[field], "{scenario}: {field}");
     }
     document
@@ -105,24 +131,45 @@ async fn unregistered_block_type_path_replays_b7() {
     let scenario = "b7-save-unregistered-block-type";
 
     // 1. the type is unknown
-    let lookup = recorded(scenario, "001-GET-api_block_types_slug_my-push-cloud-creds.json");
+    let lookup = recorded(
+        scenario,
+        "001-GET-api_block_types_slug_my-push-cloud-creds.json",
+    );
     let (status, body) = send(&app, "GET", lookup["path"].as_str().expect("path"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body, lookup["response_json"]);
 
     // 2. POST /block_types/
     let create_type = recorded(scenario, "003-POST-api_block_types.json");
-    let (status, block_type) = send(&app, "POST", "/api/block_types/", Some(create_type["request_json"].clone())).await;
+    let (status, block_type) = send(
+        &app,
+        "POST",
+        "/api/block_types/",
+        Some(create_type["request_json"].clone()),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{block_type}");
     let theirs = &create_type["response_json"];
     assert_eq!(keys(&block_type), keys(theirs));
-    for field in ["name", "slug", "logo_url", "documentation_url", "description", "code_example", "is_protected"] {
+    for field in [
+        "name",
+        "slug",
+        "logo_url",
+        "documentation_url",
+        "description",
+        "code_example",
+        "is_protected",
+    ] {
         assert_eq!(block_type[field], theirs[field], "{field}");
     }
 
     // 3. the schema is unknown under the checksum the client computed
     let checksum = recorded(scenario, "004-GET-api_block_schemas_checksum_CHECKSUM.json");
-    let checksum_path = format!("{}?{}", checksum["path"].as_str().expect("path"), checksum["query"].as_str().expect("query"));
+    let checksum_path = format!(
+        "{}?{}",
+        checksum["path"].as_str().expect("path"),
+        checksum["query"].as_str().expect("query")
+    );
     let (status, body) = send(&app, "GET", &checksum_path, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body, checksum["response_json"]);
@@ -150,8 +197,17 @@ async fn unregistered_block_type_path_replays_b7() {
         type_id: block_type["id"].clone(),
         schema_id: schema["id"].clone(),
     };
-    let document = save(&app, scenario, "007-POST-api_block_documents.json", &registered).await;
-    assert_eq!(document["data"], json!({"region": "r1", "api_secret": "********"}));
+    let document = save(
+        &app,
+        scenario,
+        "007-POST-api_block_documents.json",
+        &registered,
+    )
+    .await;
+    assert_eq!(
+        document["data"],
+        json!({"region": "r1", "api_secret": "********"})
+    );
     assert_eq!(document["block_type"], block_type);
 }
 
@@ -202,13 +258,30 @@ async fn block_type_metadata_patch_is_204() {
         let patch = recorded_request(scenario, "003-PATCH-api_block_types_ID.json");
         let type_id = registered.type_id.as_str().expect("id");
 
-        let (status, body) = send(&app, "PATCH", &format!("/api/block_types/{type_id}"), Some(patch.clone())).await;
+        let (status, body) = send(
+            &app,
+            "PATCH",
+            &format!("/api/block_types/{type_id}"),
+            Some(patch.clone()),
+        )
+        .await;
 
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
         let slug = recorded_response(scenario, type_file)["slug"].clone();
-        let (status, block_type) = send(&app, "GET", &format!("/api/block_types/slug/{}", slug.as_str().expect("slug")), None).await;
+        let (status, block_type) = send(
+            &app,
+            "GET",
+            &format!("/api/block_types/slug/{}", slug.as_str().expect("slug")),
+            None,
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
-        for field in ["logo_url", "documentation_url", "description", "code_example"] {
+        for field in [
+            "logo_url",
+            "documentation_url",
+            "description",
+            "code_example",
+        ] {
             assert_eq!(block_type[field], patch[field], "{scenario}: {field}");
         }
     }
@@ -220,10 +293,17 @@ async fn aws_secret_is_obfuscated_unless_include_secrets() {
     let aws = register(&app, AWS).await;
 
     // POST answers obfuscated, exactly as the OSS server did
-    let document = save(&app, "b1-save-aws", "004-POST-api_block_documents.json", &aws).await;
+    let document = save(
+        &app,
+        "b1-save-aws",
+        "004-POST-api_block_documents.json",
+        &aws,
+    )
+    .await;
     assert_eq!(document["data"]["aws_secret_access_key"], "********");
     assert_eq!(document["data"]["aws_access_key_id"], "AKIAEXAMPLE123");
-    let plain = recorded_request("b1-save-aws", "004-POST-api_block_documents.json")["data"].clone();
+    let plain =
+        recorded_request("b1-save-aws", "004-POST-api_block_documents.json")["data"].clone();
     let id = id_of(&document);
 
     for (path, secret) in [
@@ -247,9 +327,17 @@ async fn gcp_wildcard_secret_obfuscates_every_key() {
     let app = app();
     let gcp = register(&app, GCP).await;
 
-    let document = save(&app, "b2-save-gcp", "006-POST-api_block_documents.json", &gcp).await;
+    let document = save(
+        &app,
+        "b2-save-gcp",
+        "006-POST-api_block_documents.json",
+        &gcp,
+    )
+    .await;
 
-    let info = document["data"]["service_account_info"].as_object().expect("object");
+    let info = document["data"]["service_account_info"]
+        .as_object()
+        .expect("object");
     assert_eq!(info.len(), 8);
     assert!(info.values().all(|v| v == "********"), "{info:?}");
     assert_eq!(document["data"]["project"], "my-project");
@@ -276,7 +364,13 @@ async fn azure_client_secret_is_obfuscated() {
     let app = app();
     let azure = register(&app, AZURE).await;
 
-    let document = save(&app, "b3-save-azure", "006-POST-api_block_documents.json", &azure).await;
+    let document = save(
+        &app,
+        "b3-save-azure",
+        "006-POST-api_block_documents.json",
+        &azure,
+    )
+    .await;
 
     assert_eq!(document["data"]["client_secret"], "********");
     assert_eq!(document["data"]["client_id"], "az-client-id");
@@ -286,14 +380,27 @@ async fn azure_client_secret_is_obfuscated() {
 async fn duplicate_document_name_is_409_as_recorded() {
     let app = app();
     let aws = register(&app, AWS).await;
-    save(&app, "b1-save-aws", "004-POST-api_block_documents.json", &aws).await;
-    let exchange = recorded("b5b-save-aws-no-overwrite", "004-POST-api_block_documents.json");
+    save(
+        &app,
+        "b1-save-aws",
+        "004-POST-api_block_documents.json",
+        &aws,
+    )
+    .await;
+    let exchange = recorded(
+        "b5b-save-aws-no-overwrite",
+        "004-POST-api_block_documents.json",
+    );
 
     let (status, body) = send(
         &app,
         "POST",
         "/api/block_documents/",
-        Some(document_body("b5b-save-aws-no-overwrite", "004-POST-api_block_documents.json", &aws)),
+        Some(document_body(
+            "b5b-save-aws-no-overwrite",
+            "004-POST-api_block_documents.json",
+            &aws,
+        )),
     )
     .await;
 
@@ -306,13 +413,32 @@ async fn duplicate_document_name_is_409_as_recorded() {
 async fn overwrite_path_replays_b5_and_b6() {
     let app = app();
     let aws = register(&app, AWS).await;
-    save(&app, "b1-save-aws", "004-POST-api_block_documents.json", &aws).await;
+    save(
+        &app,
+        "b1-save-aws",
+        "004-POST-api_block_documents.json",
+        &aws,
+    )
+    .await;
     let scenario = "b5-save-aws-overwrite";
 
     // POST → 409
-    let (status, body) = send(&app, "POST", "/api/block_documents/", Some(document_body(scenario, "009-POST-api_block_documents.json", &aws))).await;
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/block_documents/",
+        Some(document_body(
+            scenario,
+            "009-POST-api_block_documents.json",
+            &aws,
+        )),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(body, recorded_response(scenario, "009-POST-api_block_documents.json"));
+    assert_eq!(
+        body,
+        recorded_response(scenario, "009-POST-api_block_documents.json")
+    );
 
     // GET by name with secrets, PATCH with plain secrets → 204
     let (status, existing) = send(&app, "GET", "/api/block_types/slug/aws-credentials/block_documents/name/my-aws-creds?include_secrets=true", None).await;
@@ -320,12 +446,24 @@ async fn overwrite_path_replays_b5_and_b6() {
     let id = id_of(&existing);
     let mut patch = recorded_request(scenario, "011-PATCH-api_block_documents_ID.json");
     patch["block_schema_id"] = aws.schema_id.clone();
-    let (status, body) = send(&app, "PATCH", &format!("/api/block_documents/{id}"), Some(patch)).await;
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &format!("/api/block_documents/{id}"),
+        Some(patch),
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert_eq!(body, Value::Null);
 
     // the reads answer what the OSS server answered after the overwrite
-    let (status, read) = send(&app, "GET", &format!("/api/block_documents/{id}?include_secrets=true"), None).await;
+    let (status, read) = send(
+        &app,
+        "GET",
+        &format!("/api/block_documents/{id}?include_secrets=true"),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let theirs = recorded_response(scenario, "012-GET-api_block_documents_ID.json");
     assert_eq!(read["data"], theirs["data"]);
@@ -333,16 +471,31 @@ async fn overwrite_path_replays_b5_and_b6() {
     assert_eq!(keys(&read), keys(&theirs));
 
     for (file, query) in [
-        ("001-GET-api_block_types_slug_aws-credentials_block_documents_name_my-aws-creds.json", "include_secrets=false"),
-        ("002-GET-api_block_types_slug_aws-credentials_block_documents_name_my-aws-creds.json", "include_secrets=true"),
+        (
+            "001-GET-api_block_types_slug_aws-credentials_block_documents_name_my-aws-creds.json",
+            "include_secrets=false",
+        ),
+        (
+            "002-GET-api_block_types_slug_aws-credentials_block_documents_name_my-aws-creds.json",
+            "include_secrets=true",
+        ),
     ] {
         let exchange = recorded("b6-read-block-doc-api", file);
         assert_eq!(exchange["query"], query);
-        let (status, read) = send(&app, "GET", &format!("{}?{query}", exchange["path"].as_str().expect("path")), None).await;
+        let (status, read) = send(
+            &app,
+            "GET",
+            &format!("{}?{query}", exchange["path"].as_str().expect("path")),
+            None,
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(read["data"], exchange["response_json"]["data"], "{query}");
         assert_eq!(read["name"], exchange["response_json"]["name"]);
-        assert_eq!(read["block_type_name"], exchange["response_json"]["block_type_name"]);
+        assert_eq!(
+            read["block_type_name"],
+            exchange["response_json"]["block_type_name"]
+        );
     }
 }
 
@@ -351,8 +504,20 @@ async fn patch_with_obfuscated_values_keeps_the_stored_secrets() {
     let app = app();
     let aws = register(&app, AWS).await;
     let gcp = register(&app, GCP).await;
-    let aws_doc = save(&app, "b1-save-aws", "004-POST-api_block_documents.json", &aws).await;
-    let gcp_doc = save(&app, "b2-save-gcp", "006-POST-api_block_documents.json", &gcp).await;
+    let aws_doc = save(
+        &app,
+        "b1-save-aws",
+        "004-POST-api_block_documents.json",
+        &aws,
+    )
+    .await;
+    let gcp_doc = save(
+        &app,
+        "b2-save-gcp",
+        "006-POST-api_block_documents.json",
+        &gcp,
+    )
+    .await;
 
     // round-trip the obfuscated documents, changing only a readable field
     let mut aws_data = aws_doc["data"].clone();
@@ -360,15 +525,42 @@ async fn patch_with_obfuscated_values_keeps_the_stored_secrets() {
     let mut gcp_data = gcp_doc["data"].clone();
     gcp_data["project"] = json!("other-project");
     for (doc, data) in [(&aws_doc, aws_data), (&gcp_doc, gcp_data)] {
-        let (status, body) = send(&app, "PATCH", &format!("/api/block_documents/{}", id_of(doc)), Some(json!({"data": data}))).await;
+        let (status, body) = send(
+            &app,
+            "PATCH",
+            &format!("/api/block_documents/{}", id_of(doc)),
+            Some(json!({"data": data})),
+        )
+        .await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     }
 
-    let (_, aws_read) = send(&app, "GET", &format!("/api/block_documents/{}?include_secrets=true", id_of(&aws_doc)), None).await;
-    assert_eq!(aws_read["data"]["aws_secret_access_key"], "aws-super-secret");
+    let (_, aws_read) = send(
+        &app,
+        "GET",
+        &format!(
+            "/api/block_documents/{}?include_secrets=true",
+            id_of(&aws_doc)
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        aws_read["data"]["aws_secret_access_key"],
+        "aws-super-secret"
+    );
     assert_eq!(aws_read["data"]["region_name"], "eu-west-1");
 
-    let (_, gcp_read) = send(&app, "GET", &format!("/api/block_documents/{}?include_secrets=true", id_of(&gcp_doc)), None).await;
+    let (_, gcp_read) = send(
+        &app,
+        "GET",
+        &format!(
+            "/api/block_documents/{}?include_secrets=true",
+            id_of(&gcp_doc)
+        ),
+        None,
+    )
+    .await;
     assert_eq!(
         gcp_read["data"]["service_account_info"],
         recorded_request("b2-save-gcp", "006-POST-api_block_documents.json")["data"]["service_account_info"]
@@ -386,5 +578,29 @@ async fn document_of_unknown_schema_is_404_naming_block_schema_id() {
     let (status, body) = send(&app, "POST", "/api/block_documents/", Some(body)).await;
 
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(body["detail"].as_str().is_some_and(|d| d.starts_with("block_schema_id")), "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("block_schema_id")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_block_type_slug_is_409() {
+    let app = app();
+    let body = recorded_request(
+        "b7-save-unregistered-block-type",
+        "003-POST-api_block_types.json",
+    );
+    assert_eq!(
+        send(&app, "POST", "/api/block_types/", Some(body.clone()))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+
+    let (status, body) = send(&app, "POST", "/api/block_types/", Some(body)).await;
+
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }

@@ -30,9 +30,14 @@ async fn view_lists_exactly_the_push_types_and_process() {
         .values()
         .flat_map(|c| c.as_object().expect("types").keys().cloned())
         .collect();
-    let expected: BTreeSet<String> = ["ecs:push", "cloud-run-v2:push", "azure-container-instance:push", "process"]
-        .map(String::from)
-        .into();
+    let expected: BTreeSet<String> = [
+        "ecs:push",
+        "cloud-run-v2:push",
+        "azure-container-instance:push",
+        "process",
+    ]
+    .map(String::from)
+    .into();
     assert_eq!(types, expected);
 }
 
@@ -49,7 +54,11 @@ async fn push_entries_have_the_recorded_shape_and_the_default_templates() {
     for (collection, pool_type, template) in [
         ("prefect-aws", "ecs:push", "ecs"),
         ("prefect-gcp", "cloud-run-v2:push", "cloud-run-v2"),
-        ("prefect-azure", "azure-container-instance:push", "azure-container-instance"),
+        (
+            "prefect-azure",
+            "azure-container-instance:push",
+            "azure-container-instance",
+        ),
     ] {
         let ours = entry(&view, collection, pool_type);
         let theirs = entry(&injected, collection, pool_type);
@@ -88,7 +97,10 @@ async fn process_entry_has_the_recorded_shape_and_the_pool_default() {
     .await;
 
     assert_eq!(status, StatusCode::CREATED, "{pool}");
-    assert_eq!(ours["default_base_job_configuration"], pool["base_job_template"]);
+    assert_eq!(
+        ours["default_base_job_configuration"],
+        pool["base_job_template"]
+    );
     assert!(pool["base_job_template"]["job_configuration"].is_object());
 }
 

@@ -14,7 +14,10 @@ use crate::support::{
     recorded_request, send,
 };
 
-const PENDING: (&str, &str) = ("e2a-propose-pending", "003-POST-api_flow_runs_ID_set_state.json");
+const PENDING: (&str, &str) = (
+    "e2a-propose-pending",
+    "003-POST-api_flow_runs_ID_set_state.json",
+);
 const RUNNING: (&str, &str) = (
     "e1-engine-execute-from-scheduled",
     "030-POST-api_flow_runs_ID_set_state.json",
@@ -23,7 +26,10 @@ const COMPLETED: (&str, &str) = (
     "e1-engine-execute-from-scheduled",
     "042-POST-api_flow_runs_ID_set_state.json",
 );
-const ENGINE_PATCH: (&str, &str) = ("e1-engine-execute-from-scheduled", "023-PATCH-api_flow_runs_ID.json");
+const ENGINE_PATCH: (&str, &str) = (
+    "e1-engine-execute-from-scheduled",
+    "023-PATCH-api_flow_runs_ID.json",
+);
 const E7: &str = "e7-local-failing-flow-with-retries";
 
 fn rfc3339(at: chrono::DateTime<Utc>) -> String {
@@ -33,7 +39,12 @@ fn rfc3339(at: chrono::DateTime<Utc>) -> String {
 /// A run of the c1 deployment that is due now (scheduled one second ago).
 async fn due_run(app: &Router) -> String {
     let deployment = create_c1_deployment(app).await;
-    let run = create_run_scheduled_at(app, &id_of(&deployment), &rfc3339(Utc::now() - Duration::seconds(1))).await;
+    let run = create_run_scheduled_at(
+        app,
+        &id_of(&deployment),
+        &rfc3339(Utc::now() - Duration::seconds(1)),
+    )
+    .await;
     id_of(&run)
 }
 
@@ -53,7 +64,13 @@ fn retyped(mut body: Value, state_type: &str, name: &str) -> Value {
 }
 
 async fn propose(app: &Router, run_id: &str, body: Value) -> (StatusCode, Value) {
-    send(app, "POST", &format!("/api/flow_runs/{run_id}/set_state"), Some(body)).await
+    send(
+        app,
+        "POST",
+        &format!("/api/flow_runs/{run_id}/set_state"),
+        Some(body),
+    )
+    .await
 }
 
 async fn read_run(app: &Router, run_id: &str) -> Value {
@@ -63,7 +80,12 @@ async fn read_run(app: &Router, run_id: &str) -> Value {
 }
 
 /// Checks an ACCEPT answer against the recorded one and returns the written state.
-fn assert_accepted(status: StatusCode, answer: &Value, sent: &Value, recorded_answer: &Value) -> Value {
+fn assert_accepted(
+    status: StatusCode,
+    answer: &Value,
+    sent: &Value,
+    recorded_answer: &Value,
+) -> Value {
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     assert_eq!(keys(answer), keys(recorded_answer));
     assert_eq!(answer["status"], "ACCEPT");
@@ -71,11 +93,17 @@ fn assert_accepted(status: StatusCode, answer: &Value, sent: &Value, recorded_an
     assert_eq!(answer["details"], recorded_answer["details"]);
     let state = &answer["state"];
     assert_eq!(keys(state), keys(&recorded_answer["state"]));
-    assert_eq!(keys(&state["state_details"]), keys(&recorded_answer["state"]["state_details"]));
+    assert_eq!(
+        keys(&state["state_details"]),
+        keys(&recorded_answer["state"]["state_details"])
+    );
     assert_eq!(state["type"], sent["state"]["type"]);
     assert_eq!(state["name"], sent["state"]["name"]);
     assert_eq!(state["message"], sent["state"]["message"]);
-    assert_eq!(state["state_details"]["transition_id"], sent["state"]["state_details"]["transition_id"]);
+    assert_eq!(
+        state["state_details"]["transition_id"],
+        sent["state"]["state_details"]["transition_id"]
+    );
     state.clone()
 }
 
@@ -87,16 +115,32 @@ async fn engine_path_pending_running_completed_is_accepted() {
     // e2a: the submitter's claim
     let sent = proposal(PENDING, &run_id);
     let (status, answer) = propose(&app, &run_id, sent.clone()).await;
-    assert_accepted(status, &answer, &sent, &recorded(PENDING.0, PENDING.1)["response_json"]);
+    assert_accepted(
+        status,
+        &answer,
+        &sent,
+        &recorded(PENDING.0, PENDING.1)["response_json"],
+    );
 
     // e1: the engine's PATCH, then RUNNING and COMPLETED
-    let (status, body) = send(&app, "PATCH", &format!("/api/flow_runs/{run_id}"), Some(recorded_request(ENGINE_PATCH.0, ENGINE_PATCH.1))).await;
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &format!("/api/flow_runs/{run_id}"),
+        Some(recorded_request(ENGINE_PATCH.0, ENGINE_PATCH.1)),
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert_eq!(body, Value::Null);
     for step in [RUNNING, COMPLETED] {
         let sent = proposal(step, &run_id);
         let (status, answer) = propose(&app, &run_id, sent.clone()).await;
-        assert_accepted(status, &answer, &sent, &recorded(step.0, step.1)["response_json"]);
+        assert_accepted(
+            status,
+            &answer,
+            &sent,
+            &recorded(step.0, step.1)["response_json"],
+        );
     }
 
     let run = read_run(&app, &run_id).await;
@@ -104,23 +148,51 @@ async fn engine_path_pending_running_completed_is_accepted() {
     assert_eq!(run["state_name"], "Completed");
     assert_eq!(run["run_count"], 1);
     assert_eq!(run["flow_version"], "8cdc90c1971aa48af4305d523b95c6c9");
-    assert!(run["start_time"].is_string() && run["end_time"].is_string(), "{run}");
+    assert!(
+        run["start_time"].is_string() && run["end_time"].is_string(),
+        "{run}"
+    );
     assert_eq!(run["next_scheduled_start_time"], Value::Null);
 
-    let (status, history) = send(&app, "GET", &format!("/api/flow_run_states/?flow_run_id={run_id}"), None).await;
+    let (status, history) = send(
+        &app,
+        "GET",
+        &format!("/api/flow_run_states/?flow_run_id={run_id}"),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let steps: Vec<(&str, &str)> = history
         .as_array()
         .expect("a list")
         .iter()
-        .map(|s| (s["type"].as_str().expect("type"), s["name"].as_str().expect("name")))
+        .map(|s| {
+            (
+                s["type"].as_str().expect("type"),
+                s["name"].as_str().expect("name"),
+            )
+        })
         .collect();
     assert_eq!(
         steps,
-        [("SCHEDULED", "Scheduled"), ("PENDING", "Pending"), ("RUNNING", "Running"), ("COMPLETED", "Completed")]
+        [
+            ("SCHEDULED", "Scheduled"),
+            ("PENDING", "Pending"),
+            ("RUNNING", "Running"),
+            ("COMPLETED", "Completed")
+        ]
     );
     assert_eq!(history[3], run["state"]);
-    let (status, one) = send(&app, "GET", &format!("/api/flow_run_states/{}", history[1]["id"].as_str().expect("id")), None).await;
+    let (status, one) = send(
+        &app,
+        "GET",
+        &format!(
+            "/api/flow_run_states/{}",
+            history[1]["id"].as_str().expect("id")
+        ),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(one, history[1]);
 }
@@ -131,7 +203,13 @@ async fn engine_patch_is_204_and_stored() {
     let run_id = due_run(&app).await;
     let patch = recorded(ENGINE_PATCH.0, ENGINE_PATCH.1);
 
-    let (status, body) = send(&app, "PATCH", &format!("/api/flow_runs/{run_id}"), Some(patch["request_json"].clone())).await;
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &format!("/api/flow_runs/{run_id}"),
+        Some(patch["request_json"].clone()),
+    )
+    .await;
 
     assert_eq!(status.as_u16(), patch["status"]);
     assert_eq!(body, Value::Null);
@@ -160,7 +238,13 @@ async fn second_pending_is_aborted() {
     let run = read_run(&app, &run_id).await;
     assert_eq!(run["state_type"], "PENDING");
     assert_eq!(answer["state"], run["state"]);
-    let (_, history) = send(&app, "GET", &format!("/api/flow_run_states/?flow_run_id={run_id}"), None).await;
+    let (_, history) = send(
+        &app,
+        "GET",
+        &format!("/api/flow_run_states/?flow_run_id={run_id}"),
+        None,
+    )
+    .await;
     assert_eq!(history.as_array().map(Vec::len), Some(2));
 }
 
@@ -177,22 +261,23 @@ async fn crashed_after_completed_is_aborted_and_the_run_stays_completed() {
     let (_, answer) = propose(&app, &run_id, crashed).await;
 
     assert_eq!(answer["status"], "ABORT");
-    assert_eq!(answer["details"], json!({"type": "abort_details", "reason": "Run is already COMPLETED."}));
+    assert_eq!(
+        answer["details"],
+        json!({"type": "abort_details", "reason": "Run is already COMPLETED."})
+    );
     let run = read_run(&app, &run_id).await;
     assert_eq!(run["state_type"], "COMPLETED");
     assert_eq!(run["state_name"], "Completed");
 }
 
 #[tokio::test]
-#[ignore = "bug: set_state answers 201 when nothing was written (ABORT, or REJECT keeping the \
-            current state); Prefect's server answers 200 unless the returned state is new \
-            (`if orchestration_result.state and orchestration_result.state.timestamp >= now: 201 \
-            else 200`, prefect/server/api/flow_runs.py). shared/api/src/routes/flow_runs.rs \
-            `set_state`, the `None =>` arm: only WAIT gets 200"]
 async fn answers_without_a_new_state_are_200() {
     let app = app();
     let run_id = due_run(&app).await;
-    assert_eq!(propose(&app, &run_id, proposal(PENDING, &run_id)).await.0, StatusCode::CREATED);
+    assert_eq!(
+        propose(&app, &run_id, proposal(PENDING, &run_id)).await.0,
+        StatusCode::CREATED
+    );
 
     let (status, answer) = propose(&app, &run_id, proposal(PENDING, &run_id)).await;
     assert_eq!(answer["status"], "ABORT");
@@ -200,7 +285,10 @@ async fn answers_without_a_new_state_are_200() {
 
     // a repeated transition id is REJECTed with the current state: nothing new either
     let sent = proposal(RUNNING, &run_id);
-    assert_eq!(propose(&app, &run_id, sent.clone()).await.0, StatusCode::CREATED);
+    assert_eq!(
+        propose(&app, &run_id, sent.clone()).await.0,
+        StatusCode::CREATED
+    );
     let (status, answer) = propose(&app, &run_id, sent).await;
     assert_eq!(answer["status"], "REJECT");
     assert_eq!(status, StatusCode::OK);
@@ -228,7 +316,12 @@ async fn repeated_transition_id_is_rejected_without_a_new_state() {
 async fn running_before_the_scheduled_time_waits() {
     let app = app();
     let deployment = create_c1_deployment(&app).await;
-    let run = create_run_scheduled_at(&app, &id_of(&deployment), &rfc3339(Utc::now() + Duration::seconds(60))).await;
+    let run = create_run_scheduled_at(
+        &app,
+        &id_of(&deployment),
+        &rfc3339(Utc::now() + Duration::seconds(60)),
+    )
+    .await;
     let run_id = id_of(&run);
     let recorded_wait = recorded(E7, "023-POST-api_flow_runs_ID_set_state.json");
 
@@ -238,10 +331,18 @@ async fn running_before_the_scheduled_time_waits() {
     assert_eq!(status.as_u16(), recorded_wait["status"]);
     assert_eq!(keys(&answer), keys(&recorded_wait["response_json"]));
     assert_eq!(answer["status"], "WAIT");
-    assert_eq!(keys(&answer["details"]), keys(&recorded_wait["response_json"]["details"]));
+    assert_eq!(
+        keys(&answer["details"]),
+        keys(&recorded_wait["response_json"]["details"])
+    );
     assert_eq!(answer["details"]["type"], "wait_details");
-    assert_eq!(answer["details"]["reason"], "Scheduled time is in the future");
-    let delay = answer["details"]["delay_seconds"].as_i64().expect("integer delay");
+    assert_eq!(
+        answer["details"]["reason"],
+        "Scheduled time is in the future"
+    );
+    let delay = answer["details"]["delay_seconds"]
+        .as_i64()
+        .expect("integer delay");
     assert!((59..=60).contains(&delay), "{delay}");
     assert_eq!(answer["state"], run["state"]);
     assert_eq!(read_run(&app, &run_id).await["state_type"], "SCHEDULED");
@@ -255,9 +356,18 @@ async fn failed_with_retries_left_is_rejected_into_awaiting_retry() {
     let mut patch = recorded_request(ENGINE_PATCH.0, ENGINE_PATCH.1);
     patch["empirical_policy"]["retries"] = json!(1);
     patch["empirical_policy"]["retry_delay"] = json!(1);
-    let (status, _) = send(&app, "PATCH", &format!("/api/flow_runs/{run_id}"), Some(patch)).await;
+    let (status, _) = send(
+        &app,
+        "PATCH",
+        &format!("/api/flow_runs/{run_id}"),
+        Some(patch),
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(propose(&app, &run_id, proposal(RUNNING, &run_id)).await.0, StatusCode::CREATED);
+    assert_eq!(
+        propose(&app, &run_id, proposal(RUNNING, &run_id)).await.0,
+        StatusCode::CREATED
+    );
     let recorded_reject = recorded(E7, "022-POST-api_flow_runs_ID_set_state.json");
     let sent = proposal((E7, "022-POST-api_flow_runs_ID_set_state.json"), &run_id);
 
@@ -268,12 +378,18 @@ async fn failed_with_retries_left_is_rejected_into_awaiting_retry() {
     let theirs = &recorded_reject["response_json"];
     assert_eq!(answer["status"], "REJECT");
     assert_eq!(answer["details"], theirs["details"]);
-    assert_eq!(answer["details"], json!({"type": "reject_details", "reason": "Retrying"}));
+    assert_eq!(
+        answer["details"],
+        json!({"type": "reject_details", "reason": "Retrying"})
+    );
     assert_eq!(keys(&answer["state"]), keys(&theirs["state"]));
     assert_eq!(answer["state"]["type"], "SCHEDULED");
     assert_eq!(answer["state"]["name"], "AwaitingRetry");
     assert_eq!(answer["state"]["message"], theirs["state"]["message"]);
-    assert!(answer["state"]["state_details"]["scheduled_time"].is_string(), "{answer}");
+    assert!(
+        answer["state"]["state_details"]["scheduled_time"].is_string(),
+        "{answer}"
+    );
     let run = read_run(&app, &run_id).await;
     assert_eq!(run["state_type"], "SCHEDULED");
     assert_eq!(run["state_name"], "AwaitingRetry");
@@ -293,7 +409,17 @@ async fn local_failing_flow_with_retries_replays_e7() {
     assert_eq!(status, StatusCode::CREATED, "{run}");
     let theirs = &create["response_json"];
     assert_eq!(keys(&run), keys(theirs));
-    for field in ["state_type", "state_name", "flow_version", "parameters", "context", "tags", "run_count", "work_pool_name", "deployment_id"] {
+    for field in [
+        "state_type",
+        "state_name",
+        "flow_version",
+        "parameters",
+        "context",
+        "tags",
+        "run_count",
+        "work_pool_name",
+        "deployment_id",
+    ] {
         assert_eq!(run[field], theirs[field], "{field}");
     }
     assert_eq!(run["labels"], json!({"prefect.flow.id": flow["id"]}));
@@ -304,17 +430,35 @@ async fn local_failing_flow_with_retries_replays_e7() {
     // RUNNING → ACCEPT
     let sent = proposal((E7, "005-POST-api_flow_runs_ID_set_state.json"), &run_id);
     let (status, answer) = propose(&app, &run_id, sent.clone()).await;
-    assert_accepted(status, &answer, &sent, &recorded(E7, "005-POST-api_flow_runs_ID_set_state.json")["response_json"]);
+    assert_accepted(
+        status,
+        &answer,
+        &sent,
+        &recorded(E7, "005-POST-api_flow_runs_ID_set_state.json")["response_json"],
+    );
 
     // FAILED → REJECT into AwaitingRetry (retry_delay 1 s)
-    let (status, answer) = propose(&app, &run_id, proposal((E7, "022-POST-api_flow_runs_ID_set_state.json"), &run_id)).await;
+    let (status, answer) = propose(
+        &app,
+        &run_id,
+        proposal((E7, "022-POST-api_flow_runs_ID_set_state.json"), &run_id),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(answer["details"], json!({"type": "reject_details", "reason": "Retrying"}));
+    assert_eq!(
+        answer["details"],
+        json!({"type": "reject_details", "reason": "Retrying"})
+    );
     assert_eq!(answer["state"]["name"], "AwaitingRetry");
 
     // RUNNING at once → WAIT 1 s, as recorded
     let wait = recorded(E7, "023-POST-api_flow_runs_ID_set_state.json");
-    let (status, answer) = propose(&app, &run_id, proposal((E7, "023-POST-api_flow_runs_ID_set_state.json"), &run_id)).await;
+    let (status, answer) = propose(
+        &app,
+        &run_id,
+        proposal((E7, "023-POST-api_flow_runs_ID_set_state.json"), &run_id),
+    )
+    .await;
     assert_eq!(status.as_u16(), wait["status"]);
     assert_eq!(answer["status"], "WAIT");
     assert_eq!(answer["details"], wait["response_json"]["details"]);
@@ -327,30 +471,45 @@ async fn local_failing_flow_with_retries_replays_e7() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let sent = proposal((E7, "024-POST-api_flow_runs_ID_set_state.json"), &run_id);
     let (status, answer) = propose(&app, &run_id, sent.clone()).await;
-    assert_accepted(status, &answer, &sent, &recorded(E7, "024-POST-api_flow_runs_ID_set_state.json")["response_json"]);
-    let sent = proposal((E7, "022-POST-api_flow_runs_ID_set_state.json"), &run_id);
+    assert_accepted(
+        status,
+        &answer,
+        &sent,
+        &recorded(E7, "024-POST-api_flow_runs_ID_set_state.json")["response_json"],
+    );
+    let sent = proposal((E7, "033-POST-api_flow_runs_ID_set_state.json"), &run_id);
     let (status, answer) = propose(&app, &run_id, sent.clone()).await;
-    assert_accepted(status, &answer, &sent, &recorded(E7, "022-POST-api_flow_runs_ID_set_state.json")["response_json"]);
+    assert_accepted(
+        status,
+        &answer,
+        &sent,
+        &recorded(E7, "033-POST-api_flow_runs_ID_set_state.json")["response_json"],
+    );
     assert_eq!(answer["state"]["data"], sent["state"]["data"]);
 
     let run = read_run(&app, &run_id).await;
     assert_eq!(run["state_type"], "FAILED");
     assert_eq!(run["run_count"], 2);
-    let (_, history) = send(&app, "GET", &format!("/api/flow_run_states/?flow_run_id={run_id}"), None).await;
+    let (_, history) = send(
+        &app,
+        "GET",
+        &format!("/api/flow_run_states/?flow_run_id={run_id}"),
+        None,
+    )
+    .await;
     let names: Vec<&str> = history
         .as_array()
         .expect("a list")
         .iter()
         .map(|s| s["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(names, ["Pending", "Running", "AwaitingRetry", "Running", "Failed"]);
+    assert_eq!(
+        names,
+        ["Pending", "Running", "AwaitingRetry", "Running", "Failed"]
+    );
 }
 
 #[tokio::test]
-#[ignore = "bug: the AwaitingRetry state drops the FAILED proposal's `data` (result record); \
-            Prefect's RetryFailedFlows keeps it (e7/022 recorded `state.data` = the proposal's \
-            data, ours is null). shared/core/src/orchestration.rs `orchestrate`, the retry branch \
-            copies `message` but not `data`"]
 async fn awaiting_retry_keeps_the_failed_result_data() {
     let app = app();
     let flow = create_flow(&app).await;
@@ -358,20 +517,29 @@ async fn awaiting_retry_keeps_the_failed_result_data() {
     body["flow_id"] = flow["id"].clone();
     let (_, run) = send(&app, "POST", "/api/flow_runs/", Some(body)).await;
     let run_id = id_of(&run);
-    propose(&app, &run_id, proposal((E7, "005-POST-api_flow_runs_ID_set_state.json"), &run_id)).await;
+    propose(
+        &app,
+        &run_id,
+        proposal((E7, "005-POST-api_flow_runs_ID_set_state.json"), &run_id),
+    )
+    .await;
     let recorded_reject = recorded(E7, "022-POST-api_flow_runs_ID_set_state.json");
 
-    let (_, answer) = propose(&app, &run_id, proposal((E7, "022-POST-api_flow_runs_ID_set_state.json"), &run_id)).await;
+    let (_, answer) = propose(
+        &app,
+        &run_id,
+        proposal((E7, "022-POST-api_flow_runs_ID_set_state.json"), &run_id),
+    )
+    .await;
 
     assert_eq!(answer["state"]["name"], "AwaitingRetry");
-    assert_eq!(answer["state"]["data"], recorded_reject["response_json"]["state"]["data"]);
+    assert_eq!(
+        answer["state"]["data"],
+        recorded_reject["response_json"]["state"]["data"]
+    );
 }
 
 #[tokio::test]
-#[ignore = "bug: a PENDING state proposed from SCHEDULED does not carry the scheduled time; \
-            Prefect's CopyScheduledTime rule copies it (e2a/003 recorded \
-            `state.state_details.scheduled_time` = the run's scheduled time, ours is null). \
-            shared/core/src/orchestration.rs `orchestrate` has no such rule"]
 async fn pending_copies_the_scheduled_time() {
     let app = app();
     let deployment = create_c1_deployment(&app).await;
@@ -404,8 +572,18 @@ async fn unknown_state_type_is_422() {
     let app = app();
     let run_id = due_run(&app).await;
 
-    let (status, body) = propose(&app, &run_id, retyped(proposal(RUNNING, &run_id), "DONE", "Done")).await;
+    let (status, body) = propose(
+        &app,
+        &run_id,
+        retyped(proposal(RUNNING, &run_id), "DONE", "Done"),
+    )
+    .await;
 
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body["detail"].as_str().is_some_and(|d| d.contains("state.type")), "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("state.type")),
+        "{body}"
+    );
 }

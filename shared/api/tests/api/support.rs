@@ -24,13 +24,23 @@ pub fn app() -> Router {
 
 /// Sends `method path` with an optional JSON body and returns the status and the decoded
 /// body: `Value::Null` when the body is empty, a `Value::String` when it is not JSON.
-pub async fn send(app: &Router, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+pub async fn send(
+    app: &Router,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
     send_raw(app, method, path, bytes).await
 }
 
 /// Sends raw bytes as an `application/json` body (for malformed and oversized bodies).
-pub async fn send_raw(app: &Router, method: &str, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+pub async fn send_raw(
+    app: &Router,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
     let request = Request::builder()
         .method(method)
         .uri(path)
@@ -39,7 +49,11 @@ pub async fn send_raw(app: &Router, method: &str, path: &str, body: Vec<u8>) -> 
         .header("X-PREFECT-API-VERSION", "0.8.4")
         .body(Body::from(body))
         .expect("request");
-    let response = app.clone().oneshot(request).await.expect("infallible router");
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("infallible router");
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), 4 * MAX_BODY_BYTES)
         .await
@@ -100,7 +114,9 @@ pub fn with(mut value: Value, field: &str, new: Value) -> Value {
 
 /// The `detail` string of an error body.
 pub fn detail(body: &Value) -> &str {
-    body["detail"].as_str().unwrap_or_else(|| panic!("no detail in {body}"))
+    body["detail"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no detail in {body}"))
 }
 
 /// The id of a created object, as a string for paths.
@@ -147,7 +163,10 @@ pub async fn create_c1_deployment(app: &Router) -> Value {
 /// A flow run of the c1 deployment created with d1's body, its scheduled time `at`
 /// (an RFC 3339 string) instead of the recorded one.
 pub async fn create_run_scheduled_at(app: &Router, deployment_id: &str, at: &str) -> Value {
-    let mut body = recorded_request("d1-cli-deployment-run", "004-POST-api_deployments_ID_create_flow_run.json");
+    let mut body = recorded_request(
+        "d1-cli-deployment-run",
+        "004-POST-api_deployments_ID_create_flow_run.json",
+    );
     body["state"]["state_details"]["scheduled_time"] = json!(at);
     let (status, run) = send(
         app,

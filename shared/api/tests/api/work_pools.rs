@@ -31,13 +31,19 @@ fn assert_echoes(actual: &Value, recorded: &Value) {
 #[tokio::test]
 async fn missing_pool_is_404_with_prefects_detail() {
     let app = app();
-    let exchange = recorded("a2-cli-create-ecs", "001-GET-api_work_pools_my-push-pool.json");
+    let exchange = recorded(
+        "a2-cli-create-ecs",
+        "001-GET-api_work_pools_my-push-pool.json",
+    );
 
     let (status, body) = send(&app, "GET", "/api/work_pools/my-push-pool", None).await;
 
     assert_eq!(status.as_u16(), exchange["status"]);
     assert_eq!(body, exchange["response_json"]);
-    assert_eq!(body, json!({"detail": "Work pool \"my-push-pool\" not found."}));
+    assert_eq!(
+        body,
+        json!({"detail": "Work pool \"my-push-pool\" not found."})
+    );
 }
 
 #[tokio::test]
@@ -49,7 +55,13 @@ async fn cli_create_of_hybrid_pool_answers_as_recorded() {
         let app = app();
         let exchange = recorded(scenario, file);
 
-        let (status, pool) = send(&app, "POST", "/api/work_pools/", Some(exchange["request_json"].clone())).await;
+        let (status, pool) = send(
+            &app,
+            "POST",
+            "/api/work_pools/",
+            Some(exchange["request_json"].clone()),
+        )
+        .await;
 
         assert_eq!(status, StatusCode::CREATED, "{scenario}: {pool}");
         assert_echoes(&pool, &exchange["response_json"]);
@@ -69,7 +81,13 @@ async fn api_create_of_push_pools_answers_as_recorded() {
     ] {
         let exchange = recorded("a5-api-create-push-pools", file);
 
-        let (status, pool) = send(&app, "POST", "/api/work_pools/", Some(exchange["request_json"].clone())).await;
+        let (status, pool) = send(
+            &app,
+            "POST",
+            "/api/work_pools/",
+            Some(exchange["request_json"].clone()),
+        )
+        .await;
 
         assert_eq!(status, StatusCode::CREATED, "{file}: {pool}");
         assert_echoes(&pool, &exchange["response_json"]);
@@ -100,29 +118,52 @@ async fn inspect_answers_the_recorded_key_set() {
 async fn second_create_is_409_as_recorded() {
     let app = app();
     create_ecs_pool(&app).await;
-    let exchange = recorded("a6-cli-create-ecs-overwrite", "004-POST-api_work_pools.json");
+    let exchange = recorded(
+        "a6-cli-create-ecs-overwrite",
+        "004-POST-api_work_pools.json",
+    );
 
-    let (status, body) = send(&app, "POST", "/api/work_pools/", Some(exchange["request_json"].clone())).await;
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/work_pools/",
+        Some(exchange["request_json"].clone()),
+    )
+    .await;
 
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body, exchange["response_json"]);
-    assert_eq!(body, json!({"detail": "A work pool with this name already exists."}));
+    assert_eq!(
+        body,
+        json!({"detail": "A work pool with this name already exists."})
+    );
 }
 
 #[tokio::test]
 async fn overwrite_patch_is_204_and_the_next_read_shows_it() {
     let app = app();
-    // GIVEN a pool that differs from what the CLI's overwrite sends
-    let mut body = recorded_request("a2-cli-create-ecs", "004-POST-api_work_pools.json");
-    body["description"] = json!("old description");
-    body["is_paused"] = json!(true);
+    // GIVEN a paused pool (the CLI's overwrite sends `is_paused: false`)
+    let body = with(
+        recorded_request("a2-cli-create-ecs", "004-POST-api_work_pools.json"),
+        "is_paused",
+        json!(true),
+    );
     let (status, before) = send(&app, "POST", "/api/work_pools/", Some(body)).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(before["status"], "PAUSED");
 
     // WHEN the CLI's --overwrite PATCH is replayed
-    let exchange = recorded("a6-cli-create-ecs-overwrite", "006-PATCH-api_work_pools_my-push-pool.json");
-    let (status, body) = send(&app, "PATCH", "/api/work_pools/my-push-pool", Some(exchange["request_json"].clone())).await;
+    let exchange = recorded(
+        "a6-cli-create-ecs-overwrite",
+        "006-PATCH-api_work_pools_my-push-pool.json",
+    );
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        "/api/work_pools/my-push-pool",
+        Some(exchange["request_json"].clone()),
+    )
+    .await;
 
     // THEN 204 with no body, and the following GET answers what the OSS server answered
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -131,9 +172,11 @@ async fn overwrite_patch_is_204_and_the_next_read_shows_it() {
     assert_eq!(status, StatusCode::OK);
     assert_echoes(
         &after,
-        &recorded_response("a6-cli-create-ecs-overwrite", "007-GET-api_work_pools_my-push-pool.json"),
+        &recorded_response(
+            "a6-cli-create-ecs-overwrite",
+            "007-GET-api_work_pools_my-push-pool.json",
+        ),
     );
-    assert_eq!(after["description"], Value::Null);
     assert_eq!(after["is_paused"], false);
     assert_eq!(after["status"], "NOT_READY");
     assert_eq!(after["id"], before["id"]);
@@ -142,31 +185,78 @@ async fn overwrite_patch_is_204_and_the_next_read_shows_it() {
 }
 
 #[tokio::test]
+async fn overwrite_patch_with_nulls_clears_the_fields() {
+    let app = app();
+    let mut body = recorded_request("a2-cli-create-ecs", "004-POST-api_work_pools.json");
+    body["description"] = json!("old description");
+    body["concurrency_limit"] = json!(3);
+    let (status, _) = send(&app, "POST", "/api/work_pools/", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let patch = recorded_request(
+        "a6-cli-create-ecs-overwrite",
+        "006-PATCH-api_work_pools_my-push-pool.json",
+    );
+    assert_eq!(patch["description"], Value::Null);
+    assert_eq!(patch["concurrency_limit"], Value::Null);
+
+    let (status, _) = send(&app, "PATCH", "/api/work_pools/my-push-pool", Some(patch)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let (_, after) = send(&app, "GET", "/api/work_pools/my-push-pool", None).await;
+    assert_eq!(after["description"], Value::Null);
+    assert_eq!(after["concurrency_limit"], Value::Null);
+}
+
+#[tokio::test]
 async fn patch_of_missing_pool_is_404() {
     let app = app();
-    let body = recorded_request("a6-cli-create-ecs-overwrite", "006-PATCH-api_work_pools_my-push-pool.json");
+    let body = recorded_request(
+        "a6-cli-create-ecs-overwrite",
+        "006-PATCH-api_work_pools_my-push-pool.json",
+    );
 
     let (status, body) = send(&app, "PATCH", "/api/work_pools/my-push-pool", Some(body)).await;
 
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body, json!({"detail": "Work pool \"my-push-pool\" not found."}));
+    assert_eq!(
+        body,
+        json!({"detail": "Work pool \"my-push-pool\" not found."})
+    );
 }
 
 #[tokio::test]
 async fn ls_filter_lists_pools() {
     let app = app();
     let exchange = recorded("f3-cli-work-pool-ls", "002-POST-api_work_pools_filter.json");
-    assert_eq!(exchange["request_json"], json!({"limit": null, "offset": 0, "work_pools": null}));
+    assert_eq!(
+        exchange["request_json"],
+        json!({"limit": null, "offset": 0, "work_pools": null})
+    );
 
-    let (status, empty) = send(&app, "POST", "/api/work_pools/filter", Some(exchange["request_json"].clone())).await;
+    let (status, empty) = send(
+        &app,
+        "POST",
+        "/api/work_pools/filter",
+        Some(exchange["request_json"].clone()),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(empty, exchange["response_json"]);
 
     create_ecs_pool(&app).await;
     let push = recorded_request("a5-api-create-push-pools", "002-POST-api_work_pools.json");
-    assert_eq!(send(&app, "POST", "/api/work_pools/", Some(push)).await.0, StatusCode::CREATED);
+    assert_eq!(
+        send(&app, "POST", "/api/work_pools/", Some(push)).await.0,
+        StatusCode::CREATED
+    );
 
-    let (status, pools) = send(&app, "POST", "/api/work_pools/filter", Some(exchange["request_json"].clone())).await;
+    let (status, pools) = send(
+        &app,
+        "POST",
+        "/api/work_pools/filter",
+        Some(exchange["request_json"].clone()),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let mut names: Vec<&str> = pools
         .as_array()
@@ -193,9 +283,18 @@ async fn ls_filter_lists_pools() {
 async fn workers_filter_is_an_empty_list() {
     let app = app();
     create_ecs_pool(&app).await;
-    let exchange = recorded("c1-flow-deploy-ecs-pool", "003-POST-api_work_pools_my-push-pool_workers_filter.json");
+    let exchange = recorded(
+        "c1-flow-deploy-ecs-pool",
+        "003-POST-api_work_pools_my-push-pool_workers_filter.json",
+    );
 
-    let (status, body) = send(&app, "POST", "/api/work_pools/my-push-pool/workers/filter", Some(exchange["request_json"].clone())).await;
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/work_pools/my-push-pool/workers/filter",
+        Some(exchange["request_json"].clone()),
+    )
+    .await;
 
     assert_eq!(status.as_u16(), exchange["status"]);
     assert_eq!(body, exchange["response_json"]);
@@ -205,12 +304,24 @@ async fn workers_filter_is_an_empty_list() {
 #[tokio::test]
 async fn workers_filter_of_missing_pool_is_404() {
     let app = app();
-    let body = recorded_request("c1-flow-deploy-ecs-pool", "003-POST-api_work_pools_my-push-pool_workers_filter.json");
+    let body = recorded_request(
+        "c1-flow-deploy-ecs-pool",
+        "003-POST-api_work_pools_my-push-pool_workers_filter.json",
+    );
 
-    let (status, body) = send(&app, "POST", "/api/work_pools/my-push-pool/workers/filter", Some(body)).await;
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/work_pools/my-push-pool/workers/filter",
+        Some(body),
+    )
+    .await;
 
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body, json!({"detail": "Work pool \"my-push-pool\" not found."}));
+    assert_eq!(
+        body,
+        json!({"detail": "Work pool \"my-push-pool\" not found."})
+    );
 }
 
 #[tokio::test]
@@ -263,9 +374,6 @@ async fn bad_base_job_template_is_422_naming_it() {
 }
 
 #[tokio::test]
-#[ignore = "bug: a base_job_template that is not a JSON object (here an array) is silently \
-            replaced by the type's default template on create (shared/api/src/routes/work_pools.rs \
-            `create`, the `_ =>` arm of `match body.base_job_template`) instead of a 422"]
 async fn non_object_base_job_template_is_422() {
     let app = app();
 
@@ -285,7 +393,13 @@ async fn non_object_base_job_template_is_422() {
 async fn malformed_json_is_400() {
     let app = app();
 
-    let (status, body) = send_raw(&app, "POST", "/api/work_pools/", b"{\"name\": \"x\",".to_vec()).await;
+    let (status, body) = send_raw(
+        &app,
+        "POST",
+        "/api/work_pools/",
+        b"{\"name\": \"x\",".to_vec(),
+    )
+    .await;
 
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(detail(&body).starts_with("Invalid request body"), "{body}");
@@ -311,7 +425,13 @@ async fn wrong_json_type_is_422_naming_the_field() {
 async fn missing_name_is_422_naming_it() {
     let app = app();
 
-    let (status, body) = send(&app, "POST", "/api/work_pools/", Some(json!({"type": "ecs:push"}))).await;
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/work_pools/",
+        Some(json!({"type": "ecs:push"})),
+    )
+    .await;
 
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(detail(&body).contains("name"), "{body}");
@@ -321,20 +441,36 @@ async fn missing_name_is_422_naming_it() {
 async fn credentials_ref_default_is_stored_unchanged() {
     let app = app();
     let create = recorded_request("a5-api-create-push-pools", "002-POST-api_work_pools.json");
-    assert_eq!(send(&app, "POST", "/api/work_pools/", Some(create)).await.0, StatusCode::CREATED);
-    let patch = recorded("a10-link-credentials-to-push-pools", "004-PATCH-api_work_pools_my-real-push-pool-ecs.json");
-    let reference = &patch["request_json"]["base_job_template"]["variables"]["properties"]["aws_credentials"]["default"];
+    assert_eq!(
+        send(&app, "POST", "/api/work_pools/", Some(create)).await.0,
+        StatusCode::CREATED
+    );
+    let patch = recorded(
+        "a10-link-credentials-to-push-pools",
+        "004-PATCH-api_work_pools_my-real-push-pool-ecs.json",
+    );
+    let reference = &patch["request_json"]["base_job_template"]["variables"]["properties"]["aws_credentials"]
+        ["default"];
     assert_eq!(
         reference,
         &json!({"$ref": {"block_document_id": "9d37d1d6-208d-4a24-bf56-84fc39a37928"}})
     );
 
-    let (status, body) = send(&app, "PATCH", "/api/work_pools/my-real-push-pool-ecs", Some(patch["request_json"].clone())).await;
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        "/api/work_pools/my-real-push-pool-ecs",
+        Some(patch["request_json"].clone()),
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
     let (status, pool) = send(&app, "GET", "/api/work_pools/my-real-push-pool-ecs", None).await;
     assert_eq!(status, StatusCode::OK);
-    let after = recorded_response("a10-link-credentials-to-push-pools", "005-GET-api_work_pools_my-real-push-pool-ecs.json");
+    let after = recorded_response(
+        "a10-link-credentials-to-push-pools",
+        "005-GET-api_work_pools_my-real-push-pool-ecs.json",
+    );
     assert_echoes(&pool, &after);
     assert_eq!(
         pool["base_job_template"]["variables"]["properties"]["aws_credentials"]["default"],

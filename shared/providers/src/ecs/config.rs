@@ -128,12 +128,27 @@ impl Target {
             .ok()
             .flatten()
             .or_else(|| trr.as_ref().and_then(|t| t.str("cluster").ok().flatten()));
-        let container_name = root.str("container_name").ok().flatten().or_else(|| {
-            root.obj("task_definition")
-                .ok()
-                .flatten()
-                .and_then(|td| task_definition::container_name_from_template(&td))
-        });
+        let given_arn = trr
+            .as_ref()
+            .and_then(|t| t.str("taskDefinition").ok().flatten())
+            .or_else(|| root.str("task_definition_arn").ok().flatten());
+        let container_name = root
+            .str("container_name")
+            .ok()
+            .flatten()
+            .or_else(|| {
+                root.obj("task_definition")
+                    .ok()
+                    .flatten()
+                    .and_then(|td| task_definition::container_name_from_template(&td))
+            })
+            // What `submit` named the flow's container of a definition it built; for a
+            // given ARN only the definition can tell.
+            .or_else(|| {
+                given_arn
+                    .is_none()
+                    .then(|| DEFAULT_CONTAINER_NAME.to_owned())
+            });
         Self {
             cluster,
             container_name,
