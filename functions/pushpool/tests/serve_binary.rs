@@ -1,0 +1,260 @@
+//! `pushpool serve` as a user starts it: the real binary, configured only through its
+//! environment variables (`PUSHPOOL_BIND`, `PUSHPOOL_DATA_DIR`, `PUSHPOOL_PUBLIC_URL`), with
+//! debug logging on. A process-pool run gets the public URL as `PREFECT_API_URL`; an ECS run
+//! whose endpoint is unreachable ends CRASHED after bounded retries; no secret (a block's or
+//! the environment's) appears in any log line; SIGTERM stops it cleanly.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BLOCK_SECRET: &str = "block-secret-value-7d1f3a";
+const ENV_SECRET: &str = "env-secret-value-93b2c4";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn call(
+    client: &reqwest::blocking::Client,
+    method: &str,
+    url: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().expect("server answers");
+    let status = resp.status().as_u16();
+    let text = resp.text().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn serve_is_configured_by_environment_and_keeps_secrets_out_of_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log_path = dir.path().join("server.log");
+    let port = free_port();
+    let api = format!("http://127.0.0.1:{port}/api");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pushpool"))
+        .arg("serve")
+        .env("PUSHPOOL_BIND", format!("127.0.0.1:{port}"))
+        .env("PUSHPOOL_DATA_DIR", &data)
+        .env("PUSHPOOL_PUBLIC_URL", "http://pushpool.example:8080")
+        .env("PUSHPOOL_RECONCILE_INTERVAL", "1")
+        .env("RUST_LOG", "debug")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIAFROMENVIRONMENT")
+        .env("AWS_SECRET_ACCESS_KEY", ENV_SECRET)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("pushpool binary starts");
+    let client = reqwest::blocking::Client::new();
+    wait_for("health", Duration::from_secs(30), || {
+        client
+            .get(format!("{api}/health"))
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+    });
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("pushpool.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the database holds secrets");
+    }
+
+    // A process-pool run: the job's PREFECT_API_URL is the public URL.
+    let out = dir.path().join("api-url.txt");
+    let (s, _) = call(
+        &client,
+        "POST",
+        &format!("{api}/work_pools/"),
+        Some(json!({"name": "local", "type": "process"})),
+    );
+    assert_eq!(s, 201);
+    let (_, flow) = call(
+        &client,
+        "POST",
+        &format!("{api}/flows/"),
+        Some(json!({"name": "f"})),
+    );
+    let command = format!(
+        "sh -c 'echo \"$PREFECT_API_URL $PREFECT__FLOW_RUN_ID\" > {}'",
+        out.display()
+    );
+    let (s, dep) = call(
+        &client,
+        "POST",
+        &format!("{api}/deployments/"),
+        Some(json!({
+            "name": "d", "flow_id": flow["id"], "work_pool_name": "local",
+            "job_variables": {"command": command},
+        })),
+    );
+    assert_eq!(s, 201, "{dep}");
+    let (s, run) = call(
+        &client,
+        "POST",
+        &format!(
+            "{api}/deployments/{}/create_flow_run",
+            dep["id"].as_str().unwrap()
+        ),
+        Some(json!({})),
+    );
+    assert_eq!(s, 201);
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let run_url = format!("{api}/flow_runs/{run_id}");
+    wait_for("the process run to finish", Duration::from_secs(30), || {
+        call(&client, "GET", &run_url, None).1["state_type"] == "COMPLETED"
+    });
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap().trim(),
+        format!("http://pushpool.example:8080/api {run_id}")
+    );
+    let (_, done) = call(&client, "GET", &run_url, None);
+    assert_eq!(
+        done["state"]["message"],
+        "The job exited with code 0 without the flow run reporting a final state."
+    );
+
+    // An ECS run with credentials from a block, against an unreachable endpoint.
+    let (s, bt) = call(
+        &client,
+        "POST",
+        &format!("{api}/block_types/"),
+        Some(json!({"name": "AWS Credentials", "slug": "aws-credentials"})),
+    );
+    assert_eq!(s, 201);
+    let (s, schema) = call(
+        &client,
+        "POST",
+        &format!("{api}/block_schemas/"),
+        Some(json!({
+            "block_type_id": bt["id"], "capabilities": [], "version": "0.7.12",
+            "fields": {"title": "AwsCredentials", "type": "object", "block_type_slug": "aws-credentials",
+                "properties": {"aws_access_key_id": {"type": "string"}, "aws_secret_access_key": {"type": "string", "format": "password"},
+                    "region_name": {"type": "string"}},
+                "secret_fields": ["aws_secret_access_key"], "block_schema_references": {}},
+        })),
+    );
+    assert_eq!(s, 201);
+    let (s, doc) = call(
+        &client,
+        "POST",
+        &format!("{api}/block_documents/"),
+        Some(json!({
+            "name": "creds", "block_type_id": bt["id"], "block_schema_id": schema["id"], "is_anonymous": false,
+            "data": {"aws_access_key_id": "AKIAFROMBLOCK", "aws_secret_access_key": BLOCK_SECRET, "region_name": "us-east-1"},
+        })),
+    );
+    assert_eq!(s, 201);
+    assert_eq!(doc["data"]["aws_secret_access_key"], "********");
+    let (s, pool) = call(
+        &client,
+        "POST",
+        &format!("{api}/work_pools/"),
+        Some(json!({"name": "ecs", "type": "ecs:push"})),
+    );
+    assert_eq!(s, 201);
+    let mut template = pool["base_job_template"].clone();
+    template["variables"]["properties"]["aws_credentials"]["default"] =
+        json!({"$ref": {"block_document_id": doc["id"]}});
+    let (s, _) = call(
+        &client,
+        "PATCH",
+        &format!("{api}/work_pools/ecs"),
+        Some(json!({"base_job_template": template})),
+    );
+    assert_eq!(s, 204);
+    let (s, dep) = call(
+        &client,
+        "POST",
+        &format!("{api}/deployments/"),
+        Some(json!({
+            "name": "on-ecs", "flow_id": flow["id"], "work_pool_name": "ecs",
+            "job_variables": {"image": "prefecthq/prefect:3-latest", "cluster": "c", "cpu": 256, "memory": 512,
+                "network_configuration": {"awsvpcConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"]}}},
+        })),
+    );
+    assert_eq!(s, 201, "{dep}");
+    let (_, run) = call(
+        &client,
+        "POST",
+        &format!(
+            "{api}/deployments/{}/create_flow_run",
+            dep["id"].as_str().unwrap()
+        ),
+        Some(json!({})),
+    );
+    let ecs_url = format!("{api}/flow_runs/{}", run["id"].as_str().unwrap());
+    wait_for("the ECS run to crash", Duration::from_secs(120), || {
+        call(&client, "GET", &ecs_url, None).1["state_type"] == "CRASHED"
+    });
+    let (_, crashed) = call(&client, "GET", &ecs_url, None);
+    let message = crashed["state"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.starts_with("Flow run could not be submitted to infrastructure after 4 attempts: "),
+        "{message}"
+    );
+    assert!(!message.contains(BLOCK_SECRET) && !message.contains(ENV_SECRET));
+
+    // SIGTERM stops the server cleanly.
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = Instant::now();
+    loop {
+        if let Some(code) = child.try_wait().unwrap() {
+            assert!(code.success(), "exit status {code}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let mut text = String::new();
+    std::fs::File::open(&log_path)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(
+        text.contains("SCHEDULED -> PENDING"),
+        "transitions are logged"
+    );
+    assert!(text.contains("PENDING -> CRASHED"));
+    assert!(text.contains("pushpool stopped"));
+    for secret in [BLOCK_SECRET, ENV_SECRET] {
+        let leaks: Vec<&str> = text.lines().filter(|l| l.contains(secret)).collect();
+        assert!(leaks.is_empty(), "secret in the log: {leaks:#?}");
+    }
+}
