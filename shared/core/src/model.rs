@@ -365,6 +365,51 @@ pub struct FlowRun {
 }
 
 impl FlowRun {
+    /// A run of `flow_id` named `name`, created at `now`, with every other field at Prefect's
+    /// default (no state yet: apply one with [`crate::orchestration::apply_state`]).
+    pub fn new(id: Uuid, flow_id: Uuid, name: String, now: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            created: now,
+            updated: now,
+            name,
+            flow_id,
+            state_id: None,
+            deployment_id: None,
+            deployment_version: None,
+            work_queue_id: None,
+            work_queue_name: None,
+            flow_version: None,
+            parameters: Object::new(),
+            idempotency_key: None,
+            context: Object::new(),
+            empirical_policy: EmpiricalPolicy::default(),
+            tags: Vec::new(),
+            labels: Object::new(),
+            parent_task_run_id: None,
+            state_type: None,
+            state_name: None,
+            run_count: 0,
+            expected_start_time: None,
+            next_scheduled_start_time: None,
+            start_time: None,
+            end_time: None,
+            total_run_time: 0.0,
+            estimated_run_time: 0.0,
+            estimated_start_time_delta: 0.0,
+            auto_scheduled: false,
+            infrastructure_document_id: None,
+            infrastructure_pid: None,
+            created_by: None,
+            work_pool_id: None,
+            work_pool_name: None,
+            state: None,
+            job_variables: Object::new(),
+            version: 0,
+            submission_attempt: 0,
+        }
+    }
+
     /// When a SCHEDULED run is due: its state's `scheduled_time`, else `expected_start_time`.
     pub fn scheduled_time(&self) -> Option<DateTime<Utc>> {
         self.state

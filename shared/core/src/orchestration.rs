@@ -282,51 +282,12 @@ pub fn apply_state(run: &mut FlowRun, state: State, now: DateTime<Utc>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EmpiricalPolicy, FlowRun};
+    use crate::model::FlowRun;
     use uuid::Uuid;
 
     pub(crate) fn run_in(t: StateType) -> FlowRun {
         let now = Utc::now();
-        let mut run = FlowRun {
-            id: Uuid::new_v4(),
-            created: now,
-            updated: now,
-            name: "quiet-otter".into(),
-            flow_id: Uuid::new_v4(),
-            state_id: None,
-            deployment_id: None,
-            deployment_version: None,
-            work_queue_id: None,
-            work_queue_name: None,
-            flow_version: None,
-            parameters: Default::default(),
-            idempotency_key: None,
-            context: Default::default(),
-            empirical_policy: EmpiricalPolicy::default(),
-            tags: vec![],
-            labels: Default::default(),
-            parent_task_run_id: None,
-            state_type: None,
-            state_name: None,
-            run_count: 0,
-            expected_start_time: None,
-            next_scheduled_start_time: None,
-            start_time: None,
-            end_time: None,
-            total_run_time: 0.0,
-            estimated_run_time: 0.0,
-            estimated_start_time_delta: 0.0,
-            auto_scheduled: false,
-            infrastructure_document_id: None,
-            infrastructure_pid: None,
-            created_by: None,
-            work_pool_id: None,
-            work_pool_name: None,
-            state: None,
-            job_variables: Default::default(),
-            version: 0,
-            submission_attempt: 0,
-        };
+        let mut run = FlowRun::new(Uuid::new_v4(), Uuid::new_v4(), "quiet-otter".into(), now);
         let mut s = State::new(t, now);
         if t == StateType::Scheduled {
             s.state_details.scheduled_time = Some(now);

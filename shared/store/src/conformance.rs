@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use pushpool_core::model::{
-    BlockDocument, BlockSchema, BlockType, Deployment, EmpiricalPolicy, Flow, FlowRun,
-    StorageConfiguration, WorkPool, WorkPoolStatus,
+    BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, StorageConfiguration,
+    WorkPool, WorkPoolStatus,
 };
 use pushpool_core::orchestration::apply_state;
 use pushpool_core::state::{State, StateType};
@@ -100,46 +100,8 @@ pub fn deployment(flow_id: Uuid, name: &str, pool: &str) -> Deployment {
 pub fn flow_run(flow_id: Uuid, pool: Option<&str>) -> FlowRun {
     let now = Utc::now();
     let id = Uuid::new_v4();
-    let mut run = FlowRun {
-        id,
-        created: now,
-        updated: now,
-        name: "quiet-otter".into(),
-        flow_id,
-        state_id: None,
-        deployment_id: None,
-        deployment_version: None,
-        work_queue_id: None,
-        work_queue_name: None,
-        flow_version: None,
-        parameters: Default::default(),
-        idempotency_key: None,
-        context: Default::default(),
-        empirical_policy: EmpiricalPolicy::default(),
-        tags: vec![],
-        labels: Default::default(),
-        parent_task_run_id: None,
-        state_type: None,
-        state_name: None,
-        run_count: 0,
-        expected_start_time: None,
-        next_scheduled_start_time: None,
-        start_time: None,
-        end_time: None,
-        total_run_time: 0.0,
-        estimated_run_time: 0.0,
-        estimated_start_time_delta: 0.0,
-        auto_scheduled: false,
-        infrastructure_document_id: None,
-        infrastructure_pid: None,
-        created_by: None,
-        work_pool_id: None,
-        work_pool_name: pool.map(str::to_owned),
-        state: None,
-        job_variables: Default::default(),
-        version: 0,
-        submission_attempt: 0,
-    };
+    let mut run = FlowRun::new(id, flow_id, "quiet-otter".into(), now);
+    run.work_pool_name = pool.map(str::to_owned);
     let mut state = State::new(StateType::Scheduled, now);
     state.state_details.flow_run_id = Some(id);
     state.state_details.scheduled_time = Some(now);

@@ -344,6 +344,22 @@ fn insert_state(tx: &rusqlite::Transaction<'_>, run: &FlowRun) -> Result<()> {
     Ok(())
 }
 
+/// Runs the statement (selecting `body, version`) and decodes each row into a flow run.
+fn query_runs(
+    stmt: &mut rusqlite::Statement<'_>,
+    args: impl rusqlite::Params,
+) -> Result<Vec<FlowRun>> {
+    let rows = stmt
+        .query_map(args, |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(sql)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (body, version) = row.map_err(sql)?;
+        out.push(run_from(&body, version)?);
+    }
+    Ok(out)
+}
+
 fn sort_time(run: &FlowRun) -> Option<String> {
     run.scheduled_time()
         .or(Some(run.created))
@@ -841,17 +857,7 @@ impl Store for SqliteStore {
                 filter.page.offset
             );
             let mut stmt = c.prepare(&query).map_err(sql)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-                })
-                .map_err(sql)?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (body, version) = row.map_err(sql)?;
-                out.push(run_from(&body, version)?);
-            }
-            Ok(out)
+            query_runs(&mut stmt, rusqlite::params_from_iter(args.iter()))
         })
         .await
     }
@@ -868,17 +874,7 @@ impl Store for SqliteStore {
                     "SELECT body, version FROM flow_runs WHERE state_type = 'SCHEDULED' AND sort_time <= ?1 ORDER BY sort_time LIMIT ?2",
                 )
                 .map_err(sql)?;
-            let rows = stmt
-                .query_map(params![before, limit as i64], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-                })
-                .map_err(sql)?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (body, version) = row.map_err(sql)?;
-                out.push(run_from(&body, version)?);
-            }
-            Ok(out)
+            query_runs(&mut stmt, params![before, limit as i64])
         })
         .await
     }

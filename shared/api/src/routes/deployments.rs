@@ -389,48 +389,28 @@ pub(crate) async fn create_flow_run(
         state_details: None,
     });
     let first = proposed.into_state(run_id, now);
-    let mut run = FlowRun {
-        id: run_id,
-        created: now,
-        updated: now,
-        name: body
-            .name
+    let mut run = FlowRun::new(
+        run_id,
+        deployment.flow_id,
+        body.name
             .unwrap_or_else(pushpool_core::names::flow_run_name),
-        flow_id: deployment.flow_id,
-        state_id: None,
-        deployment_id: Some(deployment.id),
-        deployment_version: deployment.version.clone(),
-        work_queue_id: pool.as_ref().map(|p| p.default_queue_id),
-        work_queue_name: deployment.work_queue_name.clone(),
-        flow_version: None,
-        parameters,
-        idempotency_key: body.idempotency_key,
-        context: body.context.unwrap_or_default(),
-        empirical_policy: body.empirical_policy.unwrap_or_default(),
-        tags,
-        labels,
-        parent_task_run_id: body.parent_task_run_id,
-        state_type: None,
-        state_name: None,
-        run_count: 0,
-        expected_start_time: None,
-        next_scheduled_start_time: None,
-        start_time: None,
-        end_time: None,
-        total_run_time: 0.0,
-        estimated_run_time: 0.0,
-        estimated_start_time_delta: 0.0,
-        auto_scheduled: false,
-        infrastructure_document_id: deployment.infrastructure_document_id,
-        infrastructure_pid: None,
-        created_by: None,
-        work_pool_id: pool.as_ref().map(|p| p.id),
-        work_pool_name: pool.as_ref().map(|p| p.name.clone()),
-        state: None,
-        job_variables,
-        version: 0,
-        submission_attempt: 0,
-    };
+        now,
+    );
+    run.deployment_id = Some(deployment.id);
+    run.deployment_version = deployment.version.clone();
+    run.work_queue_id = pool.as_ref().map(|p| p.default_queue_id);
+    run.work_queue_name = deployment.work_queue_name.clone();
+    run.parameters = parameters;
+    run.idempotency_key = body.idempotency_key;
+    run.context = body.context.unwrap_or_default();
+    run.empirical_policy = body.empirical_policy.unwrap_or_default();
+    run.tags = tags;
+    run.labels = labels;
+    run.parent_task_run_id = body.parent_task_run_id;
+    run.infrastructure_document_id = deployment.infrastructure_document_id;
+    run.work_pool_id = pool.as_ref().map(|p| p.id);
+    run.work_pool_name = pool.as_ref().map(|p| p.name.clone());
+    run.job_variables = job_variables;
     if first.r#type != StateType::Scheduled {
         run.expected_start_time = Some(now);
     }

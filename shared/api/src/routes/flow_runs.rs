@@ -80,48 +80,24 @@ pub(crate) async fn create(
         "prefect.flow.id".into(),
         Value::String(body.flow_id.to_string()),
     );
-    let mut run = FlowRun {
+    let mut run = FlowRun::new(
         id,
-        created: now,
-        updated: now,
-        name: body
-            .name
+        body.flow_id,
+        body.name
             .unwrap_or_else(pushpool_core::names::flow_run_name),
-        flow_id: body.flow_id,
-        state_id: None,
-        deployment_id: body.deployment_id,
-        deployment_version: None,
-        work_queue_id: None,
-        work_queue_name: None,
-        flow_version: body.flow_version,
-        parameters: body.parameters.unwrap_or_default(),
-        idempotency_key: body.idempotency_key,
-        context: body.context.unwrap_or_default(),
-        empirical_policy: body.empirical_policy.unwrap_or_default(),
-        tags: body.tags.unwrap_or_default(),
-        labels,
-        parent_task_run_id: body.parent_task_run_id,
-        state_type: None,
-        state_name: None,
-        run_count: 0,
-        expected_start_time: Some(now),
-        next_scheduled_start_time: None,
-        start_time: None,
-        end_time: None,
-        total_run_time: 0.0,
-        estimated_run_time: 0.0,
-        estimated_start_time_delta: 0.0,
-        auto_scheduled: false,
-        infrastructure_document_id: None,
-        infrastructure_pid: None,
-        created_by: None,
-        work_pool_id: None,
-        work_pool_name: None,
-        state: None,
-        job_variables: body.job_variables.unwrap_or_default(),
-        version: 0,
-        submission_attempt: 0,
-    };
+        now,
+    );
+    run.deployment_id = body.deployment_id;
+    run.flow_version = body.flow_version;
+    run.parameters = body.parameters.unwrap_or_default();
+    run.idempotency_key = body.idempotency_key;
+    run.context = body.context.unwrap_or_default();
+    run.empirical_policy = body.empirical_policy.unwrap_or_default();
+    run.tags = body.tags.unwrap_or_default();
+    run.labels = labels;
+    run.parent_task_run_id = body.parent_task_run_id;
+    run.expected_start_time = Some(now);
+    run.job_variables = body.job_variables.unwrap_or_default();
     apply_state(&mut run, first, now);
     let (run, created) = state.store().create_flow_run(&run).await?;
     let status = if created {
