@@ -424,3 +424,19 @@ impl FlowRun {
         format!("pushpool-{}-{}", self.id, self.submission_attempt)
     }
 }
+
+/// An API key as stored: only the SHA-256 of the secret is kept (hex, 64 characters).
+/// The key itself is shown once, when it is created (`pushpool api-key create`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Id.
+    pub id: Uuid,
+    /// A name to recognise it by (`ci`, `laptop`).
+    pub name: String,
+    /// Hex SHA-256 of the key.
+    pub hash: String,
+    /// Created at.
+    pub created: DateTime<Utc>,
+    /// Revoked keys are refused.
+    pub revoked: bool,
+}

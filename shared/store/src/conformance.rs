@@ -466,6 +466,46 @@ pub async fn due_flow_runs(store: DynStore) {
     assert_eq!(store.list_due_flow_runs(now, 1).await.unwrap().len(), 1);
 }
 
+/// API keys: stored by hash, found by hash, unique names, revocation kept on record.
+pub async fn api_keys(store: DynStore) {
+    let key = pushpool_core::model::ApiKey {
+        id: Uuid::new_v4(),
+        name: "ci".into(),
+        hash: "a".repeat(64),
+        created: Utc::now(),
+        revoked: false,
+    };
+    store.create_api_key(&key).await.unwrap();
+    assert_eq!(
+        store.read_api_key_by_hash(&"a".repeat(64)).await.unwrap(),
+        key
+    );
+    let mut same_name = key.clone();
+    same_name.id = Uuid::new_v4();
+    same_name.hash = "b".repeat(64);
+    assert!(matches!(
+        store.create_api_key(&same_name).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.read_api_key_by_hash(&"c".repeat(64)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.revoke_api_key(key.id).await.unwrap();
+    assert!(
+        store
+            .read_api_key_by_hash(&"a".repeat(64))
+            .await
+            .unwrap()
+            .revoked
+    );
+    assert_eq!(store.list_api_keys().await.unwrap().len(), 1);
+    assert!(matches!(
+        store.revoke_api_key(Uuid::new_v4()).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
 /// Every flow run write appends one change, in order; consumed changes can be dropped.
 pub async fn change_feed(store: DynStore) {
     let run = flow_run(Uuid::new_v4(), Some("pool"));
@@ -511,7 +551,7 @@ macro_rules! store_conformance_tests {
             $crate::store_conformance_tests!(@tests $make;
                 work_pools_crud, blocks_crud, flows_and_deployments,
                 flow_run_conditional_writes, flow_run_idempotency_key,
-                flow_run_filters, due_flow_runs, change_feed);
+                flow_run_filters, due_flow_runs, api_keys, change_feed);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {

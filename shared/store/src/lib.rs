@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use pushpool_core::model::{
-    BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool,
+    ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool,
 };
 use pushpool_core::state::{State, StateType};
 use uuid::Uuid;
@@ -187,6 +187,15 @@ pub trait Store: Send + Sync + 'static {
     async fn read_flow_run_states(&self, id: Uuid) -> Result<Vec<State>>;
     /// Reads the state with id `state_id`.
     async fn read_state(&self, state_id: Uuid) -> Result<State>;
+
+    /// Stores a new API key (by its hash); `Conflict` when the hash or name exists.
+    async fn create_api_key(&self, key: &ApiKey) -> Result<()>;
+    /// Finds a key by the hex SHA-256 of its secret.
+    async fn read_api_key_by_hash(&self, hash: &str) -> Result<ApiKey>;
+    /// Every key, revoked ones included, by name.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>>;
+    /// Marks a key revoked (kept for the record); `NotFound` when no key has that id.
+    async fn revoke_api_key(&self, id: Uuid) -> Result<()>;
 
     /// Changes after `after`, oldest first, at most `limit`.
     async fn read_changes(&self, after: u64, limit: usize) -> Result<Vec<Change>>;

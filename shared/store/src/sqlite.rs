@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use pushpool_core::model::{
-    BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool,
+    ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool,
 };
 use pushpool_core::state::State;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -913,6 +913,62 @@ impl Store for SqliteStore {
             Some(b) => from_json(&b),
             None => Err(StoreError::NotFound("State not found".into())),
         }
+    }
+
+    async fn create_api_key(&self, key: &ApiKey) -> Result<()> {
+        // key1 = hash (the lookup), key2 = name (unique per hash is trivially true, so the
+        // name's uniqueness is checked first).
+        if self
+            .list_api_keys()
+            .await?
+            .iter()
+            .any(|k| k.name == key.name)
+        {
+            return Err(StoreError::Conflict(format!(
+                "An API key named \"{}\" already exists.",
+                key.name
+            )));
+        }
+        self.insert_doc(
+            "api_key",
+            key.id,
+            Some(key.hash.clone()),
+            None,
+            key,
+            "This API key already exists.".into(),
+        )
+        .await
+    }
+
+    async fn read_api_key_by_hash(&self, hash: &str) -> Result<ApiKey> {
+        self.get_doc(
+            "SELECT body FROM documents WHERE kind = 'api_key' AND key1 = ?1",
+            vec![hash.into()],
+            "API key not found".into(),
+        )
+        .await
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
+        let mut keys: Vec<ApiKey> = self.list_docs("api_key", Page::default()).await?;
+        keys.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(keys)
+    }
+
+    async fn revoke_api_key(&self, id: Uuid) -> Result<()> {
+        let mut key: ApiKey = self
+            .get_by_id("api_key", id, format!("API key {id} not found"))
+            .await?;
+        key.revoked = true;
+        self.update_doc(
+            "api_key",
+            id,
+            Some(key.hash.clone()),
+            None,
+            &key,
+            format!("API key {id} not found"),
+        )
+        .await
     }
 
     async fn read_changes(&self, after: u64, limit: usize) -> Result<Vec<Change>> {
