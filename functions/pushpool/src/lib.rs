@@ -34,6 +34,11 @@ pub struct ServeConfig {
     /// The AWS configuration for `ecs:push` pools; `None` loads the default chain
     /// (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials).
     pub aws: Option<aws_config::SdkConfig>,
+    /// Whether API requests need a key (`Authorization: Bearer`).
+    pub auth: pushpool_api::auth::AuthMode,
+    /// The key handed to jobs as `PREFECT_API_KEY` so the engine can report back; required
+    /// when `auth` is `Required`.
+    pub job_api_key: Option<String>,
     /// Overrides of the submission service's settings (deadlines, retries); `api_url` is
     /// always derived from `public_url`.
     pub service: ServiceConfig,
@@ -48,6 +53,8 @@ impl ServeConfig {
             public_url: None,
             reconcile_interval: Duration::from_secs(5),
             aws: None,
+            auth: pushpool_api::auth::AuthMode::Open,
+            job_api_key: None,
             service: ServiceConfig::default(),
         }
     }
@@ -71,6 +78,7 @@ pub fn api_url(public_url: Option<&str>, bound: SocketAddr) -> String {
 pub struct Server {
     listener: TcpListener,
     service: Service,
+    auth: pushpool_api::auth::AuthMode,
     reconcile_interval: Duration,
     db: PathBuf,
 }
@@ -89,6 +97,12 @@ impl Server {
     /// # Errors
     /// When the data directory or database cannot be created, or the address cannot be bound.
     pub async fn bind(config: ServeConfig) -> anyhow::Result<Self> {
+        if config.auth == pushpool_api::auth::AuthMode::Required && config.job_api_key.is_none() {
+            anyhow::bail!(
+                "PUSHPOOL_JOB_API_KEY is required when API keys are required: jobs need a key to \
+                 report their states (create one with `pushpool api-key create jobs`)"
+            );
+        }
         create_private_dir(&config.data_dir)?;
         let db = config.data_dir.join("pushpool.db");
         let store = SqliteStore::open(&db).with_context(|| format!("opening {}", db.display()))?;
@@ -112,12 +126,14 @@ impl Server {
             providers,
             ServiceConfig {
                 api_url: api_url(config.public_url.as_deref(), bound),
+                api_key: config.job_api_key.clone(),
                 ..config.service
             },
         );
         Ok(Self {
             listener,
             service,
+            auth: config.auth,
             reconcile_interval: config.reconcile_interval,
             db,
         })
@@ -145,7 +161,9 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let local = self.listener.local_addr()?;
-        let app = pushpool_api::router(pushpool_api::AppState::new(self.service.clone()));
+        let app = pushpool_api::router(
+            pushpool_api::AppState::new(self.service.clone()).with_auth(self.auth),
+        );
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -164,7 +182,9 @@ impl Server {
             "pushpool serving the Prefect API at http://{local}/api (data: {})",
             self.db.display()
         );
-        if local.ip().is_loopback() {
+        if self.auth == pushpool_api::auth::AuthMode::Required {
+            tracing::info!("API keys required (Authorization: Bearer); /api/health is open");
+        } else if local.ip().is_loopback() {
             tracing::info!("open mode: no API key is required on loopback");
         } else {
             tracing::warn!(
@@ -182,6 +202,16 @@ impl Server {
         tracing::info!("pushpool stopped");
         Ok(())
     }
+}
+
+/// Opens the store in `data_dir` (for the admin commands).
+///
+/// # Errors
+/// When the directory or database cannot be created.
+pub fn open_store(data_dir: &std::path::Path) -> anyhow::Result<SqliteStore> {
+    create_private_dir(data_dir)?;
+    let db = data_dir.join("pushpool.db");
+    SqliteStore::open(&db).with_context(|| format!("opening {}", db.display()))
 }
 
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {

@@ -33,6 +33,39 @@ struct Cli {
 enum Command {
     /// Serve the API and submit flow runs, in one process over a SQLite file.
     Serve(ServeArgs),
+    /// Manage API keys (stored hashed in the data directory's database).
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key and print it once (it is stored hashed and cannot be shown again).
+    Create {
+        /// A name to recognise the key by.
+        name: String,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// List keys (names, ids, creation time, revoked or not; never the keys).
+    List {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// Revoke a key by id: requests with it get 401 from then on.
+    Revoke {
+        /// The key's id (from `list`).
+        id: uuid::Uuid,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct DataDirArg {
+    /// Directory of the SQLite database [default: ~/.pushpool].
+    #[arg(long, env = "PUSHPOOL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,6 +83,13 @@ struct ServeArgs {
     /// Seconds between reconciler ticks.
     #[arg(long, env = "PUSHPOOL_RECONCILE_INTERVAL", default_value_t = 5)]
     reconcile_interval: u64,
+    /// Require an API key (`Authorization: Bearer`, `PREFECT_API_KEY`) on every route but
+    /// /api/health.
+    #[arg(long, env = "PUSHPOOL_REQUIRE_API_KEY")]
+    require_api_key: bool,
+    /// The key jobs get as PREFECT_API_KEY to report back (required with --require-api-key).
+    #[arg(long, env = "PUSHPOOL_JOB_API_KEY", hide_env_values = true)]
+    job_api_key: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -74,10 +114,57 @@ async fn main() -> anyhow::Result<()> {
             config.bind = args.bind;
             config.public_url = args.public_url;
             config.reconcile_interval = Duration::from_secs(args.reconcile_interval.max(1));
+            if args.require_api_key {
+                config.auth = pushpool_api::auth::AuthMode::Required;
+            }
+            config.job_api_key = args.job_api_key;
             let server = Server::bind(config).await?;
             server.run(shutdown_signal()).await
         }
+        Command::ApiKey(cmd) => api_key(cmd).await,
     }
+}
+
+async fn api_key(cmd: ApiKeyCommand) -> anyhow::Result<()> {
+    use pushpool_store::Store;
+    let dir = |d: DataDirArg| d.data_dir.unwrap_or_else(default_data_dir);
+    match cmd {
+        ApiKeyCommand::Create { name, data } => {
+            let store = pushpool::open_store(&dir(data))?;
+            let key = pushpool_api::auth::generate_key();
+            let record = pushpool_core::model::ApiKey {
+                id: uuid::Uuid::new_v4(),
+                name,
+                hash: pushpool_api::auth::hash_key(&key),
+                created: chrono::Utc::now(),
+                revoked: false,
+            };
+            store.create_api_key(&record).await?;
+            eprintln!(
+                "created API key '{}' ({}); it is shown once:",
+                record.name, record.id
+            );
+            println!("{key}");
+        }
+        ApiKeyCommand::List { data } => {
+            let store = pushpool::open_store(&dir(data))?;
+            for k in store.list_api_keys().await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    k.id,
+                    k.name,
+                    k.created.to_rfc3339(),
+                    if k.revoked { "revoked" } else { "active" }
+                );
+            }
+        }
+        ApiKeyCommand::Revoke { id, data } => {
+            let store = pushpool::open_store(&dir(data))?;
+            store.revoke_api_key(id).await?;
+            eprintln!("revoked API key {id}");
+        }
+    }
+    Ok(())
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -23,6 +23,7 @@
 //! # }
 //! ```
 
+pub mod auth;
 pub mod error;
 mod extract;
 mod routes;
@@ -47,6 +48,7 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     service: Service,
+    auth: auth::AuthMode,
 }
 
 impl std::fmt::Debug for AppState {
@@ -58,7 +60,16 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// State over a service (its store is the API's store).
     pub fn new(service: Service) -> Self {
-        Self { service }
+        Self {
+            service,
+            auth: auth::AuthMode::Open,
+        }
+    }
+
+    /// Sets whether requests need an API key.
+    pub fn with_auth(mut self, auth: auth::AuthMode) -> Self {
+        self.auth = auth;
+        self
     }
 
     fn store(&self) -> &Arc<dyn Store> {
@@ -71,6 +82,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api", routes::routes())
         .fallback(routes::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
