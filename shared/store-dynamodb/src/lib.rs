@@ -1,0 +1,301 @@
+//! The DynamoDB adapter of the [`Store`](pushpool_store::Store) port: pushpool's AWS shape,
+//! everything in **one table** (on-demand, stream `NEW_AND_OLD_IMAGES`, one GSI), passing the
+//! same conformance suite as the embedded SQLite adapter.
+//!
+//! This crate depends on the port, the domain and the DynamoDB SDK only: no HTTP framework, no
+//! Lambda runtime, no provider SDK. SDK types never leave it; its errors become
+//! [`StoreError`](pushpool_store::StoreError)s (`Conflict`, `NotFound`, `VersionConflict`,
+//! `Transient` for throttling, 5xx and timeouts, `Backend` for the rest) whose sources are a
+//! [`DynamoError`], which never carries an item's content (block documents hold secrets).
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), pushpool_store::StoreError> {
+//! use pushpool_store::{Page, Store};
+//! use pushpool_store_dynamodb::DynamoStore;
+//!
+//! let config = aws_config::load_from_env().await;
+//! let client = aws_sdk_dynamodb::Client::new(&config);
+//! DynamoStore::create_table(&client, "pushpool").await?; // idempotent; the deploy makes it too
+//! let store = DynamoStore::new(client, "pushpool");
+//! let pools = store.list_work_pools(Page::default()).await?;
+//! # let _ = pools; Ok(()) }
+//! ```
+//!
+//! # Why one table
+//!
+//! Single-table design: every resource, its uniqueness guards, the flow run history and the
+//! change feed live in one table, so a transaction can write a resource together with its
+//! unique names, a flow run with its history entry and its change, and one stream carries
+//! every change to the submitter. Items are told apart by their keys (`pk`, `sk`, strings);
+//! every item but the counter holds only what its readers need.
+//!
+//! # Item layout
+//!
+//! | item | `pk` | `sk` | other attributes |
+//! |---|---|---|---|
+//! | work pool | `WORKPOOL#<id>` | `WORKPOOL` | `id`, `body` (JSON), `uk0` (its name) |
+//! | block type | `BLOCKTYPE#<id>` | `BLOCKTYPE` | `id`, `body`, `uk0` (slug) |
+//! | block schema | `BLOCKSCHEMA#<id>` | `BLOCKSCHEMA` | `id`, `body`, `uk0` (`<checksum>#<version>`) |
+//! | block document | `BLOCKDOC#<id>` | `BLOCKDOC` | `id`, `body`, `uk0` (`<block type id>#<name>`) |
+//! | flow | `FLOW#<id>` | `FLOW` | `id`, `body`, `uk0` (name) |
+//! | deployment | `DEPLOYMENT#<id>` | `DEPLOYMENT` | `id`, `body`, `uk0` (`<flow id>#<name>`) |
+//! | API key | `APIKEY#<id>` | `APIKEY` | `id`, `body`, `uk0` (name), `uk1` (hash) |
+//! | uniqueness item | `UNIQUE#<KIND>` (`UNIQUE#WORKPOOL`, `UNIQUE#BLOCKTYPE`, `UNIQUE#BLOCKSCHEMA`, `UNIQUE#BLOCKDOC`, `UNIQUE#FLOW`, `UNIQUE#DEPLOYMENT`, `UNIQUE#APIKEYNAME`, `UNIQUE#APIKEY`) | the unique key | `id` of the resource, `created` |
+//! | flow run | `RUN#<id>` | `RUN` | `id`, `body` (JSON), `version` (N), `state_type`, `state_name`, `state_id`, `flow_id`, `deployment_id`, `work_pool_name`, `idempotency_key`, `sort_time`, `gsi1pk`, `gsi1sk` |
+//! | state history | `RUN#<id>` | `STATE#<timestamp>#<state id>` | `state_id`, `body` (the state's JSON) |
+//! | state pointer | `STATE#<state id>` | `STATE` | `run_id`, `history_sk` |
+//! | idempotency key | `RUNKEY#<flow id>#<key>` | `RUNKEY` | `id` of the run |
+//! | change (outbox) | `OUTBOX` | `<seq, 20 digits>` | `seq` (N), `flow_run_id`, `state_type`, `expires_at` (TTL) |
+//! | outbox counter | `COUNTER` | `OUTBOX` | `seq` (N) |
+//!
+//! Composite keys join their parts with `#`, each part escaped (`%` → `%25`, `#` → `%23`), so
+//! no name can forge another's key. Times are ISO 8601 with microseconds and `Z` (fixed width:
+//! string order is time order).
+//!
+//! - **Resources** are keyed by id (`GetItem` by id), in their own partition. Each unique key
+//!   has a **uniqueness item** in its kind's partition, holding the resource's id; creating a
+//!   resource is a `TransactWriteItems` of a `Put` of the resource and a `Put` of each
+//!   uniqueness item, all conditioned on `attribute_not_exists(pk)`, and a cancelled
+//!   condition on a uniqueness item is a `Conflict` with the SQLite adapter's message. A
+//!   rename on update moves the uniqueness item in the same transaction (put the new one
+//!   conditionally, delete the old one if it is still ours); the resource's `uk<i>`
+//!   attributes record its keys, so the update is conditioned on them too. Reads by name
+//!   are two strongly consistent `GetItem`s (uniqueness item → resource). Listings `Query`
+//!   the kind's uniqueness partition, which is sorted by the unique key (what the SQLite
+//!   adapter orders by), page over it, then `BatchGetItem` the resources.
+//! - **Flow runs** are in their own partition with their state history, so the history is one
+//!   `Query` and a delete removes the partition. The run's JSON is a **string attribute**
+//!   (`body`), not a DynamoDB map made with serde_dynamo: the documents carry free-form JSON
+//!   (parameters, job variables, base job templates) that must come back byte-for-byte, and
+//!   a map would lose the order of object keys and the difference between `1` and `1.0` (a
+//!   DynamoDB number has neither). What queries and filters need is copied to top-level
+//!   attributes beside it, and stream consumers decode `body` with `serde_json`.
+//!   `version` is a number attribute: [`Store::update_flow_run`](pushpool_store::Store)
+//!   puts the run on the condition `version = :expected`, with the state history item
+//!   (when the state id changed: a strongly consistent read of the run first tells, and
+//!   tells `NotFound` from `VersionConflict` when the condition fails) and the change in
+//!   the same transaction.
+//! - **Idempotency keys** are uniqueness items too, one partition each (never listed); on a
+//!   taken key `create_flow_run` returns the run it points to, with `created = false`.
+//! - **The run-state index** `gsi1` (`gsi1pk = RUNSTATE#<state type>` or `RUNSTATE#NONE`,
+//!   `gsi1sk = <sort time>#<run id>`, projecting `id`, `flow_id`, `deployment_id`,
+//!   `work_pool_name`, `state_name` and `sort_time`) holds every run: due runs are one
+//!   `Query` of `RUNSTATE#SCHEDULED` up to a time, a state-type filter queries its
+//!   partitions, and a filter without state types queries all ten, newest first, with the
+//!   other criteria as a `FilterExpression`. No listing scans the table. The index is
+//!   eventually consistent, so the runs it names are then read with a strongly consistent
+//!   `BatchGetItem` and checked again against the filter: a listing never returns a run in a
+//!   state it no longer has. Equal sort times order by run id, descending when newest first.
+//!
+//! # The change feed: an outbox, not the stream
+//!
+//! On AWS the submitter is triggered by the table's stream, so
+//! [`change_notifier`](pushpool_store::Store::change_notifier) is `None`. The port's
+//! `read_changes`/`delete_changes` still work: every flow run write puts an **outbox item**
+//! in the same transaction as the run, so a change exists exactly when its write committed.
+//! Its `seq` comes from a counter item (`ADD seq :one`, one `UpdateItem` before the
+//! transaction: a transaction cannot read back a value it computes). Why not read the stream
+//! itself: stream sequence numbers are 21+ digit strings that do not fit the port's `u64`,
+//! order is per shard, records cannot be deleted, and they expire after 24 hours; moto's
+//! emulation of it would also be the only thing tested. The outbox costs one small item
+//! (and the counter update) per run write; it carries a TTL (`expires_at`, 7 days by default)
+//! because nothing consumes it on AWS. Outbox, counter and uniqueness items can be left out
+//! of the stream's Lambda trigger with a filter on `sk`.
+//!
+//! Order: changes of one run are in commit order (a writer allocates its `seq` after reading
+//! the version it updates, and the version condition serialises the writers of a run), which
+//! is the order a stream gives per item. Across runs, two concurrent writers may commit in the
+//! opposite order of their `seq`s, and a cancelled transaction leaves a gap: a reader must not
+//! assume that no lower `seq` can appear after it read a higher one. A strictly global order
+//! would need every run write to condition on one counter item, which serialises all writers;
+//! the reconciler's sweep of due runs is the safety net instead.
+//!
+//! # Costs and limits
+//!
+//! Every `UNIQUE#<KIND>` partition, the `OUTBOX` partition and each `RUNSTATE#<type>` index
+//! partition are single partitions: fine for a control plane (thousands of writes a second
+//! each), and the first thing to shard (`RUNSTATE#<type>#<n>`) if one day they are not.
+//! Filtering runs by flow, deployment or pool reads the state partitions it queries; a
+//! second index would make those direct. Items are limited to 400 KB, like the request
+//! bodies the API accepts.
+
+mod error;
+mod item;
+mod ops;
+mod runs;
+mod store;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
+    TimeToLiveSpecification, TimeToLiveStatus,
+};
+use pushpool_store::Result;
+
+pub use error::DynamoError;
+
+use crate::error::sdk;
+use crate::item::{EXPIRES_AT, GSI1, GSI1_PROJECTED, GSI1PK, GSI1SK, PK, SK};
+
+/// How long `create_table` waits for a new table to become `ACTIVE`.
+const TABLE_ACTIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The store over one DynamoDB table. Cheap to clone (the SDK client is shared).
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    outbox_retention: chrono::Duration,
+}
+
+impl std::fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoStore")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DynamoStore {
+    /// A store over the existing table `table` (see [`DynamoStore::create_table`]).
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            outbox_retention: chrono::Duration::days(7),
+        }
+    }
+
+    /// How long outbox items (the port's change feed) live before DynamoDB's TTL removes them
+    /// (7 days by default). [`Store::delete_changes`](pushpool_store::Store::delete_changes)
+    /// removes consumed ones at once.
+    #[must_use]
+    pub fn with_outbox_retention(mut self, retention: chrono::Duration) -> Self {
+        self.outbox_retention = retention;
+        self
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table `table` if it does not exist: on-demand billing, key `pk` (S) +
+    /// `sk` (S), stream `NEW_AND_OLD_IMAGES`, the run-state index `gsi1`, and TTL on
+    /// `expires_at`; then waits until it is `ACTIVE`. Idempotent: an existing table
+    /// (`ResourceInUseException`) is fine, and TTL is only enabled where it is not yet.
+    ///
+    /// Encryption with a customer KMS key (design §8) is the deploy template's business: it
+    /// creates the production table with the same layout.
+    ///
+    /// # Errors
+    /// `Transient` on throttling, 5xx and timeouts, or when the table does not become
+    /// `ACTIVE` in time; `Backend` otherwise.
+    pub async fn create_table(client: &Client, table: &str) -> Result<()> {
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(DynamoError::from)
+        };
+        let key = |name: &str, key_type: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+                .map_err(DynamoError::from)
+        };
+        let mut projection = Projection::builder().projection_type(ProjectionType::Include);
+        for attr in GSI1_PROJECTED {
+            projection = projection.non_key_attributes(*attr);
+        }
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(GSI1)
+            .key_schema(key(GSI1PK, KeyType::Hash)?)
+            .key_schema(key(GSI1SK, KeyType::Range)?)
+            .projection(projection.build())
+            .build()
+            .map_err(DynamoError::from)?;
+        let stream = StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::NewAndOldImages)
+            .build()
+            .map_err(DynamoError::from)?;
+        let created = client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute(PK)?)
+            .attribute_definitions(attribute(SK)?)
+            .attribute_definitions(attribute(GSI1PK)?)
+            .attribute_definitions(attribute(GSI1SK)?)
+            .key_schema(key(PK, KeyType::Hash)?)
+            .key_schema(key(SK, KeyType::Range)?)
+            .global_secondary_indexes(index)
+            .stream_specification(stream)
+            .send()
+            .await;
+        match created {
+            Ok(_) => tracing::info!(table, "created the DynamoDB table"),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+            Err(e) => return Err(sdk("CreateTable", e).into()),
+        }
+        wait_until_active(client, table).await?;
+        let ttl = client
+            .describe_time_to_live()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| sdk("DescribeTimeToLive", e))?;
+        let status = ttl
+            .time_to_live_description()
+            .and_then(|d| d.time_to_live_status());
+        if !matches!(
+            status,
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+        ) {
+            let spec = TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(EXPIRES_AT)
+                .build()
+                .map_err(DynamoError::from)?;
+            client
+                .update_time_to_live()
+                .table_name(table)
+                .time_to_live_specification(spec)
+                .send()
+                .await
+                .map_err(|e| sdk("UpdateTimeToLive", e))?;
+        }
+        Ok(())
+    }
+}
+
+async fn wait_until_active(client: &Client, table: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + TABLE_ACTIVE_TIMEOUT;
+    loop {
+        let described = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| sdk("DescribeTable", e))?;
+        let status = described.table().and_then(|t| t.table_status());
+        if matches!(status, Some(TableStatus::Active)) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(DynamoError::NotActive {
+                table: table.to_owned(),
+            }
+            .into());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,622 @@
+//! Flow runs, their state history, the run-state index and the outbox (the port's change
+//! feed). The layout is in the crate docs.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use pushpool_core::model::FlowRun;
+use pushpool_core::state::{State, StateType};
+use pushpool_store::{Change, FlowRunFilter, Result, StoreError};
+use uuid::Uuid;
+
+use crate::DynamoStore;
+use crate::error::DynamoError;
+use crate::item::{
+    BODY, Cond, DEPLOYMENT_ID, EXPIRES_AT, Expr, FLOW_ID, FLOW_RUN_ID, GSI1, GSI1PK, GSI1SK,
+    HISTORY_SK, ID, IDEMPOTENCY_KEY, Item, OUTBOX, PK, RUN_ID, RUN_SK, SEQ, SK, SORT_TIME,
+    STATE_ID, STATE_NAME, STATE_PREFIX, STATE_TYPE, VERSION, WORK_POOL_NAME, decode, encode, iso,
+    key, n, opt_str, outbox_sk, req_str, req_u64, req_uuid, run_key_key, run_pk, s,
+    state_pointer_key,
+};
+use crate::ops::{MAX_ATTEMPTS, Query, Tx, backoff, key_of, key_string};
+
+/// At most this many values go into one `IN (...)` of a filter expression (DynamoDB's
+/// limit); longer lists are only checked after the runs are read.
+const MAX_IN_OPERANDS: usize = 100;
+
+/// Flow run body: the public fields plus the internal ones `FlowRun` does not serialise
+/// (the same document as the SQLite adapter's).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredRun {
+    #[serde(flatten)]
+    run: FlowRun,
+    #[serde(rename = "_submission_attempt", default)]
+    submission_attempt: u32,
+}
+
+/// What orders runs: the scheduled time, else the creation time.
+fn sort_time(run: &FlowRun) -> String {
+    iso(run.scheduled_time().unwrap_or(run.created))
+}
+
+/// The run-state index partition of a state type (`RUNSTATE#NONE` for a run without state).
+fn state_partition(state_type: Option<StateType>) -> String {
+    format!("RUNSTATE#{}", state_type.map_or("NONE", StateType::as_str))
+}
+
+/// Every run-state index partition.
+fn all_state_partitions() -> Vec<String> {
+    StateType::ALL
+        .into_iter()
+        .map(Some)
+        .chain([None])
+        .map(state_partition)
+        .collect()
+}
+
+fn run_key(id: Uuid) -> Item {
+    key(run_pk(id), RUN_SK)
+}
+
+/// The run item; `idempotency_key` is the one its uniqueness item was written for.
+fn run_item(run: &FlowRun, idempotency_key: Option<&str>) -> Result<Item, DynamoError> {
+    let body = encode(
+        &StoredRun {
+            run: run.clone(),
+            submission_attempt: run.submission_attempt,
+        },
+        "flow run",
+    )?;
+    let sort = sort_time(run);
+    let mut item = run_key(run.id);
+    item.insert(ID.into(), s(run.id.to_string()));
+    item.insert(BODY.into(), s(body));
+    item.insert(VERSION.into(), n(run.version));
+    item.insert(FLOW_ID.into(), s(run.flow_id.to_string()));
+    item.insert(SORT_TIME.into(), s(sort.clone()));
+    item.insert(GSI1PK.into(), s(state_partition(run.state_type)));
+    item.insert(GSI1SK.into(), s(format!("{sort}#{}", run.id)));
+    let optional = [
+        (DEPLOYMENT_ID, run.deployment_id.map(|d| d.to_string())),
+        (WORK_POOL_NAME, run.work_pool_name.clone()),
+        (STATE_TYPE, run.state_type.map(|t| t.as_str().to_owned())),
+        (STATE_NAME, run.state_name.clone()),
+        (STATE_ID, run.state.as_ref().map(|st| st.id.to_string())),
+        (IDEMPOTENCY_KEY, idempotency_key.map(str::to_owned)),
+    ];
+    for (name, value) in optional {
+        if let Some(v) = value {
+            item.insert(name.into(), s(v));
+        }
+    }
+    Ok(item)
+}
+
+/// Decodes a run item (body + version).
+fn run_from(item: &Item) -> Result<FlowRun, DynamoError> {
+    let stored: StoredRun = decode(item, BODY)?;
+    let mut run = stored.run;
+    run.submission_attempt = stored.submission_attempt;
+    run.version = req_u64(item, VERSION)?;
+    Ok(run)
+}
+
+/// The history item and the pointer item of `state`, a state of run `run_id`.
+fn state_items(run_id: Uuid, state: &State) -> Result<(Item, Item), DynamoError> {
+    let sk = format!("{STATE_PREFIX}{}#{}", iso(state.timestamp), state.id);
+    let mut history = key(run_pk(run_id), sk.clone());
+    history.insert(STATE_ID.into(), s(state.id.to_string()));
+    history.insert(BODY.into(), s(encode(state, "state")?));
+    let mut pointer = state_pointer_key(state.id);
+    pointer.insert(RUN_ID.into(), s(run_id.to_string()));
+    pointer.insert(HISTORY_SK.into(), s(sk));
+    Ok((history, pointer))
+}
+
+/// Whether `run` passes every criterion of `filter` (paging aside).
+fn matches(run: &FlowRun, filter: &FlowRunFilter) -> bool {
+    fn any<T: PartialEq>(list: &Option<Vec<T>>, value: Option<&T>) -> bool {
+        match list {
+            None => true,
+            Some(values) => value.is_some_and(|v| values.contains(v)),
+        }
+    }
+    any(&filter.ids, Some(&run.id))
+        && any(&filter.flow_ids, Some(&run.flow_id))
+        && any(&filter.deployment_ids, run.deployment_id.as_ref())
+        && any(&filter.work_pool_names, run.work_pool_name.as_ref())
+        && any(&filter.state_types, run.state_type.as_ref())
+        && any(&filter.state_names, run.state_name.as_ref())
+}
+
+/// The filter expression for the criteria the run-state index projects.
+fn index_filter(filter: &FlowRunFilter, expr: &mut Expr) -> Option<String> {
+    let mut parts = Vec::new();
+    let mut add = |attr: &str, values: Option<Vec<String>>| {
+        if let Some(values) = values.filter(|v| v.len() <= MAX_IN_OPERANDS) {
+            if values.is_empty() {
+                // Nothing can match an empty list: a condition that is always false.
+                parts.push(format!("attribute_not_exists({})", expr.name(PK)));
+            } else {
+                parts.push(expr.any_of(attr, values));
+            }
+        }
+    };
+    let ids = |v: &Option<Vec<Uuid>>| v.as_ref().map(|v| v.iter().map(Uuid::to_string).collect());
+    add(FLOW_ID, ids(&filter.flow_ids));
+    add(DEPLOYMENT_ID, ids(&filter.deployment_ids));
+    add(WORK_POOL_NAME, filter.work_pool_names.clone());
+    add(STATE_NAME, filter.state_names.clone());
+    (!parts.is_empty()).then(|| parts.join(" AND "))
+}
+
+/// Newest first: sort time descending, then run id descending (the index order).
+fn newest_first(a: &FlowRun, b: &FlowRun) -> std::cmp::Ordering {
+    (sort_time(b), b.id).cmp(&(sort_time(a), a.id))
+}
+
+impl DynamoStore {
+    /// The outbox item of a change of `run` numbered `seq`.
+    fn outbox_item(&self, seq: u64, run: &FlowRun) -> Item {
+        let expires = Utc::now() + self.outbox_retention;
+        let mut item = key(OUTBOX, outbox_sk(seq));
+        item.insert(SEQ.into(), n(seq));
+        item.insert(FLOW_RUN_ID.into(), s(run.id.to_string()));
+        item.insert(
+            EXPIRES_AT.into(),
+            n(u64::try_from(expires.timestamp()).unwrap_or(0)),
+        );
+        if let Some(t) = run.state_type {
+            item.insert(STATE_TYPE.into(), s(t.as_str()));
+        }
+        item
+    }
+
+    /// The run an idempotency key of `flow_id` points to, if any.
+    async fn run_by_idempotency_key(&self, flow_id: Uuid, k: &str) -> Result<Option<FlowRun>> {
+        let Some(pointer) = self.get(run_key_key(flow_id, k)).await? else {
+            return Ok(None);
+        };
+        let id = req_uuid(&pointer, ID)?;
+        match self.get(run_key(id)).await? {
+            Some(item) => Ok(Some(run_from(&item)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) async fn create_run(&self, run: &FlowRun) -> Result<(FlowRun, bool)> {
+        let mut run = run.clone();
+        run.version = 1;
+        let idempotency_key = run.idempotency_key.clone();
+        if let Some(k) = &idempotency_key {
+            if let Some(existing) = self.run_by_idempotency_key(run.flow_id, k).await? {
+                return Ok((existing, false));
+            }
+        }
+        let seq = self.next_seq().await?;
+        let mut items = vec![self.put(
+            run_item(&run, idempotency_key.as_deref())?,
+            Some(Cond::absent()),
+        )?];
+        let key_position = match &idempotency_key {
+            Some(k) => {
+                let mut pointer = run_key_key(run.flow_id, k);
+                pointer.insert(ID.into(), s(run.id.to_string()));
+                items.push(self.put(pointer, Some(Cond::absent()))?);
+                Some(items.len() - 1)
+            }
+            None => None,
+        };
+        if let Some(state) = &run.state {
+            let (history, pointer) = state_items(run.id, state)?;
+            items.push(self.put(history, None)?);
+            items.push(self.put(pointer, None)?);
+        }
+        items.push(self.put(self.outbox_item(seq, &run), None)?);
+        for attempt in 0..MAX_ATTEMPTS {
+            match self.transact(items.clone()).await? {
+                Tx::Committed => return Ok((run, true)),
+                Tx::Failed(failed) => {
+                    if let (Some(p), Some(k)) = (key_position, &idempotency_key) {
+                        if Tx::failed_at(&failed, p) {
+                            // Another writer took the key first: theirs is the run.
+                            if let Some(existing) =
+                                self.run_by_idempotency_key(run.flow_id, k).await?
+                            {
+                                return Ok((existing, false));
+                            }
+                            backoff(attempt).await;
+                            continue;
+                        }
+                    }
+                    return Err(StoreError::Conflict(
+                        "A flow run with this id already exists.".into(),
+                    ));
+                }
+                Tx::Conflicted => backoff(attempt).await,
+            }
+        }
+        Err(DynamoError::Contended {
+            operation: "create flow run",
+            attempts: MAX_ATTEMPTS,
+        }
+        .into())
+    }
+
+    pub(crate) async fn read_run(&self, id: Uuid) -> Result<FlowRun> {
+        match self.get(run_key(id)).await? {
+            Some(item) => Ok(run_from(&item)?),
+            None => Err(StoreError::NotFound("Flow run not found".into())),
+        }
+    }
+
+    pub(crate) async fn update_run(&self, run: &FlowRun) -> Result<FlowRun> {
+        let mut next = run.clone();
+        next.version = run.version + 1;
+        let mut allocated = None;
+        for attempt in 0..MAX_ATTEMPTS {
+            // The read tells whether the state changed (history item or not), and, after a
+            // failed condition, `NotFound` from `VersionConflict`. The write's condition is
+            // what makes it safe: versions only grow, so `version = :expected` at commit
+            // means nothing was written since this read.
+            let Some(current) = self.get(run_key(run.id)).await? else {
+                return Err(StoreError::NotFound("Flow run not found".into()));
+            };
+            if req_u64(&current, VERSION)? != run.version {
+                return Err(StoreError::VersionConflict(run.id));
+            }
+            let stored_state = opt_str(&current, STATE_ID)?.map(str::to_owned);
+            let idempotency_key = opt_str(&current, IDEMPOTENCY_KEY)?;
+            // One number per write, kept across retries of the transaction.
+            let seq = match allocated {
+                Some(v) => v,
+                None => *allocated.insert(self.next_seq().await?),
+            };
+            let mut items = vec![self.put(
+                run_item(&next, idempotency_key)?,
+                Some(Cond::equals(&[(VERSION, n(run.version))])),
+            )?];
+            if let Some(state) = &next.state {
+                if stored_state.as_deref() != Some(state.id.to_string().as_str()) {
+                    let (history, pointer) = state_items(next.id, state)?;
+                    items.push(self.put(history, None)?);
+                    items.push(self.put(pointer, None)?);
+                }
+            }
+            items.push(self.put(self.outbox_item(seq, &next), None)?);
+            match self.transact(items).await? {
+                Tx::Committed => return Ok(next),
+                // Lost the race (or the run was deleted): the next read says which.
+                Tx::Failed(failed) if Tx::failed_at(&failed, 0) => continue,
+                Tx::Failed(_) => {
+                    return Err(DynamoError::Cancelled {
+                        operation: "update flow run",
+                        codes: "ConditionalCheckFailed on an unconditional item".into(),
+                        transient: false,
+                    }
+                    .into());
+                }
+                Tx::Conflicted => backoff(attempt).await,
+            }
+        }
+        Err(DynamoError::Contended {
+            operation: "update flow run",
+            attempts: MAX_ATTEMPTS,
+        }
+        .into())
+    }
+
+    pub(crate) async fn delete_run(&self, id: Uuid) -> Result<()> {
+        let mut expr = Expr::default();
+        let key_condition = format!("{} = {}", expr.name(PK), expr.value(s(run_pk(id))));
+        let items = self
+            .query(
+                &Query {
+                    key_condition,
+                    expr,
+                    ..Query::default()
+                },
+                None,
+            )
+            .await?;
+        let mut rest = Vec::new();
+        let mut run = None;
+        for item in &items {
+            if req_str(item, SK)? == RUN_SK {
+                run = Some(item);
+                continue;
+            }
+            rest.push(key_of(item));
+            if let Some(state_id) = opt_str(item, STATE_ID)? {
+                if let Ok(state_id) = state_id.parse() {
+                    rest.push(state_pointer_key(state_id));
+                }
+            }
+        }
+        let found = match run {
+            Some(item) => {
+                let mut tx = vec![self.delete(run_key(id), Some(Cond::equals(&[])))?];
+                if let Some(k) = opt_str(item, IDEMPOTENCY_KEY)? {
+                    let flow_id = req_uuid(item, FLOW_ID)?;
+                    tx.push(self.delete(
+                        run_key_key(flow_id, k),
+                        Some(Cond::absent_or_equals(ID, s(id.to_string()))),
+                    )?);
+                }
+                let mut deleted = false;
+                for attempt in 0..MAX_ATTEMPTS {
+                    match self.transact(tx.clone()).await? {
+                        Tx::Committed => {
+                            deleted = true;
+                            break;
+                        }
+                        Tx::Failed(_) => break,
+                        Tx::Conflicted => backoff(attempt).await,
+                    }
+                }
+                deleted
+            }
+            None => false,
+        };
+        // The history goes whether or not the run was still there (as in SQLite).
+        self.batch_delete(rest).await?;
+        if found {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound("Flow run not found".into()))
+        }
+    }
+
+    /// Reads the run items named by `keys` (strongly consistent), in `keys` order, leaving
+    /// out missing ones.
+    async fn read_runs(&self, keys: Vec<Item>) -> Result<Vec<FlowRun>> {
+        let found = self.batch_get(keys.clone()).await?;
+        let mut out = Vec::with_capacity(keys.len());
+        for k in &keys {
+            if let Some(item) = found.get(&key_string(k)) {
+                out.push(run_from(item)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn list_runs(&self, filter: &FlowRunFilter) -> Result<Vec<FlowRun>> {
+        let page = filter.page;
+        let take = page.limit.unwrap_or(usize::MAX);
+        if let Some(ids) = &filter.ids {
+            let mut seen = HashSet::new();
+            let keys = ids
+                .iter()
+                .filter(|id| seen.insert(**id))
+                .map(|id| run_key(*id))
+                .collect();
+            let mut runs: Vec<FlowRun> = self
+                .read_runs(keys)
+                .await?
+                .into_iter()
+                .filter(|r| matches(r, filter))
+                .collect();
+            runs.sort_by(newest_first);
+            return Ok(runs.into_iter().skip(page.offset).take(take).collect());
+        }
+        let partitions: Vec<String> = match &filter.state_types {
+            Some(types) => {
+                let unique: HashSet<StateType> = types.iter().copied().collect();
+                unique
+                    .into_iter()
+                    .map(|t| state_partition(Some(t)))
+                    .collect()
+            }
+            None => all_state_partitions(),
+        };
+        let max = page.limit.map(|l| page.offset.saturating_add(l));
+        let mut candidates: Vec<(String, Item)> = Vec::new();
+        for partition in partitions {
+            let mut expr = Expr::default();
+            let key_condition = format!("{} = {}", expr.name(GSI1PK), expr.value(s(partition)));
+            let filter_expression = index_filter(filter, &mut expr);
+            let projection = Some(format!(
+                "{}, {}, {}",
+                expr.name(PK),
+                expr.name(SK),
+                expr.name(GSI1SK)
+            ));
+            let query = Query {
+                index: Some(GSI1),
+                key_condition,
+                filter: filter_expression,
+                projection,
+                expr,
+                descending: true,
+            };
+            for item in self.query(&query, max).await? {
+                let sort = req_str(&item, GSI1SK)?.to_owned();
+                candidates.push((sort, key_of(&item)));
+            }
+        }
+        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        let keys: Vec<Item> = candidates
+            .into_iter()
+            .skip(page.offset)
+            .take(take)
+            .map(|(_, k)| k)
+            .collect();
+        // The index may lag: re-check each run as it is now.
+        Ok(self
+            .read_runs(keys)
+            .await?
+            .into_iter()
+            .filter(|r| matches(r, filter))
+            .collect())
+    }
+
+    pub(crate) async fn list_due_runs(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<FlowRun>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let cutoff = iso(before);
+        // `<time>#<id>` sorts below `<cutoff>$` exactly when time <= cutoff (`#` < `$`).
+        let upper = format!("{cutoff}$");
+        let mut fetch = limit;
+        loop {
+            let mut expr = Expr::default();
+            let key_condition = format!(
+                "{} = {} AND {} < {}",
+                expr.name(GSI1PK),
+                expr.value(s(state_partition(Some(StateType::Scheduled)))),
+                expr.name(GSI1SK),
+                expr.value(s(upper.clone())),
+            );
+            let projection = Some(format!("{}, {}", expr.name(PK), expr.name(SK)));
+            let query = Query {
+                index: Some(GSI1),
+                key_condition,
+                projection,
+                expr,
+                ..Query::default()
+            };
+            let candidates = self.query(&query, Some(fetch)).await?;
+            let exhausted = candidates.len() < fetch;
+            let keys = candidates.iter().map(key_of).collect();
+            // The index may lag: keep the runs that are still SCHEDULED and due.
+            let due: Vec<FlowRun> = self
+                .read_runs(keys)
+                .await?
+                .into_iter()
+                .filter(|r| r.state_type == Some(StateType::Scheduled) && sort_time(r) <= cutoff)
+                .take(limit)
+                .collect();
+            if due.len() >= limit || exhausted {
+                return Ok(due);
+            }
+            fetch = fetch.saturating_mul(2);
+        }
+    }
+
+    pub(crate) async fn read_run_states(&self, id: Uuid) -> Result<Vec<State>> {
+        let mut expr = Expr::default();
+        let key_condition = format!(
+            "{} = {} AND begins_with({}, {})",
+            expr.name(PK),
+            expr.value(s(run_pk(id))),
+            expr.name(SK),
+            expr.value(s(STATE_PREFIX)),
+        );
+        let items = self
+            .query(
+                &Query {
+                    key_condition,
+                    expr,
+                    ..Query::default()
+                },
+                None,
+            )
+            .await?;
+        Ok(items
+            .iter()
+            .map(|item| decode(item, BODY))
+            .collect::<Result<Vec<State>, _>>()?)
+    }
+
+    pub(crate) async fn read_one_state(&self, state_id: Uuid) -> Result<State> {
+        let missing = || StoreError::NotFound("State not found".into());
+        let pointer = self
+            .get(state_pointer_key(state_id))
+            .await?
+            .ok_or_else(missing)?;
+        let run_id = req_uuid(&pointer, RUN_ID)?;
+        let sk = req_str(&pointer, HISTORY_SK)?;
+        let history = self
+            .get(key(run_pk(run_id), sk))
+            .await?
+            .ok_or_else(missing)?;
+        Ok(decode(&history, BODY)?)
+    }
+
+    pub(crate) async fn read_outbox(&self, after: u64, limit: usize) -> Result<Vec<Change>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut expr = Expr::default();
+        let key_condition = format!(
+            "{} = {} AND {} > {}",
+            expr.name(PK),
+            expr.value(s(OUTBOX)),
+            expr.name(SK),
+            expr.value(s(outbox_sk(after))),
+        );
+        let items = self
+            .query(
+                &Query {
+                    key_condition,
+                    expr,
+                    ..Query::default()
+                },
+                Some(limit),
+            )
+            .await?;
+        items
+            .iter()
+            .map(|item| {
+                Ok(Change {
+                    seq: req_u64(item, SEQ)?,
+                    flow_run_id: req_uuid(item, FLOW_RUN_ID)?,
+                    state_type: opt_str(item, STATE_TYPE)?.and_then(StateType::parse),
+                })
+            })
+            .collect::<Result<Vec<_>, DynamoError>>()
+            .map_err(Into::into)
+    }
+
+    pub(crate) async fn delete_outbox(&self, upto: u64) -> Result<()> {
+        let mut expr = Expr::default();
+        let key_condition = format!(
+            "{} = {} AND {} <= {}",
+            expr.name(PK),
+            expr.value(s(OUTBOX)),
+            expr.name(SK),
+            expr.value(s(outbox_sk(upto))),
+        );
+        let projection = Some(format!("{}, {}", expr.name(PK), expr.name(SK)));
+        let items = self
+            .query(
+                &Query {
+                    key_condition,
+                    projection,
+                    expr,
+                    ..Query::default()
+                },
+                None,
+            )
+            .await?;
+        self.batch_delete(items.iter().map(key_of).collect())
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_type_has_an_index_partition() {
+        let partitions = all_state_partitions();
+        assert_eq!(partitions.len(), 10);
+        assert_eq!(partitions[0], "RUNSTATE#SCHEDULED");
+        assert_eq!(partitions[9], "RUNSTATE#NONE");
+    }
+
+    #[test]
+    fn the_due_cutoff_includes_equal_times_only() {
+        let t = "2024-05-01T10:00:00.000000Z";
+        let upper = format!("{t}$");
+        let id = Uuid::new_v4();
+        assert!(format!("{t}#{id}") < upper);
+        assert!(format!("2024-05-01T10:00:00.000001Z#{id}") > upper);
+    }
+}
