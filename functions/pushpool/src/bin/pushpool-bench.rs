@@ -336,7 +336,9 @@ fn start_server(bin: &Path) -> anyhow::Result<Server> {
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
         .arg(dir.path().join("data"))
+        // the bench sends no API key: keep the server in open mode on loopback
         .env_remove("PUSHPOOL_PUBLIC_URL")
+        .env_remove("PUSHPOOL_REQUIRE_API_KEY")
         .env("RUST_LOG", "info,tower_http=warn,aws_config=error")
         .stdin(Stdio::null())
         .stdout(log)

@@ -1,0 +1,90 @@
+//! The submitter function's handler: one batch of the table's DynamoDB stream.
+//!
+//! The stream's event source mapping (in `infra/`) passes only the change-feed records —
+//! `INSERT`s of outbox items (`pk = OUTBOX`), whose new image carries `flow_run_id` and
+//! `state_type` — so each record is "flow run X was written and is now in state S". For each
+//! distinct run of the batch whose state may need work (SCHEDULED: submit when due;
+//! CANCELLING: stop its job), [`Service::handle_change`] does the work; everything else in
+//! the batch is acknowledged.
+//!
+//! Delivery is at least once and the handler is idempotent: a claim is a conditional write
+//! and the provider call carries the run's idempotency key, so a redelivered record submits
+//! nothing twice. A record whose handling failed with a retryable error (the store
+//! throttled) is reported in `batchItemFailures` (the `ReportBatchItemFailures` contract), so
+//! Lambda retries from it without blocking or re-submitting the others; a record that cannot
+//! be decoded is logged and acknowledged (retrying would not help).
+
+use std::collections::HashSet;
+
+use aws_lambda_events::dynamodb::{Event, EventRecord};
+use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use pushpool_core::state::StateType;
+use pushpool_service::Service;
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// The attributes of an outbox item's new image that the submitter reads.
+#[derive(Debug, Deserialize)]
+struct OutboxImage {
+    pk: String,
+    flow_run_id: Option<String>,
+    state_type: Option<String>,
+}
+
+/// A decoded change: the run and its state after the write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRecord {
+    /// The stream sequence number (the batch item identifier).
+    pub sequence_number: String,
+    /// The run.
+    pub flow_run_id: Uuid,
+    /// Its state type after the write.
+    pub state_type: Option<StateType>,
+}
+
+/// Decodes a stream record into a change; `None` for records that are not outbox inserts.
+pub fn decode(record: &EventRecord) -> Option<ChangeRecord> {
+    if record.event_name != "INSERT" {
+        return None;
+    }
+    let image: OutboxImage = serde_dynamo::from_item(record.change.new_image.clone()).ok()?;
+    if image.pk != "OUTBOX" {
+        return None;
+    }
+    Some(ChangeRecord {
+        sequence_number: record.change.sequence_number.clone()?,
+        flow_run_id: image.flow_run_id?.parse().ok()?,
+        state_type: image.state_type.as_deref().and_then(StateType::parse),
+    })
+}
+
+/// Handles one batch; returns the records to retry.
+pub async fn handle(service: &Service, event: Event) -> DynamoDbEventResponse {
+    let mut response = DynamoDbEventResponse::default();
+    let mut seen = HashSet::new();
+    for record in &event.records {
+        let Some(change) = decode(record) else {
+            tracing::debug!(event_id = %record.event_id, "not a change-feed record; skipped");
+            continue;
+        };
+        if !matches!(
+            change.state_type,
+            Some(StateType::Scheduled | StateType::Cancelling)
+        ) || !seen.insert(change.flow_run_id)
+        {
+            continue;
+        }
+        match service.handle_change(change.flow_run_id).await {
+            Ok(outcome) => {
+                tracing::info!(flow_run_id = %change.flow_run_id, ?outcome, "change handled");
+            }
+            Err(e) => {
+                tracing::warn!(flow_run_id = %change.flow_run_id, error = %e, "change failed; reported for retry");
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = Some(change.sequence_number.clone());
+                response.batch_item_failures.push(failure);
+            }
+        }
+    }
+    response
+}
