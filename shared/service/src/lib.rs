@@ -21,3 +21,6 @@ mod service;
 
 pub use job::{JobBuildError, build_job};
 pub use service::{Outcome, Service, ServiceConfig, ServiceError};
+
+mod function_config;
+pub use function_config::{ConfigError, FunctionConfig};

@@ -1,0 +1,38 @@
+//! pushpool's API Lambda: the same axum Router as `pushpool serve`, behind API Gateway (HTTP
+//! API, payload v2), with API keys required on every route but `/api/health`.
+//!
+//! - **Trigger**: API Gateway HTTP API, `$default` stage, route `ANY /{proxy+}`.
+//! - **Environment**: `PUSHPOOL_TABLE`, `PUSHPOOL_PUBLIC_URL`, `PUSHPOOL_JOB_API_KEY`
+//!   (unused here: the API does not submit); `AWS_REGION`.
+//! - **IAM**: `dynamodb:GetItem/PutItem/UpdateItem/DeleteItem/Query/BatchGetItem/
+//!   TransactWriteItems` on the table and its index.
+//!
+//! Expected failures are HTTP responses (4xx with `{"detail": ...}`), never a handler `Err`,
+//! which API Gateway would turn into a 502.
+
+use std::sync::Arc;
+
+use pushpool_api::auth::AuthMode;
+use pushpool_providers::Providers;
+use pushpool_service::{FunctionConfig, Service, ServiceConfig};
+use pushpool_store_dynamodb::DynamoStore;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = FunctionConfig::from_lookup(|k| std::env::var(k).ok())?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
+    let service = Service::new(
+        Arc::new(store),
+        Providers::new(),
+        ServiceConfig {
+            api_url: config.api_url,
+            api_key: config.job_api_key,
+            ..ServiceConfig::default()
+        },
+    );
+    let app =
+        pushpool_api::router(pushpool_api::AppState::new(service).with_auth(AuthMode::Required));
+    lambda_http::run(app).await
+}

@@ -1,0 +1,46 @@
+//! pushpool's reconciler Lambda.
+//!
+//! - **Triggers**: an EventBridge schedule (every minute) and the EventBridge rule for ECS
+//!   "Task State Change" events of tasks started by pushpool (both in `infra/`).
+//! - **Environment**: `PUSHPOOL_TABLE`, `PUSHPOOL_PUBLIC_URL`, `PUSHPOOL_JOB_API_KEY`; the
+//!   AWS SDK's own (`AWS_REGION`, and `AWS_ENDPOINT_URL` for an emulator).
+//! - **IAM**: `dynamodb:GetItem/PutItem/UpdateItem/Query/TransactWriteItems` on the table
+//!   and its index, `ecs:RunTask/RegisterTaskDefinition/DescribeTaskDefinition/
+//!   DescribeTasks/StopTask`, `ec2:DescribeVpcs/DescribeSubnets/DescribeSecurityGroups`, and
+//!   `iam:PassRole` on the task and execution roles the pools name.
+
+use std::sync::Arc;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use pushpool_providers::Providers;
+use pushpool_providers::ecs::EcsProvider;
+use pushpool_service::{FunctionConfig, Service, ServiceConfig};
+use pushpool_store_dynamodb::DynamoStore;
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = FunctionConfig::from_lookup(|k| std::env::var(k).ok())?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
+    let service = Service::new(
+        Arc::new(store),
+        Providers::new().with("ecs:push", Arc::new(EcsProvider::new(sdk))),
+        ServiceConfig {
+            api_url: config.api_url,
+            api_key: config.job_api_key,
+            ..ServiceConfig::default()
+        },
+    );
+    let service = &service;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<EventBridgeEvent<Value>>| async move {
+            pushpool_reconciler::handle(service, event.payload)
+                .await
+                .map_err(Error::from)
+        },
+    ))
+    .await
+}

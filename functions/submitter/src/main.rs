@@ -1,0 +1,42 @@
+//! pushpool's submitter Lambda.
+//!
+//! - **Trigger**: the table's DynamoDB stream (event source mapping in `infra/`, filtered to
+//!   outbox inserts, `ReportBatchItemFailures`).
+//! - **Environment**: `PUSHPOOL_TABLE`, `PUSHPOOL_PUBLIC_URL`, `PUSHPOOL_JOB_API_KEY`; the
+//!   AWS SDK's own (`AWS_REGION`, and `AWS_ENDPOINT_URL` for an emulator).
+//! - **IAM**: `dynamodb:GetItem/PutItem/UpdateItem/Query/TransactWriteItems` on the table,
+//!   the stream read actions, `ecs:RunTask/RegisterTaskDefinition/DescribeTaskDefinition`,
+//!   `ec2:DescribeVpcs/DescribeSubnets/DescribeSecurityGroups`, and `iam:PassRole` on the
+//!   task and execution roles the pools name.
+
+use std::sync::Arc;
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use pushpool_providers::Providers;
+use pushpool_providers::ecs::EcsProvider;
+use pushpool_service::{FunctionConfig, Service, ServiceConfig};
+use pushpool_store_dynamodb::DynamoStore;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = FunctionConfig::from_lookup(|k| std::env::var(k).ok())?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
+    let service = Service::new(
+        Arc::new(store),
+        Providers::new().with("ecs:push", Arc::new(EcsProvider::new(sdk))),
+        ServiceConfig {
+            api_url: config.api_url,
+            api_key: config.job_api_key,
+            ..ServiceConfig::default()
+        },
+    );
+    let service = &service;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<aws_lambda_events::dynamodb::Event>| async move {
+            Ok::<_, Error>(pushpool_submitter::handle(service, event.payload).await)
+        },
+    ))
+    .await
+}
