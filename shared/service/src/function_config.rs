@@ -102,7 +102,7 @@ mod tests {
             c.api_url,
             "https://abc.execute-api.us-east-1.amazonaws.com/api"
         );
-        assert_eq!(format!("{c:?}").contains("pp_x"), false);
+        assert!(!format!("{c:?}").contains("pp_x"));
         let e = FunctionConfig::from_lookup(env(&[("PUSHPOOL_TABLE", "t")])).unwrap_err();
         assert_eq!(
             e.to_string(),
