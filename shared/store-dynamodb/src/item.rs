@@ -77,10 +77,9 @@ pub(crate) struct Kind {
     pub tag: &'static str,
     /// The name in messages (the SQLite adapter's kind name).
     pub label: &'static str,
-    /// The partition of each unique key's uniqueness items (`UNIQUE#WORKPOOL`).
+    /// The partition of each unique key's uniqueness items (`UNIQUE#WORKPOOL`); the first
+    /// one orders listings.
     pub uniques: &'static [&'static str],
-    /// Which unique key orders listings.
-    pub list_by: usize,
 }
 
 /// Work pools: unique name.
@@ -88,49 +87,42 @@ pub(crate) const WORK_POOL: Kind = Kind {
     tag: "WORKPOOL",
     label: "work_pool",
     uniques: &["UNIQUE#WORKPOOL"],
-    list_by: 0,
 };
 /// Block types: unique slug.
 pub(crate) const BLOCK_TYPE: Kind = Kind {
     tag: "BLOCKTYPE",
     label: "block_type",
     uniques: &["UNIQUE#BLOCKTYPE"],
-    list_by: 0,
 };
 /// Block schemas: unique (checksum, version).
 pub(crate) const BLOCK_SCHEMA: Kind = Kind {
     tag: "BLOCKSCHEMA",
     label: "block_schema",
     uniques: &["UNIQUE#BLOCKSCHEMA"],
-    list_by: 0,
 };
 /// Block documents: unique (block type id, name).
 pub(crate) const BLOCK_DOCUMENT: Kind = Kind {
     tag: "BLOCKDOC",
     label: "block_document",
     uniques: &["UNIQUE#BLOCKDOC"],
-    list_by: 0,
 };
 /// Flows: unique name.
 pub(crate) const FLOW: Kind = Kind {
     tag: "FLOW",
     label: "flow",
     uniques: &["UNIQUE#FLOW"],
-    list_by: 0,
 };
 /// Deployments: unique (flow id, name).
 pub(crate) const DEPLOYMENT: Kind = Kind {
     tag: "DEPLOYMENT",
     label: "deployment",
     uniques: &["UNIQUE#DEPLOYMENT"],
-    list_by: 0,
 };
 /// API keys: unique name (index 0, the listing order) and unique hash (index 1, the lookup).
 pub(crate) const API_KEY: Kind = Kind {
     tag: "APIKEY",
     label: "api_key",
     uniques: &["UNIQUE#APIKEYNAME", "UNIQUE#APIKEY"],
-    list_by: 0,
 };
 
 /// The attribute of a resource item holding its `i`-th unique key.

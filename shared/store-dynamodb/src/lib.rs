@@ -28,8 +28,7 @@
 //! Single-table design: every resource, its uniqueness guards, the flow run history and the
 //! change feed live in one table, so a transaction can write a resource together with its
 //! unique names, a flow run with its history entry and its change, and one stream carries
-//! every change to the submitter. Items are told apart by their keys (`pk`, `sk`, strings);
-//! every item but the counter holds only what its readers need.
+//! every change to the submitter. Items are told apart by their keys (`pk`, `sk`, strings).
 //!
 //! # Item layout
 //!
@@ -78,7 +77,11 @@
 //!   tells `NotFound` from `VersionConflict` when the condition fails) and the change in
 //!   the same transaction.
 //! - **Idempotency keys** are uniqueness items too, one partition each (never listed); on a
-//!   taken key `create_flow_run` returns the run it points to, with `created = false`.
+//!   taken key `create_flow_run` returns the run it points to, with `created = false`. A
+//!   run's key is fixed when it is created (as in SQLite, updates do not move it); deleting
+//!   the run frees it.
+//! - **State history** items sort by the state's timestamp, then its id (UUIDv7): the order
+//!   the states were entered, as long as the writers' clocks agree.
 //! - **The run-state index** `gsi1` (`gsi1pk = RUNSTATE#<state type>` or `RUNSTATE#NONE`,
 //!   `gsi1sk = <sort time>#<run id>`, projecting `id`, `flow_id`, `deployment_id`,
 //!   `work_pool_name`, `state_name` and `sort_time`) holds every run: due runs are one

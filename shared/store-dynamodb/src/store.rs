@@ -212,7 +212,7 @@ impl DynamoStore {
 
     /// Lists documents in the order of their listing key, paged.
     async fn list_docs<T: DeserializeOwned>(&self, kind: Kind, page: Page) -> Result<Vec<T>> {
-        let partition = kind.uniques.get(kind.list_by).copied().unwrap_or("UNIQUE");
+        let partition = kind.uniques.first().copied().unwrap_or("UNIQUE");
         let mut expr = Expr::default();
         let key_condition = format!("{} = {}", expr.name(PK), expr.value(s(partition)));
         let projection = Some(expr.name(ID));
