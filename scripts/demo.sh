@@ -12,10 +12,21 @@ cargo build --quiet -p pushpool
 data="$(mktemp -d)"
 export PREFECT_API_URL="http://127.0.0.1:${port}/api" PREFECT_HOME="$data/prefect-home"
 export PATH="$root/.venv/bin:$PATH"   # the jobs of the process pool run `prefect flow-run execute`
-target/debug/pushpool serve --bind "127.0.0.1:${port}" --data-dir "$data/pushpool" > "$data/server.log" 2>&1 &
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/pushpool"
+"$bin" serve --bind "127.0.0.1:${port}" --data-dir "$data/pushpool" > "$data/server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; echo "server log: $data/server.log"' EXIT
-for _ in $(seq 100); do curl -fs "$PREFECT_API_URL/health" > /dev/null && break; sleep 0.1; done
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; echo "server log: $data/server.log"' EXIT
+up=""
+for _ in $(seq 100); do
+  if curl -fs "$PREFECT_API_URL/health" > /dev/null; then up=1; break; fi
+  kill -0 $server 2>/dev/null || break
+  sleep 0.1
+done
+if [ -z "$up" ]; then
+  echo "== pushpool did not start; its log:" >&2
+  cat "$data/server.log" >&2
+  exit 1
+fi
 echo "== pushpool serving at $PREFECT_API_URL"
 prefect --no-prompt work-pool create local --type process
 python examples/hello.py
@@ -24,11 +35,11 @@ echo "$out"
 run_id="$(echo "$out" | sed -n 's/.*UUID: *\([0-9a-f-]*\).*/\1/p' | head -1)"
 echo "== states of flow run $run_id"
 last=""
-for _ in $(seq 120); do
+for _ in $(seq 600); do
   state="$(curl -fs "$PREFECT_API_URL/flow_runs/$run_id" | python -c 'import json,sys; r=json.load(sys.stdin); print(r["state_type"], "-", r["state_name"], "-", r["infrastructure_pid"] or "")')"
   if [ "$state" != "$last" ]; then echo "   $state"; last="$state"; fi
   case "$state" in COMPLETED*|FAILED*|CRASHED*|CANCELLED*) break ;; esac
-  sleep 0.5
+  sleep 0.1
 done
 echo "== state history (reported by pushpool and by the flow's engine)"
 curl -fs "$PREFECT_API_URL/flow_run_states/?flow_run_id=$run_id" | python -c '
