@@ -12,6 +12,8 @@ pins=(
   "prefect==3.9.1"
   "prefect-aws==0.7.12"
   "moto[server]==5.2.5"
+  "cfn-lint==1.58.0"
+  "aws-sam-translator==1.115.0"
 )
 
 if [ ! -x "$venv/bin/python" ]; then

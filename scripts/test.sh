@@ -8,5 +8,6 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+infra/check.sh
 echo "== cargo test"
 cargo test --workspace

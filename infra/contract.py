@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Checks the transformed template against what the Rust code expects (offline, no AWS).
+
+    python infra/contract.py transformed.json [path/to/shared/store-dynamodb/src/item.rs]
+
+No linter knows pushpool's contract, so this does:
+  - the table is the one DynamoStore::create_table makes: pk/sk strings, the index named and
+    keyed as in item.rs (GSI1, GSI1PK, GSI1SK) with GSI1_PROJECTED as its INCLUDE projection,
+    TTL on EXPIRES_AT, stream NEW_AND_OLD_IMAGES; plus on-demand, PITR, SSE-KMS with the
+    stack's key, deletion protection;
+  - the submitter's event source mapping reads that stream, filtered to outbox INSERTs
+    (pk = OUTBOX), with ReportBatchItemFailures, bisect, bounded retries and an on-failure
+    destination;
+  - every function is provided.al2023 / bootstrap with PUSHPOOL_TABLE and PUSHPOOL_PUBLIC_URL,
+    the submitter and reconciler also PUSHPOOL_JOB_API_KEY;
+  - no IAM statement allows "*" (or "service:*") actions, and every iam:PassRole is limited
+    to ecs-tasks.amazonaws.com.
+Prints one line per failed expectation; exits 1 if any.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+
+def rust_consts(path: Path) -> dict:
+    src = path.read_text(encoding="utf-8")
+    consts = dict(re.findall(r'const (\w+): &str = "([^"]*)";', src))
+    m = re.search(r"const GSI1_PROJECTED: &\[&str\] = &\[(.*?)\];", src, re.S)
+    if not m:
+        raise SystemExit(f"contract: GSI1_PROJECTED not found in {path}")
+    consts["GSI1_PROJECTED"] = [consts[n.strip()] for n in m.group(1).split(",") if n.strip()]
+    return consts
+
+
+def main(transformed: str, item_rs: str) -> int:
+    t = json.loads(Path(transformed).read_text(encoding="utf-8"))
+    c = rust_consts(Path(item_rs))
+    res = t["Resources"]
+    problems = []
+
+    def expect(cond, what):
+        if not cond:
+            problems.append(what)
+
+    tables = [r for r in res.values() if r["Type"] == "AWS::DynamoDB::Table"]
+    expect(len(tables) == 1, f"exactly one table (found {len(tables)})")
+    p = tables[0]["Properties"] if tables else {}
+    attrs = {a["AttributeName"]: a["AttributeType"] for a in p.get("AttributeDefinitions", [])}
+    keys = [(k["AttributeName"], k["KeyType"]) for k in p.get("KeySchema", [])]
+    expect(keys == [(c["PK"], "HASH"), (c["SK"], "RANGE")], f"table key {c['PK']}/{c['SK']}: {keys}")
+    for a in (c["PK"], c["SK"], c["GSI1PK"], c["GSI1SK"]):
+        expect(attrs.get(a) == "S", f"attribute {a} is a string: {attrs.get(a)}")
+    gsis = {g["IndexName"]: g for g in p.get("GlobalSecondaryIndexes", [])}
+    expect(list(gsis) == [c["GSI1"]], f"one index named {c['GSI1']}: {list(gsis)}")
+    g = gsis.get(c["GSI1"], {})
+    gkeys = [(k["AttributeName"], k["KeyType"]) for k in g.get("KeySchema", [])]
+    expect(gkeys == [(c["GSI1PK"], "HASH"), (c["GSI1SK"], "RANGE")], f"index keys: {gkeys}")
+    proj = g.get("Projection", {})
+    expect(proj.get("ProjectionType") == "INCLUDE"
+           and sorted(proj.get("NonKeyAttributes", [])) == sorted(c["GSI1_PROJECTED"]),
+           f"index projection INCLUDE {c['GSI1_PROJECTED']}: {proj}")
+    expect(p.get("StreamSpecification", {}).get("StreamViewType") == "NEW_AND_OLD_IMAGES", "stream NEW_AND_OLD_IMAGES")
+    ttl = p.get("TimeToLiveSpecification", {})
+    expect(ttl.get("Enabled") is True and ttl.get("AttributeName") == c["EXPIRES_AT"], f"TTL on {c['EXPIRES_AT']}: {ttl}")
+    expect(p.get("BillingMode") == "PAY_PER_REQUEST", "on-demand billing")
+    expect(p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, "point-in-time recovery")
+    sse = p.get("SSESpecification", {})
+    expect(sse.get("SSEEnabled") is True and sse.get("SSEType") == "KMS" and sse.get("KMSMasterKeyId") == {"Ref": "Key"},
+           f"SSE with the stack's KMS key: {sse}")
+    expect(p.get("DeletionProtectionEnabled") is True, "deletion protection")
+
+    esms = [r["Properties"] for r in res.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    expect(len(esms) == 1, f"one event source mapping (found {len(esms)})")
+    e = esms[0] if esms else {}
+    expect(e.get("EventSourceArn") == {"Fn::GetAtt": ["Table", "StreamArn"]}, "mapping reads the table's stream")
+    pats = [json.loads(f["Pattern"]) for f in e.get("FilterCriteria", {}).get("Filters", [])]
+    expect(pats == [{"eventName": ["INSERT"], "dynamodb": {"Keys": {c["PK"]: {"S": ["OUTBOX"]}}}}],
+           f"filter: outbox INSERTs only: {pats}")
+    expect(e.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], "ReportBatchItemFailures")
+    expect(e.get("BisectBatchOnFunctionError") is True, "bisect on function error")
+    expect(isinstance(e.get("MaximumRetryAttempts"), int) and 0 <= e["MaximumRetryAttempts"] <= 10, "bounded retries")
+    expect(bool(e.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")), "on-failure destination")
+
+    fns = {n: r["Properties"] for n, r in res.items() if r["Type"] == "AWS::Lambda::Function"}
+    expect(sorted(fns) == ["ApiFunction", "ReconcilerFunction", "SubmitterFunction"], f"three functions: {sorted(fns)}")
+    for name, f in fns.items():
+        expect(f.get("Runtime") == "provided.al2023" and f.get("Handler") == "bootstrap", f"{name}: provided.al2023/bootstrap")
+        env = f.get("Environment", {}).get("Variables", {})
+        want = {"PUSHPOOL_TABLE", "PUSHPOOL_PUBLIC_URL"}
+        if name != "ApiFunction":
+            want.add("PUSHPOOL_JOB_API_KEY")
+        expect(want <= set(env), f"{name}: environment {sorted(want - set(env))} missing")
+
+    for name, r in res.items():
+        docs = []
+        if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            docs = [r["Properties"]["PolicyDocument"]]
+        elif r["Type"] == "AWS::IAM::Role":
+            docs = [pol["PolicyDocument"] for pol in r["Properties"].get("Policies", [])]
+        for doc in docs:
+            for st in doc["Statement"]:
+                actions = st.get("Action", [])
+                actions = [actions] if isinstance(actions, str) else actions
+                for a in actions:
+                    expect(a != "*" and not a.endswith(":*"), f"{name}: wildcard action {a!r}")
+                if "iam:PassRole" in actions:
+                    cond = st.get("Condition", {}).get("StringEquals", {}).get("iam:PassedToService")
+                    expect(cond == "ecs-tasks.amazonaws.com", f"{name}: iam:PassRole not limited to ecs-tasks")
+                    expect(st.get("Resource") == {"Ref": "PassRoleArns"}, f"{name}: iam:PassRole beyond PassRoleArns")
+
+    for what in problems:
+        print(f"contract: {what}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (2, 3):
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    root = Path(__file__).resolve().parent.parent
+    item_rs = sys.argv[2] if len(sys.argv) == 3 else str(root / "shared/store-dynamodb/src/item.rs")
+    sys.exit(main(sys.argv[1], item_rs))

@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# pushpool's one-command deploy to AWS: builds the three Lambda functions and deploys
+# infra/template.yaml with SAM. See infra/README.md.
+#
+#   infra/deploy.sh --pass-role-arns arn:aws:iam::123456789012:role/prefect-task,arn:...:role/ecs-exec
+#   infra/deploy.sh --build-only          # build and check the binaries; no AWS call at all
+#
+# Options (environment variable in brackets):
+#   --build-only                 stop after building and checking the binaries
+#   --arch x86_64|arm64          CPU architecture (default x86_64) [PUSHPOOL_ARCH]; arm64 needs
+#                                the aarch64-unknown-linux-gnu Rust target (installed if missing)
+#   --pass-role-arns A,B         the ECS task/execution roles pools may name: the only
+#                                iam:PassRole resources [PUSHPOOL_PASS_ROLE_ARNS]; required on
+#                                the first deploy, kept from the last deploy otherwise
+#   --job-api-key KEY            the API key jobs get as PREFECT_API_KEY [PUSHPOOL_JOB_API_KEY];
+#                                generated (and printed once) on the first deploy if not given
+#   --ecs-cluster-arns A,B       clusters pools may use (default: any in the account/region)
+#   --log-retention-days N       default 30
+#   --schedule EXPR              the reconciler's schedule, default rate(1 minute)
+#   --alarm-topic-arn ARN        SNS topic for the alarms (default: none)
+#   --stack-name NAME            default pushpool (samconfig.toml)
+#   --region REGION              default: the AWS CLI/SDK configuration
+#   -- ARGS...                   passed on to `sam deploy` (e.g. --no-execute-changeset)
+#
+# Tools: aws-sam-cli, cargo-lambda and ziglang are installed on first use into
+# infra/.venv-sam (infra/tools.sh). The Rust build uses its own target directory
+# (target/lambda-build, or PUSHPOOL_LAMBDA_TARGET_DIR) so it never waits on, or invalidates,
+# the workspace's ordinary target/.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+
+die() { echo "deploy: $*" >&2; exit 1; }
+
+build_only=0
+arch="${PUSHPOOL_ARCH:-x86_64}"
+pass_roles="${PUSHPOOL_PASS_ROLE_ARNS:-}"
+job_key="${PUSHPOOL_JOB_API_KEY:-}"
+clusters="" retention="" schedule="" alarm_topic="" stack="" region=""
+sam_extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build-only) build_only=1 ;;
+    --arch) arch="${2:?--arch needs a value}"; shift ;;
+    --pass-role-arns) pass_roles="${2:?}"; shift ;;
+    --job-api-key) job_key="${2:?}"; shift ;;
+    --ecs-cluster-arns) clusters="${2:?}"; shift ;;
+    --log-retention-days) retention="${2:?}"; shift ;;
+    --schedule) schedule="${2:?}"; shift ;;
+    --alarm-topic-arn) alarm_topic="${2:?}"; shift ;;
+    --stack-name) stack="${2:?}"; shift ;;
+    --region) region="${2:?}"; shift ;;
+    --) shift; sam_extra=("$@"); break ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+  shift
+done
+
+case "$arch" in
+  x86_64) triple=x86_64-unknown-linux-gnu ;;
+  arm64) triple=aarch64-unknown-linux-gnu ;;
+  *) die "--arch must be x86_64 or arm64, not $arch" ;;
+esac
+
+# ------------------------------------------------------------------ tools
+tools_bin="$("$here/tools.sh" lambda)" || die "could not install aws-sam-cli/cargo-lambda/ziglang"
+# cargo-lambda finds Zig through `python3 -m ziglang`: this venv's python3 must come first.
+export PATH="$tools_bin:$PATH" SAM_CLI_TELEMETRY=0
+command -v objdump >/dev/null || command -v readelf >/dev/null ||
+  die "objdump/readelf not found (apt-get install binutils)"
+if ! rustup target list --installed 2>/dev/null | grep -qx "$triple"; then
+  echo "deploy: adding the Rust target $triple"
+  rustup target add "$triple" || die "could not install the Rust target $triple (rustup target add $triple)"
+fi
+
+# ------------------------------------------------------------------ build
+# function directory -> Cargo binary (functions/*/Cargo.toml)
+fns=(api submitter reconciler)
+declare -A bin=([api]=pushpool-api-function [submitter]=pushpool-submitter [reconciler]=pushpool-reconciler)
+
+export CARGO_TARGET_DIR="${PUSHPOOL_LAMBDA_TARGET_DIR:-$root/target/lambda-build}"
+echo "deploy: building ${bin[*]} for $arch (cargo lambda, release, glibc <= 2.34; target dir $CARGO_TARGET_DIR)"
+start=$SECONDS
+# The .2.34 suffix makes zig link against glibc 2.34's symbols (Amazon Linux 2023's glibc):
+# a call to anything newer fails at link time instead of at cold start.
+(cd "$root" && cargo lambda build --release --output-format binary --target "$triple.2.34" \
+  --bin pushpool-api-function --bin pushpool-submitter --bin pushpool-reconciler)
+echo "deploy: built in $((SECONDS - start)) s"
+
+glibc_max() { # the newest GLIBC_x.y version the binary needs
+  { objdump -T "$1" 2>/dev/null || readelf -W --dyn-syms -V "$1"; } |
+    grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -1
+}
+want_machine="$([ "$arch" = arm64 ] && echo AArch64 || echo 'X86-64')"
+printf '%-11s %-24s %10s %8s  %s\n' function binary bytes MiB "max GLIBC_"
+for fn in "${fns[@]}"; do
+  src="$CARGO_TARGET_DIR/lambda/${bin[$fn]}/bootstrap"
+  [ -f "$src" ] || die "$src was not built"
+  mkdir -p "$here/build/$fn"
+  install -m 0755 "$src" "$here/build/$fn/bootstrap"
+  out="$here/build/$fn/bootstrap"
+  machine="$(readelf -h "$out" | sed -n 's/^ *Machine: *//p')"
+  case "$machine" in *"$want_machine"*) ;; *) die "$out is for '$machine', not $arch" ;; esac
+  max="$(glibc_max "$out")"
+  [ -n "$max" ] || die "$out: no GLIBC_ version found (is it dynamically linked against glibc?)"
+  if [ "$(printf '%s\n' "$max" 2.34 | sort -V | tail -1)" != 2.34 ]; then
+    die "$out needs GLIBC_$max; Amazon Linux 2023 (provided.al2023) has glibc 2.34"
+  fi
+  size=$(stat -c %s "$out")
+  printf '%-11s %-24s %10d %8s  GLIBC_%s (<= 2.34: ok)\n' "$fn" "${bin[$fn]}" "$size" \
+    "$(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1048576 }')" "$max"
+done
+echo "deploy: binaries in infra/build/{api,submitter,reconciler}/bootstrap"
+if [ "$build_only" = 1 ]; then
+  echo "deploy: --build-only: stopping before any AWS call"
+  exit 0
+fi
+
+# ------------------------------------------------------------------ deploy
+[ -n "$region" ] && export AWS_REGION="$region" AWS_DEFAULT_REGION="$region"
+stack="${stack:-$(sed -n 's/^stack_name *= *"\(.*\)"/\1/p' "$here/samconfig.toml" | head -1)}"
+# Who and where: fail early, with a clear message, without credentials or a region.
+state="$("$tools_bin/python" - "$stack" <<'EOF'
+import sys
+import boto3, botocore.exceptions
+session = boto3.Session()
+if not session.region_name:
+    sys.exit("no AWS region: pass --region or configure one (AWS_REGION, aws configure)")
+try:
+    who = session.client("sts").get_caller_identity()
+except botocore.exceptions.NoCredentialsError:
+    sys.exit("no AWS credentials (aws configure, AWS_PROFILE, or the AWS_* variables)")
+try:
+    session.client("cloudformation").describe_stacks(StackName=sys.argv[1])
+    exists = "update"
+except botocore.exceptions.ClientError:
+    exists = "create"
+print(f"{who['Account']} {session.region_name} {exists}")
+EOF
+)" || die "AWS check failed"
+read -r account region action <<<"$state"
+echo "deploy: account $account, region $region, stack $stack ($action)"
+
+overrides=("Architecture=$arch")
+if [ "$action" = create ]; then
+  [ -n "$pass_roles" ] || die "the first deploy needs --pass-role-arns (the ECS task and execution role ARNs pools may name)"
+  if [ -z "$job_key" ]; then
+    job_key="$("$tools_bin/python" -c 'import secrets; print("pp_" + secrets.token_urlsafe(32))')"
+    generated_key=1
+  fi
+fi
+[ -n "$pass_roles" ] && overrides+=("PassRoleArns=$pass_roles")
+[ -n "$job_key" ] && overrides+=("JobApiKey=$job_key")
+[ -n "$clusters" ] && overrides+=("EcsClusterArns=$clusters")
+[ -n "$retention" ] && overrides+=("LogRetentionDays=$retention")
+[ -n "$schedule" ] && overrides+=("ScheduleExpression=$schedule")
+[ -n "$alarm_topic" ] && overrides+=("AlarmTopicArn=$alarm_topic")
+
+# Deploys the prebuilt binaries directly: `sam deploy` zips each CodeUri directory
+# (build/<fn>/, holding only `bootstrap`) and uploads it. No `sam build`: it would rebuild
+# with its own flags, and a stale .aws-sam/build/template.yaml would win over template.yaml,
+# hence the explicit --template-file.
+# One --parameter-overrides string of Key="value" pairs (values may hold commas and spaces).
+override_arg=""
+for o in "${overrides[@]}"; do
+  case "$o" in *'"'*) die "parameter values cannot contain double quotes: ${o%%=*}" ;; esac
+  override_arg+="${override_arg:+ }${o%%=*}=\"${o#*=}\""
+done
+(cd "$here" && sam deploy --config-file samconfig.toml --template-file template.yaml \
+  --stack-name "$stack" --region "$region" \
+  --parameter-overrides "$override_arg" "${sam_extra[@]}")
+
+outputs="$("$tools_bin/python" - "$stack" <<'EOF'
+import sys, boto3
+stack = boto3.client("cloudformation").describe_stacks(StackName=sys.argv[1])["Stacks"][0]
+for o in stack.get("Outputs", []):
+    print(o["OutputKey"], o["OutputValue"])
+EOF
+)"
+api_url="$(awk '$1 == "ApiUrl" { print $2 }' <<<"$outputs")"
+table="$(awk '$1 == "TableName" { print $2 }' <<<"$outputs")"
+echo
+echo "$outputs" | sed 's/^/  /'
+echo
+echo "pushpool is deployed. Point Prefect at it:"
+echo "  export PREFECT_API_URL=$api_url"
+echo
+echo "Every route but /api/health needs an API key (Authorization: Bearer, i.e. PREFECT_API_KEY)."
+echo "Keys live hashed in the table; create one with:"
+echo "  infra/api-key.sh create --table $table --region $region <name>"
+if [ "${generated_key:-0}" = 1 ]; then
+  echo
+  echo "The jobs' API key was generated for this stack (shown once; NoEcho in CloudFormation):"
+  echo "  $job_key"
+  echo "Register it so that flow-run containers can report back:"
+  echo "  infra/api-key.sh create --table $table --region $region --key '<the key above>' jobs"
+fi
