@@ -131,10 +131,14 @@ try:
     who = session.client("sts").get_caller_identity()
 except botocore.exceptions.NoCredentialsError:
     sys.exit("no AWS credentials (aws configure, AWS_PROFILE, or the AWS_* variables)")
+except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+    sys.exit(f"cannot use AWS: {e}")
 try:
     session.client("cloudformation").describe_stacks(StackName=sys.argv[1])
     exists = "update"
-except botocore.exceptions.ClientError:
+except botocore.exceptions.ClientError as e:
+    if "does not exist" not in str(e):
+        sys.exit(f"cannot read the stack {sys.argv[1]}: {e}")
     exists = "create"
 print(f"{who['Account']} {session.region_name} {exists}")
 EOF
