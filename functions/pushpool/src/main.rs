@@ -103,11 +103,10 @@ fn default_data_dir() -> PathBuf {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| {
-                    "info,tower_http=warn,aws_config=error,aws_smithy_runtime=error,aws_runtime=error"
-                        .into()
-                }),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "info,tower_http=warn,aws_config=error,aws_smithy_runtime=error,aws_runtime=error"
+                    .into()
+            }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
