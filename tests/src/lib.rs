@@ -7,4 +7,5 @@ pub mod app;
 pub mod fake_ecs;
 pub mod moto;
 pub mod python;
+pub mod serializing_proxy;
 pub mod tools;

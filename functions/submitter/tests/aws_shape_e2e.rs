@@ -2,7 +2,7 @@
 //! by the table's DynamoDB stream, and the reconciler Lambda's schedule, over one DynamoDB
 //! table in moto, pushing to the spec-checked fake ECS.
 //!
-//! 1. moto (behind a proxy that runs one request at a time: see `support/proxy.rs`) and the
+//! 1. moto (behind a proxy that runs one request at a time: see `pushpool_tests::serializing_proxy`) and the
 //!    fake ECS start; `DynamoStore::create_table` makes the table.
 //! 2. Through the router, with an API key as on AWS and the Prefect client's JSON bodies:
 //!    an `ecs:push` pool, a flow, a deployment with Fargate job variables, then the flow runs
@@ -243,7 +243,7 @@ async fn every_run_through_api_stream_submitter_and_reconciler_starts_exactly_on
         .await
         .expect("start moto");
     let fake = FakeEcs::start().await;
-    let endpoint = support::proxy::serializing_proxy(&moto.endpoint).await;
+    let endpoint = pushpool_tests::serializing_proxy::serializing_proxy(&moto.endpoint).await;
     let aws = test_sdk_config(&endpoint).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     DynamoStore::create_table(&dynamodb, TABLE)

@@ -1,12 +1,11 @@
-//! A loopback HTTP proxy that forwards **one request at a time** to moto (the same proxy as
-//! `shared/store-dynamodb/tests/common`, which another crate's tests cannot import).
+//! A loopback HTTP proxy that forwards **one request at a time** to moto, shared by the
+//! DynamoDB adapter's tests and the AWS-shape end-to-end test.
 //!
 //! Why: moto 5.2.5's `TransactWriteItems` is not atomic across its request threads. It
 //! deep-copies the table when it begins, checks the conditions, writes, and on a cancelled
 //! transaction puts the copy back, undoing the writes (and the stream records) that other
-//! requests made meanwhile. Real DynamoDB isolates transactions. This test races writers on
-//! purpose (each stream batch is delivered twice at once), so every request goes through
-//! this proxy: requests still interleave (read, read, write, write), but each runs alone in
+//! requests made meanwhile. Real DynamoDB isolates transactions. Tests that race writers on
+//! purpose go through this proxy: requests still interleave (read, read, write, write), but each runs alone in
 //! moto.
 
 use std::sync::Arc;
