@@ -26,6 +26,18 @@ impl Ran {
         }
     }
 
+    /// The flow run id `prefect deployment run` printed (`└── UUID: <id>`).
+    ///
+    /// # Panics
+    /// When the output has no such line.
+    pub fn flow_run_id(&self) -> uuid::Uuid {
+        self.stdout
+            .lines()
+            .find_map(|l| l.split("UUID:").nth(1))
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no flow run id in:\n{}", self.stdout))
+    }
+
     /// Panics with both streams unless the command exited 0.
     pub fn ok(self) -> Self {
         assert_eq!(

@@ -112,12 +112,7 @@ print("deployed")
     )
     .await
     .ok();
-    let id: uuid::Uuid = ran
-        .stdout
-        .lines()
-        .find_map(|l| l.split("UUID:").nth(1))
-        .map(|s| s.trim().parse().expect("a UUID"))
-        .unwrap_or_else(|| panic!("no run id in:\n{}", ran.stdout));
+    let id = ran.flow_run_id();
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let run = loop {

@@ -55,12 +55,7 @@ flow.from_source(source={src:?}, entrypoint="hello.py:hello").deploy(
     )
     .await
     .ok();
-    let id: uuid::Uuid = ran
-        .stdout
-        .lines()
-        .find_map(|l| l.split("UUID:").nth(1))
-        .map(|s| s.trim().parse().expect("a UUID"))
-        .unwrap_or_else(|| panic!("no run id in:\n{}", ran.stdout));
+    let id = ran.flow_run_id();
 
     let run = app
         .wait_for_state(id, StateType::Completed, Duration::from_secs(90))

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use pushpool_api::auth::AuthMode;
 use pushpool_providers::Providers;
-use pushpool_service::{FunctionConfig, Service, ServiceConfig};
+use pushpool_service::{FunctionConfig, Service};
 use pushpool_store_dynamodb::DynamoStore;
 
 #[tokio::main]
@@ -23,15 +23,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = FunctionConfig::from_lookup(|k| std::env::var(k).ok())?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
-    let service = Service::new(
-        Arc::new(store),
-        Providers::new(),
-        ServiceConfig {
-            api_url: config.api_url,
-            api_key: config.job_api_key,
-            ..ServiceConfig::default()
-        },
-    );
+    let service = Service::new(Arc::new(store), Providers::new(), config.service_config());
     let app =
         pushpool_api::router(pushpool_api::AppState::new(service).with_auth(AuthMode::Required));
     lambda_http::run(app).await

@@ -15,7 +15,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use pushpool_providers::Providers;
 use pushpool_providers::ecs::EcsProvider;
-use pushpool_service::{FunctionConfig, Service, ServiceConfig};
+use pushpool_service::{FunctionConfig, Service};
 use pushpool_store_dynamodb::DynamoStore;
 use serde_json::Value;
 
@@ -28,11 +28,7 @@ async fn main() -> Result<(), Error> {
     let service = Service::new(
         Arc::new(store),
         Providers::new().with("ecs:push", Arc::new(EcsProvider::new(sdk))),
-        ServiceConfig {
-            api_url: config.api_url,
-            api_key: config.job_api_key,
-            ..ServiceConfig::default()
-        },
+        config.service_config(),
     );
     let service = &service;
     lambda_runtime::run(service_fn(

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use pushpool_providers::Providers;
 use pushpool_providers::ecs::EcsProvider;
-use pushpool_service::{FunctionConfig, Service, ServiceConfig};
+use pushpool_service::{FunctionConfig, Service};
 use pushpool_store_dynamodb::DynamoStore;
 
 #[tokio::main]
@@ -26,11 +26,7 @@ async fn main() -> Result<(), Error> {
     let service = Service::new(
         Arc::new(store),
         Providers::new().with("ecs:push", Arc::new(EcsProvider::new(sdk))),
-        ServiceConfig {
-            api_url: config.api_url,
-            api_key: config.job_api_key,
-            ..ServiceConfig::default()
-        },
+        config.service_config(),
     );
     let service = &service;
     lambda_runtime::run(service_fn(

@@ -44,6 +44,16 @@ impl std::fmt::Debug for FunctionConfig {
 }
 
 impl FunctionConfig {
+    /// The submission settings of a function: jobs get [`Self::api_url`] and
+    /// [`Self::job_api_key`]; deadlines and retries keep their defaults.
+    pub fn service_config(&self) -> crate::ServiceConfig {
+        crate::ServiceConfig {
+            api_url: self.api_url.clone(),
+            api_key: self.job_api_key.clone(),
+            ..crate::ServiceConfig::default()
+        }
+    }
+
     /// Reads the settings through `lookup` (the process environment in `main`).
     ///
     /// # Errors
