@@ -42,6 +42,9 @@ pub struct ServeConfig {
     /// Overrides of the submission service's settings (deadlines, retries); `api_url` is
     /// always derived from `public_url`.
     pub service: ServiceConfig,
+    /// Providers registered after the defaults, replacing a default of the same pool type
+    /// (tests point them at local fakes).
+    pub providers: Providers,
 }
 
 impl ServeConfig {
@@ -56,6 +59,7 @@ impl ServeConfig {
             auth: pushpool_api::auth::AuthMode::Open,
             job_api_key: None,
             service: ServiceConfig::default(),
+            providers: Providers::new(),
         }
     }
 }
@@ -120,7 +124,8 @@ impl Server {
         };
         let providers = Providers::new()
             .with("process", Arc::new(ProcessProvider::new()))
-            .with("ecs:push", Arc::new(EcsProvider::new(sdk)));
+            .with("ecs:push", Arc::new(EcsProvider::new(sdk)))
+            .with_all(config.providers);
         let service = Service::new(
             Arc::new(store),
             providers,

@@ -139,6 +139,18 @@ pub enum JobStatus {
     },
 }
 
+/// What [`Provider::release`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Released {
+    /// The job's resources (Cloud Run job, ACI container group) were deleted, or were
+    /// already gone.
+    Deleted,
+    /// The configuration asks to keep them (`keep_job`, `keep_container_group`).
+    Kept,
+    /// The provider leaves nothing behind (ECS tasks, processes).
+    Nothing,
+}
+
 /// A provider adapter.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
@@ -150,6 +162,33 @@ pub trait Provider: Send + Sync + 'static {
     -> Result<JobStatus, ProviderError>;
     /// Stops the job. Stopping a job that has already ended is not an error.
     async fn cancel(&self, job: &Job, infrastructure_pid: &str) -> Result<(), ProviderError>;
+
+    /// Deletes what the job left behind once it has ended, unless the configuration keeps it
+    /// (as prefect-gcp's Cloud Run v2 worker deletes the job unless `keep_job`, and
+    /// prefect-azure's ACI worker the container group unless `keep_container_group`). The
+    /// service calls it when the run is final and [`Provider::status`] says the job ended (or
+    /// a grace period passed). Resources already gone are [`Released::Deleted`], not an error.
+    /// The default releases nothing.
+    async fn release(
+        &self,
+        job: &Job,
+        infrastructure_pid: &str,
+    ) -> Result<Released, ProviderError> {
+        let _ = (job, infrastructure_pid);
+        Ok(Released::Nothing)
+    }
+
+    /// Checks job variables against the provider's documented limits (name lengths and
+    /// characters, cpu and memory values) before any job exists: the API calls it when a
+    /// deployment or a flow run is created, with the pool's defaults merged under the given
+    /// variables, and answers 422 naming the variable. No I/O. The default accepts all.
+    ///
+    /// # Errors
+    /// [`ProviderError::InvalidConfiguration`] whose `field` is the variable's name.
+    fn check_job_variables(&self, variables: &Map<String, Value>) -> Result<(), ProviderError> {
+        let _ = variables;
+        Ok(())
+    }
 }
 
 /// Providers by pool type.
@@ -173,6 +212,12 @@ impl Providers {
     /// Registers `provider` for `pool_type`.
     pub fn with(mut self, pool_type: &str, provider: Arc<dyn Provider>) -> Self {
         self.by_type.insert(pool_type.to_owned(), provider);
+        self
+    }
+
+    /// Adds every provider of `other`, replacing those of the same pool type.
+    pub fn with_all(mut self, other: Providers) -> Self {
+        self.by_type.extend(other.by_type);
         self
     }
 
