@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the tools pushpool's tests drive, into a virtualenv inside the project (.venv):
 #   - moto server (the AWS API emulator the DynamoDB/ECS tests talk to)
-#   - the real Prefect client (prefect 3.9.1, prefect-aws 0.7.12) the end-to-end tests use.
+#   - the real Prefect client (prefect 3.9.1 with prefect-aws 0.7.12, prefect-gcp 0.6.22 and
+#     prefect-azure 0.4.13, for their credential blocks) the end-to-end tests use.
 # Idempotent: a second run only checks that the pinned versions are there.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -11,6 +12,8 @@ python="${PYTHON:-python3}"
 pins=(
   "prefect==3.9.1"
   "prefect-aws==0.7.12"
+  "prefect-gcp==0.6.22"
+  "prefect-azure==0.4.13"
   "moto[server]==5.2.5"
   "cfn-lint==1.58.0"
   "aws-sam-translator==1.115.0"

@@ -1,5 +1,9 @@
 //! The port's error type.
 
+/// The longest `Retry-After` the service honours (seconds): a provider asking for more is
+/// retried after this long, and the run's bounded attempts still apply.
+pub const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A provider failure, classified for the submitter.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -27,6 +31,9 @@ pub enum ProviderError {
     Transient {
         /// What happened.
         message: String,
+        /// How long the provider asked to wait (an HTTP 429's `Retry-After`); the service
+        /// waits at least this long (capped at [`MAX_RETRY_AFTER`]) before the next try.
+        retry_after: Option<std::time::Duration>,
         /// Underlying error.
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
@@ -54,7 +61,25 @@ impl ProviderError {
     pub fn transient(message: impl Into<String>) -> Self {
         Self::Transient {
             message: message.into(),
+            retry_after: None,
             source: None,
+        }
+    }
+
+    /// [`ProviderError::Transient`] with the provider's `Retry-After`.
+    pub fn throttled(message: impl Into<String>, retry_after: Option<std::time::Duration>) -> Self {
+        Self::Transient {
+            message: message.into(),
+            retry_after,
+            source: None,
+        }
+    }
+
+    /// The provider's requested wait, for a transient error that has one.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Transient { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-pub use error::ProviderError;
+pub use error::{MAX_RETRY_AFTER, ProviderError};
 
 /// A job ready to submit.
 #[derive(Clone, PartialEq)]

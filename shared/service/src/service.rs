@@ -260,6 +260,16 @@ impl Service {
                 .with_jitter(),
         )
         .when(ProviderError::is_transient)
+        .adjust(|e: &ProviderError, delay| {
+            // A provider's Retry-After lengthens the next wait (never past the cap, and never
+            // turns a last attempt into another one: `None` stays `None`).
+            match (delay, e.retry_after()) {
+                (Some(d), Some(asked)) => {
+                    Some(d.max(asked.min(pushpool_providers::MAX_RETRY_AFTER)))
+                }
+                (d, _) => d,
+            }
+        })
         .await
     }
 

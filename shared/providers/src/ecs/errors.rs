@@ -56,7 +56,11 @@ where
                 TRANSIENT_CODES.contains(&code.as_str()) || status >= 500 || status == 429;
             let source: Option<Box<dyn std::error::Error + Send + Sync>> = Some(Box::new(error));
             if transient {
-                ProviderError::Transient { message, source }
+                ProviderError::Transient {
+                    message,
+                    retry_after: None,
+                    source,
+                }
             } else {
                 ProviderError::Permanent { message, source }
             }
