@@ -4,8 +4,9 @@
 //! `INSERT`s of outbox items (`pk = OUTBOX`), whose new image carries `flow_run_id` and
 //! `state_type` — so each record is "flow run X was written and is now in state S". For each
 //! distinct run of the batch whose state may need work (SCHEDULED: submit when due;
-//! CANCELLING: stop its job), [`Service::handle_change`] does the work; everything else in
-//! the batch is acknowledged.
+//! CANCELLING: stop its job; a final state: release what its job left behind),
+//! [`Service::handle_change`] does the work, for all of the batch's runs at once; everything
+//! else in the batch is acknowledged.
 //!
 //! Delivery is at least once and the handler is idempotent: a claim is a conditional write
 //! and the provider call carries the run's idempotency key, so a redelivered record submits
@@ -58,33 +59,56 @@ pub fn decode(record: &EventRecord) -> Option<ChangeRecord> {
     })
 }
 
-/// Handles one batch; returns the records to retry.
+/// Handles one batch; returns the records to retry. The batch's runs are handled at once
+/// (a release waits up to `release_grace` for a job to end, which must not hold up the
+/// submissions of the same batch).
 pub async fn handle(service: &Service, event: Event) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
     let mut seen = HashSet::new();
+    let mut work = tokio::task::JoinSet::new();
     for record in &event.records {
         let Some(change) = decode(record) else {
             tracing::debug!(event_id = %record.event_id, "not a change-feed record; skipped");
             continue;
         };
-        if !matches!(
+        let wanted = matches!(
             change.state_type,
             Some(StateType::Scheduled | StateType::Cancelling)
-        ) || !seen.insert(change.flow_run_id)
-        {
+        ) || Service::is_release_change(change.state_type);
+        if !wanted || !seen.insert(change.flow_run_id) {
             continue;
         }
-        match service.handle_change(change.flow_run_id).await {
+        let service = service.clone();
+        work.spawn(async move {
+            let result = service.handle_change(change.flow_run_id).await;
+            (change, result)
+        });
+    }
+    let mut failed = Vec::new();
+    while let Some(joined) = work.join_next().await {
+        let (change, result) = match joined {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::error!(error = %e, "a change handler panicked");
+                continue;
+            }
+        };
+        match result {
             Ok(outcome) => {
                 tracing::info!(flow_run_id = %change.flow_run_id, ?outcome, "change handled");
             }
             Err(e) => {
                 tracing::warn!(flow_run_id = %change.flow_run_id, error = %e, "change failed; reported for retry");
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = Some(change.sequence_number.clone());
-                response.batch_item_failures.push(failure);
+                failed.push(change.sequence_number);
             }
         }
+    }
+    // Lambda retries from the lowest reported sequence number; report them in stream order.
+    failed.sort_by_key(|seq| seq.parse::<u128>().unwrap_or(u128::MAX));
+    for seq in failed {
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = Some(seq);
+        response.batch_item_failures.push(failure);
     }
     response
 }

@@ -178,6 +178,13 @@ pub trait Provider: Send + Sync + 'static {
         Ok(Released::Nothing)
     }
 
+    /// Whether [`Provider::release`] may have something to delete (Cloud Run jobs, ACI
+    /// container groups). The service only waits for a final run's job to end, and then calls
+    /// `release`, for providers that say so. The default is `false`.
+    fn leaves_resources(&self) -> bool {
+        false
+    }
+
     /// Checks job variables against the provider's documented limits (name lengths and
     /// characters, cpu and memory values) before any job exists: the API calls it when a
     /// deployment or a flow run is created, with the pool's defaults merged under the given

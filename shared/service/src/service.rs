@@ -11,7 +11,7 @@ use pushpool_core::model::{Deployment, FlowRun, WorkPool};
 use pushpool_core::orchestration::{Decision, apply_state, orchestrate};
 use pushpool_core::state::{State, StateType};
 use pushpool_core::template::BaseJobTemplate;
-use pushpool_providers::{Job, JobStatus, Provider, ProviderError, Providers};
+use pushpool_providers::{Job, JobStatus, Provider, ProviderError, Providers, Released};
 use pushpool_store::{FlowRunFilter, Store, StoreError};
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -36,6 +36,11 @@ pub struct ServiceConfig {
     pub provider_attempts: usize,
     /// First backoff delay.
     pub retry_base_delay: Duration,
+    /// How long a final run's job may keep running before its resources are released anyway
+    /// (the engine reports the final state a moment before its container exits).
+    pub release_grace: Duration,
+    /// Time between status reads while waiting for a final run's job to end.
+    pub release_poll: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -47,6 +52,8 @@ impl Default for ServiceConfig {
             missing_grace: Duration::from_secs(30),
             provider_attempts: 4,
             retry_base_delay: Duration::from_millis(500),
+            release_grace: Duration::from_secs(60),
+            release_poll: Duration::from_secs(2),
         }
     }
 }
@@ -66,6 +73,8 @@ pub enum Outcome {
     Finished(StateType),
     /// The job is still going.
     StillRunning,
+    /// A final run's infrastructure was released (deleted, or kept as configured).
+    Released(Released),
 }
 
 /// Errors of the use cases that the caller should retry (the run itself is left consistent).
@@ -86,6 +95,7 @@ pub struct Service {
     providers: Providers,
     config: ServiceConfig,
     templates: TemplateCache,
+    releasing: Arc<Mutex<std::collections::HashSet<Uuid>>>,
 }
 
 /// Parsed base job templates by (pool id, pool update time).
@@ -111,6 +121,7 @@ impl Service {
             providers,
             config,
             templates: Arc::default(),
+            releasing: Arc::default(),
         }
     }
 
@@ -145,7 +156,8 @@ impl Service {
     }
 
     /// Reacts to a change of one flow run (the change feed's handler): submits it when it is
-    /// a due SCHEDULED run of a pool pushpool submits, cancels it when it is CANCELLING.
+    /// a due SCHEDULED run of a pool pushpool submits, cancels it when it is CANCELLING, and
+    /// releases its infrastructure ([`Service::release`]) when it is final.
     ///
     /// # Errors
     /// Store failures, for the caller to retry the change.
@@ -158,7 +170,77 @@ impl Service {
         match run.state_type {
             Some(StateType::Scheduled) => self.submit(run, Utc::now()).await,
             Some(StateType::Cancelling) => self.cancel(run).await,
+            Some(t) if t.is_terminal() => self.release(run).await,
             _ => Ok(Outcome::Skipped("nothing to do in this state".into())),
+        }
+    }
+
+    /// Whether a change to `state_type` may need [`Service::release`]: a final state.
+    pub fn is_release_change(state_type: Option<StateType>) -> bool {
+        state_type.is_some_and(StateType::is_terminal)
+    }
+
+    /// Releases the infrastructure of a final run whose provider leaves resources behind
+    /// (a Cloud Run job, an ACI container group), as Prefect's workers do once the job
+    /// has ended: waits until [`Provider::status`] says the job ended (reading it every
+    /// `release_poll`, at most `release_grace`, after which it releases anyway), then calls
+    /// [`Provider::release`], which keeps them when the job configuration says so
+    /// (`keep_job`, `keep_container_group`).
+    ///
+    /// # Errors
+    /// Store failures and transient provider failures (the caller retries the change).
+    pub async fn release(&self, run: FlowRun) -> Result<Outcome, ServiceError> {
+        if !run.state_type.is_some_and(StateType::is_terminal) {
+            return Ok(Outcome::Skipped("not final".into()));
+        }
+        let Some(pid) = run.infrastructure_pid.clone() else {
+            return Ok(Outcome::Skipped("no infrastructure".into()));
+        };
+        let Some(pool) = self.pool_of(&run).await? else {
+            return Ok(Outcome::Skipped("no work pool".into()));
+        };
+        let Some(provider) = self.providers.get(&pool.r#type) else {
+            return Ok(Outcome::Skipped("no provider".into()));
+        };
+        if !pool.is_submitted_by_pushpool() || !provider.leaves_resources() {
+            return Ok(Outcome::Skipped("nothing to release".into()));
+        }
+        let job = match self.job_for(&run, &pool).await {
+            Ok(job) => job,
+            Err(JobBuildError::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                warn!(flow_run_id = %run.id, error = %e, "cannot build the job to release its infrastructure");
+                return Ok(Outcome::Skipped("job cannot be built".into()));
+            }
+        };
+        let provider: &dyn Provider = provider.as_ref();
+        let deadline = tokio::time::Instant::now() + self.config.release_grace;
+        loop {
+            match provider.status(&job, &pid).await {
+                Ok(JobStatus::Pending | JobStatus::Running) => {}
+                Ok(_) => break,
+                Err(e) if e.is_transient() => {}
+                Err(e) => {
+                    warn!(flow_run_id = %run.id, error = %e, "reading the job's status before releasing it failed");
+                    break;
+                }
+            }
+            if tokio::time::Instant::now() + self.config.release_poll > deadline {
+                info!(flow_run_id = %run.id, infrastructure_pid = %pid, "{}: the job is still running {:?} after the final state; releasing it anyway", short(&run), self.config.release_grace);
+                break;
+            }
+            tokio::time::sleep(self.config.release_poll).await;
+        }
+        match self.with_retries(|| provider.release(&job, &pid)).await {
+            Ok(released) => {
+                info!(flow_run_id = %run.id, infrastructure_pid = %pid, released = ?released, "{}: infrastructure released", short(&run));
+                Ok(Outcome::Released(released))
+            }
+            Err(e) if e.is_transient() => Err(e.into()),
+            Err(e) => {
+                warn!(flow_run_id = %run.id, infrastructure_pid = %pid, error = %e, "releasing the job's infrastructure failed; it is left in place");
+                Ok(Outcome::Skipped(format!("release failed: {e}")))
+            }
         }
     }
 
@@ -559,6 +641,12 @@ impl Service {
                         if !seen.insert(change.flow_run_id) {
                             continue;
                         }
+                        if Self::is_release_change(change.state_type) {
+                            // Releasing waits for the job to end: never in the way of
+                            // submissions, so it runs on its own.
+                            self.spawn_release(change.flow_run_id);
+                            continue;
+                        }
                         if !matches!(
                             change.state_type,
                             Some(StateType::Scheduled | StateType::Cancelling)
@@ -602,6 +690,28 @@ impl Service {
                 () = wait => {}
             }
         }
+    }
+
+    /// Releases a final run's infrastructure in the background, once at a time per run.
+    fn spawn_release(&self, id: Uuid) {
+        if let Ok(mut releasing) = self.releasing.lock() {
+            if !releasing.insert(id) {
+                return;
+            }
+        }
+        let service = self.clone();
+        tokio::spawn(async move {
+            let result = match service.store.read_flow_run(id).await {
+                Ok(run) => service.release(run).await,
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = result {
+                warn!(flow_run_id = %id, error = %e, "releasing a final run's infrastructure failed");
+            }
+            if let Ok(mut releasing) = service.releasing.lock() {
+                releasing.remove(&id);
+            }
+        });
     }
 
     /// Runs [`Service::reconcile_once`] every `interval` until `shutdown` resolves.

@@ -13,7 +13,7 @@ use pushpool_core::model::{Deployment, FlowRun, WorkPool};
 use pushpool_core::orchestration::apply_state;
 use pushpool_core::pool_types::pool_type;
 use pushpool_core::state::{State, StateType};
-use pushpool_providers::{Job, JobStatus, Provider, ProviderError, Providers};
+use pushpool_providers::{Job, JobStatus, Provider, ProviderError, Providers, Released};
 use pushpool_service::{Outcome, Service, ServiceConfig};
 use pushpool_store::Store;
 use pushpool_store::conformance::{deployment, flow, flow_run, work_pool};
@@ -28,6 +28,11 @@ struct FakeProvider {
     submit_results: Mutex<VecDeque<Result<String, ProviderError>>>,
     statuses: Mutex<VecDeque<JobStatus>>,
     cancels: Mutex<Vec<String>>,
+    /// Whether it leaves resources behind (like Cloud Run jobs and ACI container groups).
+    leaves: std::sync::atomic::AtomicBool,
+    status_calls: std::sync::atomic::AtomicUsize,
+    releases: Mutex<Vec<String>>,
+    release_results: Mutex<VecDeque<Result<Released, ProviderError>>>,
 }
 
 impl FakeProvider {
@@ -58,6 +63,8 @@ impl Provider for FakeProvider {
         Ok(pid)
     }
     async fn status(&self, _job: &Job, _pid: &str) -> Result<JobStatus, ProviderError> {
+        self.status_calls
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(self
             .statuses
             .lock()
@@ -68,6 +75,17 @@ impl Provider for FakeProvider {
     async fn cancel(&self, _job: &Job, pid: &str) -> Result<(), ProviderError> {
         self.cancels.lock().unwrap().push(pid.to_owned());
         Ok(())
+    }
+    async fn release(&self, _job: &Job, pid: &str) -> Result<Released, ProviderError> {
+        self.releases.lock().unwrap().push(pid.to_owned());
+        self.release_results
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Ok(Released::Deleted))
+    }
+    fn leaves_resources(&self) -> bool {
+        self.leaves.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -104,6 +122,8 @@ async fn world() -> World {
             missing_grace: Duration::from_secs(30),
             provider_attempts: 3,
             retry_base_delay: Duration::from_millis(1),
+            release_grace: Duration::from_millis(200),
+            release_poll: Duration::from_millis(5),
         },
     );
     World {
@@ -482,4 +502,142 @@ async fn a_missing_block_document_crashes_the_run_and_names_it() {
         ))
     );
     assert!(w.provider.submits().is_empty());
+}
+
+/// A submitted run that the engine has since finished (RUNNING, then `final_type`).
+async fn finished_by_engine(w: &World, final_type: StateType) -> FlowRun {
+    let mut run = submitted(w).await;
+    let now = Utc::now();
+    apply_state(&mut run, State::new(StateType::Running, now), now);
+    let mut run = w.store.update_flow_run(&run).await.unwrap();
+    apply_state(&mut run, State::new(final_type, now), now);
+    w.store.update_flow_run(&run).await.unwrap()
+}
+
+fn leaving_resources(w: &World) {
+    w.provider
+        .leaves
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[tokio::test]
+async fn a_final_run_is_released_once_its_job_has_ended() {
+    let w = world().await;
+    leaving_resources(&w);
+    let run = finished_by_engine(&w, StateType::Completed).await;
+    let pid = run.infrastructure_pid.clone().unwrap();
+    // The container is still exiting when the engine reports COMPLETED.
+    w.provider.script_status(JobStatus::Running);
+    w.provider.script_status(JobStatus::Running);
+    w.provider.script_status(JobStatus::Exited {
+        exit_code: 0,
+        detail: String::new(),
+    });
+    assert_eq!(
+        w.service.handle_change(run.id).await.unwrap(),
+        Outcome::Released(Released::Deleted)
+    );
+    assert_eq!(
+        w.provider
+            .status_calls
+            .load(std::sync::atomic::Ordering::SeqCst),
+        3
+    );
+    assert_eq!(*w.provider.releases.lock().unwrap(), [pid]);
+    // The run itself is untouched.
+    assert_eq!(read(&w, &run).await.state_type, Some(StateType::Completed));
+}
+
+#[tokio::test]
+async fn a_job_still_running_after_the_grace_is_released_anyway() {
+    let w = world().await;
+    leaving_resources(&w);
+    let run = finished_by_engine(&w, StateType::Failed).await;
+    // The fake answers Running whenever nothing is scripted.
+    let started = std::time::Instant::now();
+    assert_eq!(
+        w.service.handle_change(run.id).await.unwrap(),
+        Outcome::Released(Released::Deleted)
+    );
+    assert!(started.elapsed() >= Duration::from_millis(190));
+    assert!(
+        w.provider
+            .status_calls
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 10
+    );
+    assert_eq!(w.provider.releases.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_kept_job_is_reported_kept() {
+    let w = world().await;
+    leaving_resources(&w);
+    let run = finished_by_engine(&w, StateType::Completed).await;
+    w.provider.script_status(JobStatus::Exited {
+        exit_code: 0,
+        detail: String::new(),
+    });
+    w.provider
+        .release_results
+        .lock()
+        .unwrap()
+        .push_back(Ok(Released::Kept));
+    assert_eq!(
+        w.service.handle_change(run.id).await.unwrap(),
+        Outcome::Released(Released::Kept)
+    );
+}
+
+#[tokio::test]
+async fn providers_that_leave_nothing_are_neither_waited_for_nor_released() {
+    let w = world().await;
+    let run = finished_by_engine(&w, StateType::Completed).await;
+    assert_eq!(
+        w.service.handle_change(run.id).await.unwrap(),
+        Outcome::Skipped("nothing to release".into())
+    );
+    assert_eq!(
+        w.provider
+            .status_calls
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+    assert!(w.provider.releases.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_release_that_keeps_failing_transiently_is_returned_for_a_retry() {
+    let w = world().await;
+    leaving_resources(&w);
+    let run = finished_by_engine(&w, StateType::Crashed).await;
+    w.provider.script_status(JobStatus::Failed {
+        reason: "gone".into(),
+    });
+    for _ in 0..3 {
+        w.provider
+            .release_results
+            .lock()
+            .unwrap()
+            .push_back(Err(ProviderError::transient("503 Service Unavailable")));
+    }
+    let err = w.service.handle_change(run.id).await.unwrap_err();
+    assert_eq!(err.to_string(), "503 Service Unavailable");
+    assert_eq!(w.provider.releases.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn retry_after_lengthens_the_wait_between_submission_attempts() {
+    let w = world().await;
+    w.provider.script_submit(Err(ProviderError::throttled(
+        "429 Too Many Requests",
+        Some(Duration::from_millis(300)),
+    )));
+    let run = new_run(&w).await;
+    let started = std::time::Instant::now();
+    let outcome = w.service.handle_change(run.id).await.unwrap();
+    assert!(matches!(outcome, Outcome::Submitted(_)), "{outcome:?}");
+    // The base delay is 1 ms: only the provider's Retry-After explains the wait.
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(w.provider.submits().len(), 2);
 }
