@@ -2,6 +2,7 @@
 //! infrastructure, how its status is read back, and how it is cancelled; with the adapters
 //! pushpool ships: [`process`] (local child processes, the embedded default) and [`ecs`]
 //! (AWS ECS tasks through `aws-sdk-ecs`).
+//! [`cloud_run`] submits to Google Cloud Run jobs (Cloud Run Admin API v2, tokens from `gcp_auth`).
 //!
 //! Every adapter receives a [`Job`]: the job configuration already rendered from the pool's
 //! base job template and the run's job variables, with block references resolved, the flow
@@ -15,6 +16,7 @@
 //!
 //! This crate must not depend on the store, the API or Lambda crates.
 
+pub mod cloud_run;
 pub mod ecs;
 mod error;
 pub mod process;
