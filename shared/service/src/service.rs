@@ -130,6 +130,11 @@ impl Service {
         &self.store
     }
 
+    /// The providers, by pool type.
+    pub fn providers(&self) -> &Providers {
+        &self.providers
+    }
+
     /// The pool's parsed template, compiled once per pool version.
     ///
     /// # Errors

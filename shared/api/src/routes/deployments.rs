@@ -13,6 +13,7 @@ use pushpool_core::model::{Deployment, EmpiricalPolicy, FlowRun, Object, WorkPoo
 use pushpool_core::orchestration::apply_state;
 use pushpool_core::state::{StateCreate, StateType};
 use pushpool_core::template::merge_job_variables;
+use pushpool_providers::ProviderError;
 use pushpool_store::{Page, StoreError};
 use serde::Deserialize;
 use serde_json::Value;
@@ -117,7 +118,11 @@ async fn pool_named(state: &AppState, name: &str) -> Result<WorkPool, ApiError> 
     }
 }
 
-/// Validates `job_variables` (merged over nothing else) against `pool`'s schema.
+/// Validates `job_variables` (merged over nothing else) against `pool`'s schema, then,
+/// merged over the schema's defaults, against the documented limits of the pool type's
+/// provider ([`pushpool_providers::Provider::check_job_variables`]: Cloud Run cpu values,
+/// ACI memory sizes, ...), so a value the cloud would refuse is a 422 now rather than a
+/// CRASHED run later.
 fn validate_job_variables(
     state: &AppState,
     pool: &WorkPool,
@@ -128,6 +133,15 @@ fn validate_job_variables(
         .template(pool)
         .map_err(|e| ApiError::Invalid(format!("work pool {:?}: {e}", pool.name)))?;
     template.validate(vars)?;
+    if let Some(provider) = state.service.providers().get(&pool.r#type) {
+        let merged = merge_job_variables(&[&template.defaults(), vars]);
+        provider.check_job_variables(&merged).map_err(|e| match e {
+            ProviderError::InvalidConfiguration { field, message } => ApiError::Invalid(format!(
+                "invalid job variables: job_variables.{field}: {message}"
+            )),
+            other => ApiError::Invalid(format!("invalid job variables: {other}")),
+        })?;
+    }
     Ok(())
 }
 

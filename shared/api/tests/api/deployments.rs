@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::{
-    app, create_c1_deployment, create_ecs_pool, create_flow, detail, id_of, keys, recorded,
-    recorded_request, recorded_response, send, with,
+    app, app_with, create_c1_deployment, create_ecs_pool, create_flow, detail, id_of, keys,
+    recorded, recorded_request, recorded_response, send, with,
 };
 
 const D1: (&str, &str) = (
@@ -516,4 +516,119 @@ async fn automations_cleanup_after_deploy_is_a_tolerated_404() {
 
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body, tolerated);
+}
+
+/// A provider whose documented limit is "at most 4096 cpu units", recording the variables
+/// it was asked about.
+#[derive(Default)]
+struct LimitedProvider {
+    seen: std::sync::Mutex<Vec<serde_json::Map<String, Value>>>,
+}
+
+#[async_trait::async_trait]
+impl pushpool_providers::Provider for LimitedProvider {
+    async fn submit(
+        &self,
+        _job: &pushpool_providers::Job,
+    ) -> Result<String, pushpool_providers::ProviderError> {
+        unreachable!("the API never submits")
+    }
+    async fn status(
+        &self,
+        _job: &pushpool_providers::Job,
+        _pid: &str,
+    ) -> Result<pushpool_providers::JobStatus, pushpool_providers::ProviderError> {
+        unreachable!("the API never reads a job's status")
+    }
+    async fn cancel(
+        &self,
+        _job: &pushpool_providers::Job,
+        _pid: &str,
+    ) -> Result<(), pushpool_providers::ProviderError> {
+        unreachable!("the API never cancels a job")
+    }
+    fn check_job_variables(
+        &self,
+        variables: &serde_json::Map<String, Value>,
+    ) -> Result<(), pushpool_providers::ProviderError> {
+        self.seen.lock().unwrap().push(variables.clone());
+        match variables.get("cpu").and_then(Value::as_i64) {
+            Some(cpu) if cpu > 4096 => Err(pushpool_providers::ProviderError::invalid(
+                "cpu",
+                format!("{cpu} is more than the 4096 cpu units a task may have"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn limited() -> (Router, std::sync::Arc<LimitedProvider>) {
+    let provider = std::sync::Arc::new(LimitedProvider::default());
+    // The recorded pool (a2) is of type `ecs`: the check follows the pool's type.
+    let app = app_with(pushpool_providers::Providers::new().with(
+        "ecs",
+        provider.clone() as std::sync::Arc<dyn pushpool_providers::Provider>,
+    ));
+    (app, provider)
+}
+
+#[tokio::test]
+async fn deployment_job_variables_past_the_providers_limits_are_422_naming_the_variable() {
+    let (app, provider) = limited();
+    create_ecs_pool(&app).await;
+    let flow = create_flow(&app).await;
+    let mut body = with(
+        recorded_request("c1-flow-deploy-ecs-pool", "010-POST-api_deployments.json"),
+        "flow_id",
+        flow["id"].clone(),
+    );
+    body["job_variables"] = json!({"cpu": 8192});
+
+    let (status, body) = send(&app, "POST", "/api/deployments/", Some(body)).await;
+
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        detail(&body),
+        "invalid job variables: job_variables.cpu: 8192 is more than the 4096 cpu units a task may have"
+    );
+    // The provider saw the pool's defaults under the deployment's variables.
+    let seen = provider.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["cpu"], json!(8192));
+    assert_eq!(seen[0]["launch_type"], json!("FARGATE"));
+    let (status, _) = send(
+        &app,
+        "GET",
+        "/api/deployments/name/my-flow/my-deployment",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn flow_run_job_variables_past_the_providers_limits_are_422_and_no_run_is_created() {
+    let (app, _provider) = limited();
+    let (_, deployment) = create_yaml_deployment(&app).await;
+    let body = with(
+        recorded_request(D1.0, D1.1),
+        "job_variables",
+        json!({"cpu": 5000}),
+    );
+
+    let (status, body) = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{}/create_flow_run", id_of(&deployment)),
+        Some(body),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        detail(&body),
+        "invalid job variables: job_variables.cpu: 5000 is more than the 4096 cpu units a task may have"
+    );
+    let (_, runs) = send(&app, "POST", "/api/flow_runs/filter", Some(json!({}))).await;
+    assert_eq!(runs, json!([]));
 }

@@ -17,8 +17,13 @@ use tower::ServiceExt;
 
 /// A fresh API over an empty in-memory store, as `pushpool-api` is wired in production.
 pub fn app() -> Router {
+    app_with(Providers::new())
+}
+
+/// [`app`] with `providers` registered (their job-variable checks apply).
+pub fn app_with(providers: Providers) -> Router {
     let store = SqliteStore::in_memory().expect("in-memory SQLite store");
-    let service = Service::new(Arc::new(store), Providers::new(), ServiceConfig::default());
+    let service = Service::new(Arc::new(store), providers, ServiceConfig::default());
     router(AppState::new(service))
 }
 
