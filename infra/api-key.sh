@@ -1,7 +1,21 @@
 #!/usr/bin/env bash
-# API keys of a deployed pushpool: create | list | revoke (see infra/api-key.py).
-#   infra/api-key.sh create --table <TableName output> [--region R] [--key KEY] NAME
+# API keys of a deployed pushpool: `pushpool api-key ... --table <TableName>`, built from this
+# checkout (the same DynamoStore code the API function reads keys with).
+#   infra/api-key.sh create <name> --table <TableName> [--region R] [--key-stdin]
+#   infra/api-key.sh list --table <TableName> [--region R]
+#   infra/api-key.sh revoke <id> --table <TableName> [--region R]
+# AWS credentials and region come from the usual AWS variables and profile.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-bin="$("$here/tools.sh" sam)"   # any venv with boto3; this one is the deploy's
-exec "$bin/python" "$here/api-key.py" "$@"
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --region) export AWS_REGION="${2:?--region needs a value}"; shift ;;
+    *) args+=("$1") ;;
+  esac
+  shift
+done
+cargo build --quiet --manifest-path "$here/../Cargo.toml" -p pushpool --bin pushpool
+target="$(cargo metadata --format-version 1 --no-deps --manifest-path "$here/../Cargo.toml" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+exec "$target/debug/pushpool" api-key "${args[@]}"

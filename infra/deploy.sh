@@ -192,11 +192,13 @@ echo "  export PREFECT_API_URL=$api_url"
 echo
 echo "Every route but /api/health needs an API key (Authorization: Bearer, i.e. PREFECT_API_KEY)."
 echo "Keys live hashed in the table; create one with:"
-echo "  infra/api-key.sh create --table $table --region $region <name>"
+echo "  infra/api-key.sh create <name> --table $table --region $region"
 if [ "${generated_key:-0}" = 1 ]; then
+  # The jobs' key goes to the table on standard input (never on a command line).
+  printf '%s\n' "$job_key" | "$here/api-key.sh" create jobs --key-stdin --table "$table" --region "$region" \
+    || die "registering the jobs' API key failed; register it with: infra/api-key.sh create jobs --key-stdin --table $table"
   echo
-  echo "The jobs' API key was generated for this stack (shown once; NoEcho in CloudFormation):"
+  echo "The jobs' API key was generated for this stack and registered as the key 'jobs'"
+  echo "(shown once; NoEcho in CloudFormation):"
   echo "  $job_key"
-  echo "Register it so that flow-run containers can report back:"
-  echo "  infra/api-key.sh create --table $table --region $region --key '<the key above>' jobs"
 fi

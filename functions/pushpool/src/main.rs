@@ -33,7 +33,8 @@ struct Cli {
 enum Command {
     /// Serve the API and submit flow runs, in one process over a SQLite file.
     Serve(ServeArgs),
-    /// Manage API keys (stored hashed in the data directory's database).
+    /// Manage API keys (stored hashed: in the data directory's database, or with `--table`
+    /// in the DynamoDB table of a pushpool deployed to AWS).
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
 }
@@ -44,6 +45,10 @@ enum ApiKeyCommand {
     Create {
         /// A name to recognise the key by.
         name: String,
+        /// Register the key read from standard input instead of generating one (the jobs'
+        /// key `infra/deploy.sh` generated for a stack); at least 20 characters.
+        #[arg(long)]
+        key_stdin: bool,
         #[command(flatten)]
         data: DataDirArg,
     },
@@ -66,6 +71,26 @@ struct DataDirArg {
     /// Directory of the SQLite database [default: ~/.pushpool].
     #[arg(long, env = "PUSHPOOL_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The DynamoDB table of a pushpool deployed to AWS (the stack's `TableName` output):
+    /// keys are written there instead, with the AWS SDK's default credentials and region
+    /// (`AWS_PROFILE`, `AWS_REGION`, ...).
+    #[arg(long, env = "PUSHPOOL_TABLE", conflicts_with = "data_dir")]
+    table: Option<String>,
+}
+
+impl DataDirArg {
+    /// The store the keys live in.
+    async fn open(self) -> anyhow::Result<std::sync::Arc<dyn pushpool_store::Store>> {
+        if let Some(table) = self.table {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let client = aws_sdk_dynamodb::Client::new(&sdk);
+            return Ok(std::sync::Arc::new(
+                pushpool_store_dynamodb::DynamoStore::new(client, &table),
+            ));
+        }
+        let dir = self.data_dir.unwrap_or_else(default_data_dir);
+        Ok(std::sync::Arc::new(pushpool::open_store(&dir)?))
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -130,12 +155,26 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn api_key(cmd: ApiKeyCommand) -> anyhow::Result<()> {
-    use pushpool_store::Store;
-    let dir = |d: DataDirArg| d.data_dir.unwrap_or_else(default_data_dir);
     match cmd {
-        ApiKeyCommand::Create { name, data } => {
-            let store = pushpool::open_store(&dir(data))?;
-            let key = pushpool_api::auth::generate_key();
+        ApiKeyCommand::Create {
+            name,
+            key_stdin,
+            data,
+        } => {
+            let key = if key_stdin {
+                let mut key = String::new();
+                std::io::stdin().read_line(&mut key)?;
+                let key = key.trim().to_owned();
+                if key.len() < 20 || key.chars().any(char::is_whitespace) {
+                    anyhow::bail!(
+                        "--key-stdin: the key read from standard input must be at least 20 characters without spaces"
+                    );
+                }
+                key
+            } else {
+                pushpool_api::auth::generate_key()
+            };
+            let store = data.open().await?;
             let record = pushpool_core::model::ApiKey {
                 id: uuid::Uuid::new_v4(),
                 name,
@@ -144,14 +183,18 @@ async fn api_key(cmd: ApiKeyCommand) -> anyhow::Result<()> {
                 revoked: false,
             };
             store.create_api_key(&record).await?;
-            eprintln!(
-                "created API key '{}' ({}); it is shown once:",
-                record.name, record.id
-            );
-            println!("{key}");
+            if key_stdin {
+                eprintln!("registered API key '{}' ({})", record.name, record.id);
+            } else {
+                eprintln!(
+                    "created API key '{}' ({}); it is shown once:",
+                    record.name, record.id
+                );
+                println!("{key}");
+            }
         }
         ApiKeyCommand::List { data } => {
-            let store = pushpool::open_store(&dir(data))?;
+            let store = data.open().await?;
             for k in store.list_api_keys().await? {
                 println!(
                     "{}\t{}\t{}\t{}",
@@ -163,7 +206,7 @@ async fn api_key(cmd: ApiKeyCommand) -> anyhow::Result<()> {
             }
         }
         ApiKeyCommand::Revoke { id, data } => {
-            let store = pushpool::open_store(&dir(data))?;
+            let store = data.open().await?;
             store.revoke_api_key(id).await?;
             eprintln!("revoked API key {id}");
         }
