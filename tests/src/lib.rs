@@ -4,7 +4,9 @@
 //! `scripts/setup-test-tools.sh` creates; a missing tool fails the test with that instruction.
 
 pub mod app;
+pub mod fake_cloud_run;
 pub mod fake_ecs;
+pub mod fake_registry;
 pub mod moto;
 pub mod python;
 pub mod serializing_proxy;

@@ -193,7 +193,7 @@ fn describe(err: &gcp_auth::Error) -> String {
 ///
 /// # Errors
 /// A token endpoint that refuses the key (gcp_auth's "token request failed": `invalid_grant`
-/// for a deleted or disabled key, a wrong `token_uri`; gcp_auth has already retried it four
+/// for a deleted or disabled key, a wrong `token_uri`; gcp_auth has already tried it five
 /// times) and missing application default credentials are permanent; connection failures,
 /// unreadable answers and timeouts are transient. Messages name the service account, never
 /// the key or a token.
