@@ -4,6 +4,7 @@
 //! `scripts/setup-test-tools.sh` creates; a missing tool fails the test with that instruction.
 
 pub mod app;
+pub mod fake_aci;
 pub mod fake_cloud_run;
 pub mod fake_ecs;
 pub mod fake_registry;

@@ -1,7 +1,8 @@
 //! The `Provider` port: how a rendered job configuration becomes a job on some
 //! infrastructure, how its status is read back, and how it is cancelled; with the adapters
 //! pushpool ships: [`process`] (local child processes, the embedded default) and [`ecs`]
-//! (AWS ECS tasks through `aws-sdk-ecs`).
+//! (AWS ECS tasks through `aws-sdk-ecs`), [`aci`] (Azure Container Instances container groups
+//! through Azure Resource Manager, with Entra ID tokens from `azure_identity`).
 //! [`cloud_run`] submits to Google Cloud Run jobs (Cloud Run Admin API v2, tokens from `gcp_auth`).
 //!
 //! Every adapter receives a [`Job`]: the job configuration already rendered from the pool's
@@ -16,6 +17,7 @@
 //!
 //! This crate must not depend on the store, the API or Lambda crates.
 
+pub mod aci;
 pub mod cloud_run;
 pub mod ecs;
 mod error;
