@@ -13,7 +13,6 @@
 use std::sync::Arc;
 
 use pushpool_api::auth::AuthMode;
-use pushpool_providers::Providers;
 use pushpool_service::{FunctionConfig, Service};
 use pushpool_store_dynamodb::DynamoStore;
 
@@ -23,7 +22,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = FunctionConfig::from_lookup(|k| std::env::var(k).ok())?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
-    let service = Service::new(Arc::new(store), Providers::new(), config.service_config());
+    // The API never submits: its providers only check job variables against their limits.
+    let providers = pushpool_service::push_providers(sdk.clone())?;
+    let service = Service::new(Arc::new(store), providers, config.service_config());
     let app =
         pushpool_api::router(pushpool_api::AppState::new(service).with_auth(AuthMode::Required));
     lambda_http::run(app).await

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pushpool_providers::Providers;
-use pushpool_providers::ecs::EcsProvider;
 use pushpool_providers::process::ProcessProvider;
 use pushpool_service::{Service, ServiceConfig};
 use pushpool_store::sqlite::SqliteStore;
@@ -124,7 +123,7 @@ impl Server {
         };
         let providers = Providers::new()
             .with("process", Arc::new(ProcessProvider::new()))
-            .with("ecs:push", Arc::new(EcsProvider::new(sdk)))
+            .with_all(pushpool_service::push_providers(sdk)?)
             .with_all(config.providers);
         let service = Service::new(
             Arc::new(store),

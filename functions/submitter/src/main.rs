@@ -12,8 +12,6 @@
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use pushpool_providers::Providers;
-use pushpool_providers::ecs::EcsProvider;
 use pushpool_service::{FunctionConfig, Service};
 use pushpool_store_dynamodb::DynamoStore;
 
@@ -25,7 +23,7 @@ async fn main() -> Result<(), Error> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
     let service = Service::new(
         Arc::new(store),
-        Providers::new().with("ecs:push", Arc::new(EcsProvider::new(sdk))),
+        pushpool_service::push_providers(sdk)?,
         config.service_config(),
     );
     let service = &service;

@@ -17,9 +17,11 @@
 //! This crate must not depend on HTTP or Lambda crates.
 
 mod job;
+mod providers;
 mod service;
 
 pub use job::{JobBuildError, build_job};
+pub use providers::push_providers;
 pub use service::{Outcome, Service, ServiceConfig, ServiceError};
 
 mod function_config;
