@@ -624,6 +624,30 @@ async fn permission_denied_is_permanent_with_googles_message() {
 }
 
 #[tokio::test]
+async fn a_run_refused_for_good_deletes_the_job_it_would_leave_behind() {
+    let s = setup().await;
+    let job = job(s.variables()).await;
+    let message = format!(
+        "Permission 'run.jobs.run' denied on resource 'projects/{PROJECT}/locations/europe-west1/jobs/{}' (or resource may not exist).",
+        job_id()
+    );
+    s.fake
+        .inject_error("jobs.run", 403, "PERMISSION_DENIED", &message, None, 1);
+    let err = s.provider.submit(&job).await.expect_err("denied");
+    assert!(matches!(err, ProviderError::Permanent { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("Cloud Run jobs.run failed: PERMISSION_DENIED: {message}")
+    );
+    assert_eq!(
+        s.fake.ops(),
+        ["jobs.create", "jobs.get", "jobs.get", "jobs.run", "jobs.delete"]
+    );
+    assert_eq!(s.fake.job_names(), Vec::<String>::new());
+    s.no_violations();
+}
+
+#[tokio::test]
 async fn a_missing_image_fails_the_job_and_deletes_it() {
     let s = setup().await;
     let message = format!("Image '{}' not found.", s.image());

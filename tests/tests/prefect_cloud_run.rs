@@ -282,9 +282,13 @@ print("deployed")
         last_message(&done),
         Some("Flow run was cancelled; its infrastructure was stopped by pushpool.")
     );
+    // The submitter (on the CANCELLING change) and a reconciler tick may both stop it before
+    // either writes CANCELLED: executions.cancel is idempotent, and only this one is stopped.
     let cancels = fake.calls_of("jobs.executions.cancel");
-    assert_eq!(cancels.len(), 1);
-    assert_eq!(cancels[0].path, format!("/v2/{pid}:cancel"));
+    assert!(!cancels.is_empty());
+    for cancel in &cancels {
+        assert_eq!(cancel.path, format!("/v2/{pid}:cancel"));
+    }
 
     // One execution per run, every job deleted once its run was final.
     assert_eq!(fake.calls_of("jobs.run").len(), 4);

@@ -51,7 +51,9 @@
 //! 5. **`jobs.run`** (`POST v2/{job}:run`) is not idempotent: every call starts an execution.
 //!    So if the `jobs.get` above shows a `latestCreatedExecution`, that execution is the
 //!    submission's and no other is started; else `jobs.run` is called once, and the
-//!    execution's full name comes from its operation's `metadata.name`.
+//!    execution's full name comes from its operation's `metadata.name`. A `jobs.run` refused
+//!    for good (a 403, say) deletes the job unless `keep_job`: the run ends CRASHED without a
+//!    pid, so nothing would release it later.
 //!
 //! The infrastructure pid is the execution's full name,
 //! `projects/<p>/locations/<region>/jobs/<job>/executions/<execution>`.
@@ -489,10 +491,30 @@ impl Provider for CloudRunProvider {
 
         let run_segments = with_verb(&job_segments, "run");
         let run_segments: Vec<&str> = run_segments.iter().map(String::as_str).collect();
-        let operation = api
+        let operation = match api
             .call(Method::POST, api.url(&run_segments, &[]), Some(&json!({})))
             .await
-            .map_err(|e| e.into_provider_error("jobs.run"))?;
+        {
+            Ok(operation) => operation,
+            Err(e) => {
+                let error = e.into_provider_error("jobs.run");
+                if !error.is_transient() && !spec.keep_job {
+                    // The run ends CRASHED without a pid, so release would never find this
+                    // job: delete it now (best effort), unless it is to be kept.
+                    match api
+                        .call(Method::DELETE, api.url(&job_segments, &[]), None)
+                        .await
+                    {
+                        Ok(_) => info!(flow_run_id = %job.flow_run_id, provider = "cloud-run",
+                            job = %spec.job_id, "deleted the Cloud Run job whose run was refused"),
+                        Err(d) => warn!(flow_run_id = %job.flow_run_id, provider = "cloud-run",
+                            job = %spec.job_id, error = %d.into_provider_error("jobs.delete"),
+                            "could not delete the Cloud Run job whose run was refused"),
+                    }
+                }
+                return Err(error);
+            }
+        };
         let execution = operation
             .pointer("/metadata/name")
             .or_else(|| operation.pointer("/response/name"))
