@@ -74,7 +74,7 @@ pub async fn handle(service: &Service, event: Event) -> DynamoDbEventResponse {
         let wanted = matches!(
             change.state_type,
             Some(StateType::Scheduled | StateType::Cancelling)
-        ) || Service::is_release_change(change.state_type);
+        ) || service.is_release_change(change.state_type);
         if !wanted || !seen.insert(change.flow_run_id) {
             continue;
         }

@@ -232,6 +232,12 @@ impl Providers {
         self
     }
 
+    /// Whether any registered provider leaves resources to release
+    /// ([`Provider::leaves_resources`]).
+    pub fn any_leaves_resources(&self) -> bool {
+        self.by_type.values().any(|p| p.leaves_resources())
+    }
+
     /// The provider of `pool_type`.
     pub fn get(&self, pool_type: &str) -> Option<Arc<dyn Provider>> {
         self.by_type.get(pool_type).cloned()

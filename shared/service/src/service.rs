@@ -180,9 +180,11 @@ impl Service {
         }
     }
 
-    /// Whether a change to `state_type` may need [`Service::release`]: a final state.
-    pub fn is_release_change(state_type: Option<StateType>) -> bool {
-        state_type.is_some_and(StateType::is_terminal)
+    /// Whether a change to `state_type` may need [`Service::release`]: a final state, when
+    /// some provider of this service leaves resources behind (without Cloud Run or ACI, final
+    /// changes cost no read at all).
+    pub fn is_release_change(&self, state_type: Option<StateType>) -> bool {
+        state_type.is_some_and(StateType::is_terminal) && self.providers.any_leaves_resources()
     }
 
     /// Releases the infrastructure of a final run whose provider leaves resources behind
@@ -646,7 +648,7 @@ impl Service {
                         if !seen.insert(change.flow_run_id) {
                             continue;
                         }
-                        if Self::is_release_change(change.state_type) {
+                        if self.is_release_change(change.state_type) {
                             // Releasing waits for the job to end: never in the way of
                             // submissions, so it runs on its own.
                             self.spawn_release(change.flow_run_id);
