@@ -7,6 +7,8 @@
 #
 # Options (environment variable in brackets):
 #   --build-only                 stop after building and checking the binaries
+#   --profile NAME               Cargo profile of the build (default release); CI checks the
+#                                binaries' glibc with the quicker `lambda-check` profile
 #   --arch x86_64|arm64          CPU architecture (default x86_64) [PUSHPOOL_ARCH]; arm64 needs
 #                                the aarch64-unknown-linux-gnu Rust target (installed if missing)
 #   --pass-role-arns A,B         the ECS task/execution roles pools may name: the only
@@ -33,6 +35,7 @@ root="$(dirname "$here")"
 die() { echo "deploy: $*" >&2; exit 1; }
 
 build_only=0
+profile=release
 arch="${PUSHPOOL_ARCH:-x86_64}"
 pass_roles="${PUSHPOOL_PASS_ROLE_ARNS:-}"
 job_key="${PUSHPOOL_JOB_API_KEY:-}"
@@ -41,6 +44,7 @@ sam_extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-only) build_only=1 ;;
+    --profile) profile="${2:?--profile needs a name}"; shift ;;
     --arch) arch="${2:?--arch needs a value}"; shift ;;
     --pass-role-arns) pass_roles="${2:?}"; shift ;;
     --job-api-key) job_key="${2:?}"; shift ;;
@@ -80,11 +84,11 @@ fns=(api submitter reconciler)
 declare -A bin=([api]=pushpool-api-function [submitter]=pushpool-submitter [reconciler]=pushpool-reconciler)
 
 export CARGO_TARGET_DIR="${PUSHPOOL_LAMBDA_TARGET_DIR:-$root/target/lambda-build}"
-echo "deploy: building ${bin[*]} for $arch (cargo lambda, release, glibc <= 2.34; target dir $CARGO_TARGET_DIR)"
+echo "deploy: building ${bin[*]} for $arch (cargo lambda, profile $profile, glibc <= 2.34; target dir $CARGO_TARGET_DIR)"
 start=$SECONDS
 # The .2.34 suffix makes zig link against glibc 2.34's symbols (Amazon Linux 2023's glibc):
 # a call to anything newer fails at link time instead of at cold start.
-(cd "$root" && cargo lambda build --release --output-format binary --target "$triple.2.34" \
+(cd "$root" && cargo lambda build --profile "$profile" --output-format binary --target "$triple.2.34" \
   --bin pushpool-api-function --bin pushpool-submitter --bin pushpool-reconciler)
 echo "deploy: built in $((SECONDS - start)) s"
 

@@ -641,7 +641,13 @@ async fn a_run_refused_for_good_deletes_the_job_it_would_leave_behind() {
     );
     assert_eq!(
         s.fake.ops(),
-        ["jobs.create", "jobs.get", "jobs.get", "jobs.run", "jobs.delete"]
+        [
+            "jobs.create",
+            "jobs.get",
+            "jobs.get",
+            "jobs.run",
+            "jobs.delete"
+        ]
     );
     assert_eq!(s.fake.job_names(), Vec::<String>::new());
     s.no_violations();
