@@ -7,7 +7,12 @@ cd "$(dirname "$0")/.."
 root="$(pwd)"
 port="${PUSHPOOL_DEMO_PORT:-4200}"
 scripts/setup-test-tools.sh
-echo "== building pushpool"
+if curl -fs "http://127.0.0.1:${port}/api/health" > /dev/null 2>&1; then
+  echo "== something already answers on port $port (a Prefect server?): stop it, or pick another" >&2
+  echo "   port for the demo: PUSHPOOL_DEMO_PORT=4300 scripts/demo.sh" >&2
+  exit 1
+fi
+echo "== building pushpool (the first build takes several minutes)"
 cargo build --quiet -p pushpool
 data="$(mktemp -d)"
 export PREFECT_API_URL="http://127.0.0.1:${port}/api" PREFECT_HOME="$data/prefect-home"
@@ -18,10 +23,11 @@ server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; echo "server log: $data/server.log"' EXIT
 up=""
 for _ in $(seq 100); do
+  kill -0 $server 2>/dev/null || break   # exited: the port was taken, or the data dir unusable
   if curl -fs "$PREFECT_API_URL/health" > /dev/null; then up=1; break; fi
-  kill -0 $server 2>/dev/null || break
   sleep 0.1
 done
+kill -0 $server 2>/dev/null || up=""
 if [ -z "$up" ]; then
   echo "== pushpool did not start; its log:" >&2
   cat "$data/server.log" >&2
