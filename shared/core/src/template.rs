@@ -241,11 +241,50 @@ impl BaseJobTemplate {
         );
         match validator.iter_errors(&instance).next() {
             None => Ok(()),
-            Some(error) => Err(TemplateError::InvalidJobVariables {
-                field: dotted_field("job_variables", error.instance_path().as_str()),
-                message: error.to_string(),
-            }),
+            Some(error) => {
+                let path = error.instance_path().as_str().to_owned();
+                let mut message = error.to_string();
+                // Prefect's pre-processing wraps a typed variable with a default in
+                // `anyOf: [<it>, null]`, whose own message says nothing useful ("... is not valid
+                // under any of the schemas listed in the 'anyOf' keyword"): name the type the
+                // variable's schema asks for.
+                if let Some(expected) = self.declared_type(&path) {
+                    if message.contains("'anyOf'") {
+                        message = format!("{} is not of type {expected}", error.instance());
+                    }
+                }
+                Err(TemplateError::InvalidJobVariables {
+                    field: dotted_field("job_variables", &path),
+                    message,
+                })
+            }
         }
+    }
+
+    /// The type the variables schema declares for a top-level variable (`/cpu` →
+    /// `"string"`), from its `type` or from an `anyOf` of plain types (`"integer" or
+    /// "null"`); `None` for anything richer.
+    fn declared_type(&self, instance_path: &str) -> Option<String> {
+        let name = instance_path.strip_prefix('/')?;
+        if name.contains('/') {
+            return None;
+        }
+        let property = self.variables.get("properties")?.get(name)?;
+        let types: Vec<String> = match (property.get("type"), property.get("anyOf")) {
+            (Some(Value::String(t)), _) => vec![format!("{t:?}")],
+            (Some(Value::Array(ts)), _) => ts.iter().map(Value::to_string).collect(),
+            // Pydantic's `Optional[int]`: `anyOf: [{"type": "integer"}, {"type": "null"}]`.
+            (None, Some(Value::Array(alternatives))) => alternatives
+                .iter()
+                .map(|a| {
+                    a.get("type")
+                        .filter(|t| t.is_string())
+                        .map(Value::to_string)
+                })
+                .collect::<Option<Vec<_>>>()?,
+            _ => return None,
+        };
+        (!types.is_empty()).then(|| types.join(" or "))
     }
 }
 

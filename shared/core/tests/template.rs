@@ -303,7 +303,7 @@ fn ecs_job_variable_validation() {
         check(json!({"cpu": "abc"})),
         invalid(
             "job_variables.cpu",
-            r#""abc" is not valid under any of the schemas listed in the 'anyOf' keyword"#
+            r#""abc" is not of type "integer" or "null""#
         )
     );
     assert_eq!(
@@ -386,7 +386,7 @@ fn ecs_job_variable_validation() {
         check(json!({"cpu": {"$ref": "9d37d1d6-208d-4a24-bf56-84fc39a37928"}})),
         invalid(
             "job_variables.cpu",
-            r#"{"$ref":"9d37d1d6-208d-4a24-bf56-84fc39a37928"} is not valid under any of the schemas listed in the 'anyOf' keyword"#
+            r#"{"$ref":"9d37d1d6-208d-4a24-bf56-84fc39a37928"} is not of type "integer" or "null""#
         )
     );
 }
@@ -399,7 +399,7 @@ fn validation_error_display() {
         .expect_err("invalid cpu");
     assert_eq!(
         error.to_string(),
-        r#"invalid job variables: job_variables.cpu: "abc" is not valid under any of the schemas listed in the 'anyOf' keyword"#
+        r#"invalid job variables: job_variables.cpu: "abc" is not of type "integer" or "null""#
     );
 }
 
@@ -610,5 +610,21 @@ fn template_without_job_configuration_or_variables() {
             &map(json!({"y": 1}))
         )),
         json!({"x": 1})
+    );
+}
+
+#[test]
+fn a_variable_of_the_wrong_type_names_the_declared_type() {
+    // Cloud Run's cpu is a string ("2"), ACI's a number: the natural mistake of each is told
+    // in the schema's terms, not as an opaque `anyOf` failure.
+    let cloud_run = template(DEFAULT_CLOUD_RUN_V2);
+    assert_eq!(
+        cloud_run.validate(&map(json!({"cpu": 2}))),
+        invalid("job_variables.cpu", r#"2 is not of type "string""#)
+    );
+    let aci = template(DEFAULT_ACI);
+    assert_eq!(
+        aci.validate(&map(json!({"cpu": "2"}))),
+        invalid("job_variables.cpu", r#""2" is not of type "number""#)
     );
 }
