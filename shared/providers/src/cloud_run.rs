@@ -389,17 +389,14 @@ impl CloudRunProvider {
                             (true, _) => message,
                         };
                         if !keep_job {
-                            match api.call(Method::DELETE, url.clone(), None).await {
-                                Ok(_) => {
-                                    info!(flow_run_id = %job.flow_run_id, provider = "cloud-run", job = spec_job_id,
-                                        "deleted the Cloud Run job that could not become ready");
-                                }
-                                Err(e) => {
-                                    warn!(flow_run_id = %job.flow_run_id, provider = "cloud-run", job = spec_job_id,
-                                        error = %e.into_provider_error("jobs.delete"),
-                                        "could not delete the Cloud Run job that could not become ready");
-                                }
-                            }
+                            delete_abandoned_job(
+                                api,
+                                url.clone(),
+                                job,
+                                spec_job_id,
+                                "that could not become ready",
+                            )
+                            .await;
                         }
                         return Err(ProviderError::permanent(format!(
                             "Cloud Run job {spec_job_id} could not be created: {why}"
@@ -500,17 +497,15 @@ impl Provider for CloudRunProvider {
                 let error = e.into_provider_error("jobs.run");
                 if !error.is_transient() && !spec.keep_job {
                     // The run ends CRASHED without a pid, so release would never find this
-                    // job: delete it now (best effort), unless it is to be kept.
-                    match api
-                        .call(Method::DELETE, api.url(&job_segments, &[]), None)
-                        .await
-                    {
-                        Ok(_) => info!(flow_run_id = %job.flow_run_id, provider = "cloud-run",
-                            job = %spec.job_id, "deleted the Cloud Run job whose run was refused"),
-                        Err(d) => warn!(flow_run_id = %job.flow_run_id, provider = "cloud-run",
-                            job = %spec.job_id, error = %d.into_provider_error("jobs.delete"),
-                            "could not delete the Cloud Run job whose run was refused"),
-                    }
+                    // job: delete it now, unless it is to be kept.
+                    delete_abandoned_job(
+                        &api,
+                        api.url(&job_segments, &[]),
+                        job,
+                        &spec.job_id,
+                        "whose run was refused",
+                    )
+                    .await;
                 }
                 return Err(error);
             }
@@ -663,5 +658,18 @@ impl Provider for CloudRunProvider {
 
     fn check_job_variables(&self, variables: &Map<String, Value>) -> Result<(), ProviderError> {
         limits::check_variables(variables)
+    }
+}
+
+/// Deletes, best effort, a job this submission created but will not hand over as a pid
+/// (nothing would release it later), and logs what happened; `which` completes "the Cloud
+/// Run job ..." in the log line.
+async fn delete_abandoned_job(api: &Api<'_>, url: Url, job: &Job, job_id: &str, which: &str) {
+    match api.call(Method::DELETE, url, None).await {
+        Ok(_) => info!(flow_run_id = %job.flow_run_id, provider = "cloud-run", job = job_id,
+            "deleted the Cloud Run job {which}"),
+        Err(e) => warn!(flow_run_id = %job.flow_run_id, provider = "cloud-run", job = job_id,
+            error = %e.into_provider_error("jobs.delete"),
+            "could not delete the Cloud Run job {which}"),
     }
 }
