@@ -18,6 +18,7 @@
 
 pub mod blocks;
 pub mod error;
+pub mod filter;
 pub mod model;
 pub mod names;
 pub mod orchestration;

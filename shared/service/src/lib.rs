@@ -18,6 +18,7 @@
 
 mod job;
 mod providers;
+pub mod queries;
 mod service;
 
 pub use job::{JobBuildError, build_job};

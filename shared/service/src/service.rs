@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
+use pushpool_core::filter::FlowRunFilter;
 use pushpool_core::model::{Deployment, FlowRun, WorkPool};
 use pushpool_core::orchestration::{Decision, apply_state, orchestrate};
 use pushpool_core::state::{State, StateType};
 use pushpool_core::template::BaseJobTemplate;
 use pushpool_providers::{Job, JobStatus, Provider, ProviderError, Providers, Released};
-use pushpool_store::{FlowRunFilter, Store, StoreError};
+use pushpool_store::{FlowRunQuery, Store, StoreError};
 use tracing::{info, warn};
 use uuid::Uuid;
 
@@ -602,14 +603,11 @@ impl Service {
                 Err(e) => warn!(error = %e, "submitting a due run failed"),
             }
         }
-        let active = FlowRunFilter {
-            state_types: Some(vec![
-                StateType::Pending,
-                StateType::Running,
-                StateType::Cancelling,
-            ]),
-            ..Default::default()
-        };
+        let active = FlowRunQuery::new(FlowRunFilter::state_types(&[
+            StateType::Pending,
+            StateType::Running,
+            StateType::Cancelling,
+        ]));
         for run in self.store.list_flow_runs(&active).await? {
             let id = run.id;
             let result = if run.state_type == Some(StateType::Cancelling) {

@@ -4,9 +4,10 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
+use pushpool_core::filter::Operator;
 use pushpool_core::model::FlowRun;
 use pushpool_core::state::{State, StateType};
-use pushpool_store::{Change, FlowRunFilter, Result, StoreError};
+use pushpool_store::{Change, FlowRunQuery, Result, StoreError};
 use uuid::Uuid;
 
 use crate::DynamoStore;
@@ -113,24 +114,11 @@ fn state_items(run_id: Uuid, state: &State) -> Result<(Item, Item), DynamoError>
     Ok((history, pointer))
 }
 
-/// Whether `run` passes every criterion of `filter` (paging aside).
-fn matches(run: &FlowRun, filter: &FlowRunFilter) -> bool {
-    fn any<T: PartialEq>(list: &Option<Vec<T>>, value: Option<&T>) -> bool {
-        match list {
-            None => true,
-            Some(values) => value.is_some_and(|v| values.contains(v)),
-        }
-    }
-    any(&filter.ids, Some(&run.id))
-        && any(&filter.flow_ids, Some(&run.flow_id))
-        && any(&filter.deployment_ids, run.deployment_id.as_ref())
-        && any(&filter.work_pool_names, run.work_pool_name.as_ref())
-        && any(&filter.state_types, run.state_type.as_ref())
-        && any(&filter.state_names, run.state_name.as_ref())
-}
-
-/// The filter expression for the criteria the run-state index projects.
-fn index_filter(filter: &FlowRunFilter, expr: &mut Expr) -> Option<String> {
+/// The index filter expression for the restrictions of a query (flow, deployment and pool
+/// ids that other resources' filters resolved to), which the run-state index projects. Any
+/// restriction is ANDed with the rest of the query, so narrowing the candidates by it is
+/// always sound; the rest of the filter runs on the decoded runs.
+fn index_filter(q: &FlowRunQuery, expr: &mut Expr) -> Option<String> {
     let mut parts = Vec::new();
     let mut add = |attr: &str, values: Option<Vec<String>>| {
         if let Some(values) = values.filter(|v| v.len() <= MAX_IN_OPERANDS) {
@@ -143,16 +131,29 @@ fn index_filter(filter: &FlowRunFilter, expr: &mut Expr) -> Option<String> {
         }
     };
     let ids = |v: &Option<Vec<Uuid>>| v.as_ref().map(|v| v.iter().map(Uuid::to_string).collect());
-    add(FLOW_ID, ids(&filter.flow_ids));
-    add(DEPLOYMENT_ID, ids(&filter.deployment_ids));
-    add(WORK_POOL_NAME, filter.work_pool_names.clone());
-    add(STATE_NAME, filter.state_names.clone());
+    add(FLOW_ID, ids(&q.flow_ids));
+    add(DEPLOYMENT_ID, ids(&q.deployment_ids));
+    add(WORK_POOL_NAME, q.work_pool_names.clone());
     (!parts.is_empty()).then(|| parts.join(" AND "))
 }
 
-/// Newest first: sort time descending, then run id descending (the index order).
-fn newest_first(a: &FlowRun, b: &FlowRun) -> std::cmp::Ordering {
-    (sort_time(b), b.id).cmp(&(sort_time(a), a.id))
+/// The run ids a query is limited to (`id.any_` under an `and_` filter), if any.
+fn only_ids(q: &FlowRunQuery) -> Option<&Vec<Uuid>> {
+    (q.filter.operator == Operator::And)
+        .then(|| q.filter.id.as_ref()?.any_.as_ref())
+        .flatten()
+}
+
+/// The state types a query is limited to (`state.type.any_` under `and_` filters), if any.
+fn only_state_types(q: &FlowRunQuery) -> Option<&Vec<StateType>> {
+    if q.filter.operator != Operator::And {
+        return None;
+    }
+    let state = q.filter.state.as_ref()?;
+    if state.operator != Operator::And && state.name.is_some() {
+        return None;
+    }
+    state.r#type.as_ref()?.any_.as_ref()
 }
 
 impl DynamoStore {
@@ -380,74 +381,71 @@ impl DynamoStore {
         Ok(out)
     }
 
-    pub(crate) async fn list_runs(&self, filter: &FlowRunFilter) -> Result<Vec<FlowRun>> {
-        let page = filter.page;
-        let take = page.limit.unwrap_or(usize::MAX);
-        if let Some(ids) = &filter.ids {
+    /// Every run that matches `q`, in its order (paging aside). Candidates come from the
+    /// ids the query names, else from the run-state index partitions of the state types it
+    /// is limited to (else all of them), narrowed by its restrictions; each candidate is read
+    /// as it is now and tested against the whole query.
+    async fn matching_runs(&self, q: &FlowRunQuery) -> Result<Vec<FlowRun>> {
+        let keys: Vec<Item> = if let Some(ids) = only_ids(q) {
             let mut seen = HashSet::new();
-            let keys = ids
-                .iter()
+            ids.iter()
                 .filter(|id| seen.insert(**id))
                 .map(|id| run_key(*id))
-                .collect();
-            let mut runs: Vec<FlowRun> = self
-                .read_runs(keys)
-                .await?
-                .into_iter()
-                .filter(|r| matches(r, filter))
-                .collect();
-            runs.sort_by(newest_first);
-            return Ok(runs.into_iter().skip(page.offset).take(take).collect());
-        }
-        let partitions: Vec<String> = match &filter.state_types {
-            Some(types) => {
-                let unique: HashSet<StateType> = types.iter().copied().collect();
-                unique
-                    .into_iter()
-                    .map(|t| state_partition(Some(t)))
-                    .collect()
-            }
-            None => all_state_partitions(),
-        };
-        let max = page.limit.map(|l| page.offset.saturating_add(l));
-        let mut candidates: Vec<(String, Item)> = Vec::new();
-        for partition in partitions {
-            let mut expr = Expr::default();
-            let key_condition = format!("{} = {}", expr.name(GSI1PK), expr.value(s(partition)));
-            let filter_expression = index_filter(filter, &mut expr);
-            let projection = Some(format!(
-                "{}, {}, {}",
-                expr.name(PK),
-                expr.name(SK),
-                expr.name(GSI1SK)
-            ));
-            let query = Query {
-                index: Some(GSI1),
-                key_condition,
-                filter: filter_expression,
-                projection,
-                expr,
-                descending: true,
+                .collect()
+        } else {
+            let partitions: Vec<String> = match only_state_types(q) {
+                Some(types) => {
+                    let unique: HashSet<StateType> = types.iter().copied().collect();
+                    unique
+                        .into_iter()
+                        .map(|t| state_partition(Some(t)))
+                        .collect()
+                }
+                None => all_state_partitions(),
             };
-            for item in self.query(&query, max).await? {
-                let sort = req_str(&item, GSI1SK)?.to_owned();
-                candidates.push((sort, key_of(&item)));
+            let mut keys = Vec::new();
+            for partition in partitions {
+                let mut expr = Expr::default();
+                let key_condition = format!("{} = {}", expr.name(GSI1PK), expr.value(s(partition)));
+                let filter_expression = index_filter(q, &mut expr);
+                let projection = Some(format!("{}, {}", expr.name(PK), expr.name(SK)));
+                let query = Query {
+                    index: Some(GSI1),
+                    key_condition,
+                    filter: filter_expression,
+                    projection,
+                    expr,
+                    descending: true,
+                };
+                for item in self.query(&query, None).await? {
+                    keys.push(key_of(&item));
+                }
             }
-        }
-        candidates.sort_by(|a, b| b.0.cmp(&a.0));
-        let keys: Vec<Item> = candidates
-            .into_iter()
-            .skip(page.offset)
-            .take(take)
-            .map(|(_, k)| k)
-            .collect();
-        // The index may lag: re-check each run as it is now.
-        Ok(self
+            keys
+        };
+        let mut runs: Vec<FlowRun> = self
             .read_runs(keys)
             .await?
             .into_iter()
-            .filter(|r| matches(r, filter))
+            .filter(|r| q.matches(r))
+            .collect();
+        runs.sort_by(|a, b| q.sort.compare(a, b));
+        Ok(runs)
+    }
+
+    pub(crate) async fn list_runs(&self, q: &FlowRunQuery) -> Result<Vec<FlowRun>> {
+        let page = q.page;
+        Ok(self
+            .matching_runs(q)
+            .await?
+            .into_iter()
+            .skip(page.offset)
+            .take(page.limit.unwrap_or(usize::MAX))
             .collect())
+    }
+
+    pub(crate) async fn count_runs(&self, q: &FlowRunQuery) -> Result<u64> {
+        Ok(self.matching_runs(q).await?.len() as u64)
     }
 
     pub(crate) async fn list_due_runs(

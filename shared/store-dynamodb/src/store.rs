@@ -10,7 +10,7 @@ use pushpool_core::model::{
     ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool,
 };
 use pushpool_core::state::State;
-use pushpool_store::{Change, FlowRunFilter, Page, Result, Store, StoreError};
+use pushpool_store::{Change, FlowRunQuery, Page, Result, Store, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -561,8 +561,12 @@ impl Store for DynamoStore {
         self.delete_run(id).await
     }
 
-    async fn list_flow_runs(&self, filter: &FlowRunFilter) -> Result<Vec<FlowRun>> {
-        self.list_runs(filter).await
+    async fn list_flow_runs(&self, query: &FlowRunQuery) -> Result<Vec<FlowRun>> {
+        self.list_runs(query).await
+    }
+
+    async fn count_flow_runs(&self, query: &FlowRunQuery) -> Result<u64> {
+        self.count_runs(query).await
     }
 
     async fn list_due_flow_runs(

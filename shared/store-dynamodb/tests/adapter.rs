@@ -9,11 +9,12 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, BillingMode, KeyType, ProjectionType, StreamViewType, TimeToLiveStatus,
 };
 use chrono::{Duration, Utc};
+use pushpool_core::filter::FlowRunSort;
 use pushpool_core::model::{BlockDocument, BlockSchema, BlockType};
 use pushpool_core::orchestration::apply_state;
 use pushpool_core::state::{State, StateType};
 use pushpool_store::conformance::{flow_run, work_pool};
-use pushpool_store::{FlowRunFilter, Page, Store, StoreError};
+use pushpool_store::{FlowRunQuery, Page, Store, StoreError};
 use pushpool_store_dynamodb::DynamoStore;
 use serde_json::json;
 use uuid::Uuid;
@@ -347,8 +348,9 @@ async fn unfiltered_run_listings_merge_the_state_partitions_newest_first() {
         let store = &store;
         async move {
             store
-                .list_flow_runs(&FlowRunFilter {
+                .list_flow_runs(&FlowRunQuery {
                     flow_ids: Some(vec![flow_id]),
+                    sort: FlowRunSort::ExpectedStartTimeDesc,
                     page,
                     ..Default::default()
                 })
@@ -370,7 +372,7 @@ async fn unfiltered_run_listings_merge_the_state_partitions_newest_first() {
         newest_first[1..4]
     );
     let other_flow = store
-        .list_flow_runs(&FlowRunFilter {
+        .list_flow_runs(&FlowRunQuery {
             flow_ids: Some(vec![Uuid::new_v4()]),
             ..Default::default()
         })

@@ -21,7 +21,9 @@ use pushpool_core::state::{State, StateType};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::{FlowRunFilter, Page, Store, StoreError};
+use pushpool_core::filter::{FlowRunFilter, FlowRunSort};
+
+use crate::{FlowRunQuery, Page, Store, StoreError};
 
 /// A store under test.
 pub type DynStore = Arc<dyn Store>;
@@ -388,15 +390,13 @@ pub async fn flow_run_filters(store: DynStore) {
         v.sort();
         v
     };
-    let scheduled = FlowRunFilter {
-        state_types: Some(vec![StateType::Scheduled]),
-        ..Default::default()
-    };
+    let scheduled = FlowRunQuery::new(FlowRunFilter::state_types(&[StateType::Scheduled]));
     assert_eq!(
         ids_of(store.list_flow_runs(&scheduled).await.unwrap()),
         sorted(ids[..3].to_vec())
     );
-    let by_dep = FlowRunFilter {
+    assert_eq!(store.count_flow_runs(&scheduled).await.unwrap(), 3);
+    let by_dep = FlowRunQuery {
         deployment_ids: Some(vec![dep]),
         ..Default::default()
     };
@@ -404,29 +404,240 @@ pub async fn flow_run_filters(store: DynStore) {
         ids_of(store.list_flow_runs(&by_dep).await.unwrap()),
         sorted(ids[..2].to_vec())
     );
-    let by_pool = FlowRunFilter {
+    let by_pool = FlowRunQuery {
         work_pool_names: Some(vec!["odd".into()]),
-        state_types: Some(vec![StateType::Running]),
-        ..Default::default()
+        ..FlowRunQuery::new(FlowRunFilter::state_types(&[StateType::Running]))
     };
     assert_eq!(
         ids_of(store.list_flow_runs(&by_pool).await.unwrap()),
         vec![ids[3]]
     );
-    let by_id = FlowRunFilter {
-        ids: Some(vec![ids[0], ids[2]]),
+    let by_id = FlowRunQuery {
         page: Page {
             offset: 0,
             limit: Some(1),
         },
-        ..Default::default()
+        ..FlowRunQuery::new(FlowRunFilter::ids(&[ids[0], ids[2]]))
     };
     assert_eq!(store.list_flow_runs(&by_id).await.unwrap().len(), 1);
+    assert_eq!(store.count_flow_runs(&by_id).await.unwrap(), 2);
     store.delete_flow_run(ids[0]).await.unwrap();
     assert!(matches!(
         store.read_flow_run(ids[0]).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// Every criterion of Prefect's `FlowRunFilter`, each sort and paging: the adapter answers
+/// exactly what [`FlowRunQuery::matches`] and [`FlowRunSort::compare`] say, over a set of
+/// runs that differ in every filtered field (names, tags, states, times, deployments, pools,
+/// parents, idempotency keys, creators).
+pub async fn flow_run_filter_criteria(store: DynStore) {
+    let flow_a = Uuid::new_v4();
+    let flow_b = Uuid::new_v4();
+    let dep = Uuid::new_v4();
+    let parent = Uuid::new_v4();
+    let creator = Uuid::new_v4();
+    let base = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let names = [
+        "nightly-etl",
+        "Nightly_Load",
+        "adhoc",
+        "backfill-2025",
+        "etl%raw",
+        "zeta",
+    ];
+    let mut all = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut run = flow_run(
+            if i % 2 == 0 { flow_a } else { flow_b },
+            (i % 3 != 2).then_some(if i % 2 == 0 { "even" } else { "odd" }),
+        );
+        run.name = (*name).into();
+        let at = base + chrono::Duration::minutes(i as i64 * 10);
+        run.expected_start_time = Some(at);
+        run.tags = match i {
+            0 => vec!["nightly".into(), "etl".into()],
+            1 => vec!["nightly".into()],
+            2 => vec![],
+            3 => vec!["etl".into()],
+            _ => vec!["raw".into()],
+        };
+        if i < 3 {
+            run.deployment_id = Some(dep);
+            run.work_queue_name = Some("default".into());
+            run.created_by = Some(
+                json!({"id": creator.to_string(), "type": "DEPLOYMENT", "display_value": "d"}),
+            );
+        }
+        if i == 4 {
+            run.parent_task_run_id = Some(parent);
+            run.flow_version = Some("1.2".into());
+        }
+        if i % 2 == 1 {
+            run.idempotency_key = Some(format!("key-{i}"));
+        }
+        let (mut run, _) = store.create_flow_run(&run).await.unwrap();
+        let now = at + chrono::Duration::seconds(5);
+        match i {
+            0 | 1 => {
+                apply_state(&mut run, State::new(StateType::Running, now), now);
+                run = store.update_flow_run(&run).await.unwrap();
+                if i == 0 {
+                    let end = now + chrono::Duration::seconds(60);
+                    apply_state(&mut run, State::new(StateType::Completed, end), end);
+                    run = store.update_flow_run(&run).await.unwrap();
+                }
+            }
+            3 => {
+                let mut late = State::new(StateType::Scheduled, now);
+                late.name = "Late".into();
+                apply_state(&mut run, late, now);
+                run = store.update_flow_run(&run).await.unwrap();
+            }
+            _ => {}
+        }
+        all.push(run);
+    }
+    let t = |m: i64| (base + chrono::Duration::minutes(m)).to_rfc3339();
+    let bodies = vec![
+        json!({}),
+        json!({"id": {"any_": [all[0].id, all[5].id]}}),
+        json!({"id": {"not_any_": [all[0].id]}}),
+        json!({"id": {"any_": []}}),
+        json!({"name": {"any_": ["adhoc", "zeta"]}}),
+        json!({"name": {"like_": "NIGHTLY"}}),
+        json!({"name": {"like_": "etl%raw"}}),
+        json!({"name": {"like_": "y_l"}}),
+        json!({"tags": {"all_": ["nightly", "etl"]}}),
+        json!({"tags": {"any_": ["etl", "raw"]}}),
+        json!({"tags": {"any_": []}}),
+        json!({"tags": {"is_null_": true}}),
+        json!({"tags": {"is_null_": false, "all_": ["nightly"]}}),
+        json!({"tags": {"operator": "or_", "is_null_": true, "all_": ["raw"]}}),
+        json!({"deployment_id": {"any_": [dep]}}),
+        json!({"deployment_id": {"is_null_": true}}),
+        json!({"deployment_id": {"operator": "or_", "is_null_": true, "any_": [dep]}}),
+        json!({"work_queue_name": {"any_": ["default"]}}),
+        json!({"work_queue_name": {"is_null_": true}}),
+        json!({"state": {"type": {"any_": ["RUNNING", "COMPLETED"]}}}),
+        json!({"state": {"type": {"not_any_": ["SCHEDULED"]}}}),
+        json!({"state": {"name": {"any_": ["Late"]}}}),
+        json!({"state": {"name": {"not_any_": ["Late"]}, "type": {"any_": ["SCHEDULED"]}}}),
+        json!({"state": {"operator": "or_", "name": {"any_": ["Late"]}, "type": {"any_": ["COMPLETED"]}}}),
+        json!({"state": {}}),
+        json!({"flow_version": {"any_": ["1.2"]}}),
+        json!({"start_time": {"after_": t(15)}}),
+        json!({"start_time": {"before_": t(10)}}),
+        json!({"start_time": {"is_null_": false}}),
+        json!({"end_time": {"is_null_": true}}),
+        json!({"end_time": {"after_": t(0)}}),
+        json!({"expected_start_time": {"after_": t(10), "before_": t(30)}}),
+        json!({"next_scheduled_start_time": {"before_": t(100)}}),
+        json!({"parent_task_run_id": {"any_": [parent]}}),
+        json!({"parent_task_run_id": {"is_null_": true}}),
+        json!({"idempotency_key": {"any_": ["key-1", "key-3"]}}),
+        json!({"idempotency_key": {"not_any_": ["key-1"]}}),
+        json!({"created_by": {"id_": [creator]}}),
+        json!({"created_by": {"type_": ["AUTOMATION"]}}),
+        json!({"created_by": {"is_null_": true}}),
+        json!({"operator": "or_", "name": {"any_": ["zeta"]}, "tags": {"any_": ["nightly"]}}),
+        json!({"operator": "or_", "name": {"any_": ["zeta"]}, "deployment_id": {"any_": [dep]}}),
+        json!({"operator": "or_", "id": {}, "name": {"any_": ["nobody"]}}),
+        json!({"state": {"type": {"any_": ["SCHEDULED"]}}, "tags": {"any_": ["etl"]}}),
+    ];
+    // A few answers spelled out, so that the reference itself is checked.
+    let expect = |body: &serde_json::Value, want: &[usize]| {
+        let filter: FlowRunFilter = serde_json::from_value(body.clone()).unwrap();
+        let got: Vec<&str> = all
+            .iter()
+            .filter(|r| filter.matches(r))
+            .map(|r| r.name.as_str())
+            .collect();
+        let want: Vec<&str> = want.iter().map(|i| names[*i]).collect();
+        assert_eq!(got, want, "reference answer for {body}");
+    };
+    expect(&bodies[5], &[0, 1]);
+    expect(&bodies[6], &[4]);
+    expect(&bodies[7], &[1]);
+    expect(&bodies[13], &[2, 4, 5]);
+    expect(&bodies[22], &[2, 4, 5]);
+    expect(&bodies[43], &[3]);
+    let mut flows_and_pools = vec![
+        FlowRunQuery::default(),
+        FlowRunQuery {
+            flow_ids: Some(vec![flow_b]),
+            ..Default::default()
+        },
+        FlowRunQuery {
+            work_pool_names: Some(vec!["even".into()]),
+            ..Default::default()
+        },
+        FlowRunQuery {
+            deployment_ids: Some(vec![]),
+            ..Default::default()
+        },
+    ];
+    for body in &bodies {
+        let filter: FlowRunFilter = serde_json::from_value(body.clone()).unwrap();
+        flows_and_pools.push(FlowRunQuery::new(filter));
+    }
+    // Every sort over the whole set; then each filter with one sort (in turn), so that the
+    // suite stays quick on an emulator.
+    let mut runs_of = Vec::new();
+    for sort in FlowRunSort::ALL {
+        runs_of.push((FlowRunQuery::default(), sort));
+    }
+    for (i, query) in flows_and_pools.into_iter().enumerate() {
+        runs_of.push((query, FlowRunSort::ALL[i % FlowRunSort::ALL.len()]));
+    }
+    for (query, sort) in runs_of {
+        {
+            let mut want: Vec<&FlowRun> = all.iter().filter(|r| query.matches(r)).collect();
+            want.sort_by(|a, b| sort.compare(a, b));
+            let want: Vec<Uuid> = want.iter().map(|r| r.id).collect();
+            let q = FlowRunQuery {
+                sort,
+                ..query.clone()
+            };
+            let got: Vec<Uuid> = store
+                .list_flow_runs(&q)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            assert_eq!(got, want, "{:?} sorted {sort:?}", query.filter);
+            assert_eq!(
+                store.count_flow_runs(&q).await.unwrap(),
+                want.len() as u64,
+                "{:?}",
+                query.filter
+            );
+            let paged = FlowRunQuery {
+                page: Page {
+                    offset: 1,
+                    limit: Some(2),
+                },
+                ..q
+            };
+            let got: Vec<Uuid> = store
+                .list_flow_runs(&paged)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            assert_eq!(
+                got,
+                want.iter().skip(1).take(2).copied().collect::<Vec<_>>(),
+                "paged {:?} {sort:?}",
+                query.filter
+            );
+        }
+    }
 }
 
 /// The due index returns SCHEDULED runs at or before a time, oldest first.
@@ -551,7 +762,7 @@ macro_rules! store_conformance_tests {
             $crate::store_conformance_tests!(@tests $make;
                 work_pools_crud, blocks_crud, flows_and_deployments,
                 flow_run_conditional_writes, flow_run_idempotency_key,
-                flow_run_filters, due_flow_runs, api_keys, change_feed);
+                flow_run_filters, flow_run_filter_criteria, due_flow_runs, api_keys, change_feed);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {

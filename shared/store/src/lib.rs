@@ -31,6 +31,7 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use pushpool_core::filter::{FlowRunFilter, FlowRunSort};
 use pushpool_core::model::{
     ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool,
 };
@@ -51,23 +52,49 @@ pub struct Page {
     pub limit: Option<usize>,
 }
 
-/// A filter over flow runs: each `Some` list must match (any of its values).
+/// A flow run query: Prefect's [`FlowRunFilter`] plus the restrictions that other resources'
+/// filters resolve to, a [`FlowRunSort`] and a [`Page`].
+///
+/// The restrictions are how `POST /flow_runs/filter` answers its `flows`, `deployments` and
+/// `work_pools` filters: Prefect joins (`EXISTS` subqueries); pushpool resolves those small
+/// collections to id sets first and passes them here, which selects the same runs.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct FlowRunFilter {
-    /// Run ids.
-    pub ids: Option<Vec<Uuid>>,
-    /// Flow ids.
+pub struct FlowRunQuery {
+    /// Prefect's flow run criteria.
+    pub filter: FlowRunFilter,
+    /// Only runs of these flows.
     pub flow_ids: Option<Vec<Uuid>>,
-    /// Deployment ids.
+    /// Only runs of these deployments (a run without a deployment never matches).
     pub deployment_ids: Option<Vec<Uuid>>,
-    /// Work pool names.
+    /// Only runs of these work pools (a run without a pool never matches).
     pub work_pool_names: Option<Vec<String>>,
-    /// State types.
-    pub state_types: Option<Vec<StateType>>,
-    /// State names.
-    pub state_names: Option<Vec<String>>,
+    /// Order.
+    pub sort: FlowRunSort,
     /// Paging.
     pub page: Page,
+}
+
+impl FlowRunQuery {
+    /// A query of `filter`, unpaged, in the default order.
+    pub fn new(filter: FlowRunFilter) -> Self {
+        Self {
+            filter,
+            ..Self::default()
+        }
+    }
+
+    /// Whether `run` passes the filter and the restrictions (paging aside): the reference
+    /// every adapter's answer must equal.
+    pub fn matches(&self, run: &FlowRun) -> bool {
+        fn within<T: PartialEq>(list: &Option<Vec<T>>, value: Option<&T>) -> bool {
+            list.as_ref()
+                .is_none_or(|l| value.is_some_and(|v| l.contains(v)))
+        }
+        within(&self.flow_ids, Some(&run.flow_id))
+            && within(&self.deployment_ids, run.deployment_id.as_ref())
+            && within(&self.work_pool_names, run.work_pool_name.as_ref())
+            && self.filter.matches(run)
+    }
 }
 
 /// One entry of the change feed: flow run `flow_run_id` was written and is now in `state_type`.
@@ -174,8 +201,10 @@ pub trait Store: Send + Sync + 'static {
     async fn update_flow_run(&self, run: &FlowRun) -> Result<FlowRun>;
     /// Deletes a flow run and its history.
     async fn delete_flow_run(&self, id: Uuid) -> Result<()>;
-    /// Filters flow runs, newest expected start first.
-    async fn list_flow_runs(&self, filter: &FlowRunFilter) -> Result<Vec<FlowRun>>;
+    /// The runs that match `query`, in its order, paged.
+    async fn list_flow_runs(&self, query: &FlowRunQuery) -> Result<Vec<FlowRun>>;
+    /// How many runs match `query` (its page aside).
+    async fn count_flow_runs(&self, query: &FlowRunQuery) -> Result<u64>;
     /// SCHEDULED runs whose scheduled time is at or before `before`, oldest first, at most
     /// `limit` (the due index: the submitter's and reconciler's scan).
     async fn list_due_flow_runs(

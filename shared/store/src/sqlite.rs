@@ -17,45 +17,12 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::{Change, FlowRunFilter, Page, Result, Store, StoreError};
+use crate::{Change, FlowRunQuery, Page, Result, Store, StoreError};
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS documents (
-    kind TEXT NOT NULL,
-    id TEXT NOT NULL,
-    key1 TEXT NOT NULL,
-    key2 TEXT NOT NULL, -- '' when the kind has one key: NULLs would not be unique
-    body TEXT NOT NULL,
-    PRIMARY KEY (kind, id)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS documents_keys ON documents (kind, key1, key2);
-CREATE TABLE IF NOT EXISTS flow_runs (
-    id TEXT PRIMARY KEY,
-    flow_id TEXT NOT NULL,
-    deployment_id TEXT,
-    work_pool_name TEXT,
-    state_type TEXT,
-    state_name TEXT,
-    idempotency_key TEXT,
-    sort_time TEXT,
-    version INTEGER NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS flow_runs_idempotency ON flow_runs (flow_id, idempotency_key);
-CREATE INDEX IF NOT EXISTS flow_runs_state ON flow_runs (state_type, sort_time);
-CREATE INDEX IF NOT EXISTS flow_runs_deployment ON flow_runs (deployment_id);
-CREATE TABLE IF NOT EXISTS flow_run_states (
-    id TEXT PRIMARY KEY,
-    flow_run_id TEXT NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS flow_run_states_run ON flow_run_states (flow_run_id);
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    flow_run_id TEXT NOT NULL,
-    state_type TEXT
-);
-"#;
+pub mod migrations;
+mod query;
+
+pub use migrations::LATEST as SCHEMA_VERSION;
 
 /// The SQLite store. Cheap to clone; all clones share one connection.
 #[derive(Clone)]
@@ -148,7 +115,8 @@ impl SqliteStore {
             .map_err(sql)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql)?;
-        conn.execute_batch(SCHEMA).map_err(sql)?;
+        let mut conn = conn;
+        migrations::migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             notify: Arc::new(Notify::new()),
@@ -688,8 +656,9 @@ impl Store for SqliteStore {
                     }
                 }
                 tx.execute(
-                    "INSERT INTO flow_runs (id, flow_id, deployment_id, work_pool_name, state_type, state_name, idempotency_key, sort_time, version, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT INTO flow_runs (id, flow_id, deployment_id, work_pool_name, state_type, state_name, idempotency_key, sort_time, version, body,
+                     name, expected_start_time, start_time, end_time, next_scheduled_start_time)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                     params![
                         run.id.to_string(),
                         run.flow_id.to_string(),
@@ -700,7 +669,12 @@ impl Store for SqliteStore {
                         run.idempotency_key,
                         sort_time(&run),
                         run.version as i64,
-                        body
+                        body,
+                        run.name,
+                        run.expected_start_time.map(query::ts),
+                        run.start_time.map(query::ts),
+                        run.end_time.map(query::ts),
+                        run.next_scheduled_start_time.map(query::ts),
                     ],
                 )
                 .map_err(|e| if is_unique_violation(&e) {
@@ -747,7 +721,9 @@ impl Store for SqliteStore {
                 let n = tx
                     .execute(
                         "UPDATE flow_runs SET deployment_id = ?2, work_pool_name = ?3, state_type = ?4, state_name = ?5,
-                         sort_time = ?6, version = ?7, body = ?8 WHERE id = ?1 AND version = ?9",
+                         sort_time = ?6, version = ?7, body = ?8, name = ?10, expected_start_time = ?11,
+                         start_time = ?12, end_time = ?13, next_scheduled_start_time = ?14
+                         WHERE id = ?1 AND version = ?9",
                         params![
                             next.id.to_string(),
                             next.deployment_id.map(|d| d.to_string()),
@@ -757,7 +733,12 @@ impl Store for SqliteStore {
                             sort_time(&next),
                             next.version as i64,
                             body,
-                            expected
+                            expected,
+                            next.name,
+                            next.expected_start_time.map(query::ts),
+                            next.start_time.map(query::ts),
+                            next.end_time.map(query::ts),
+                            next.next_scheduled_start_time.map(query::ts),
                         ],
                     )
                     .map_err(sql)?;
@@ -809,55 +790,84 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_flow_runs(&self, filter: &FlowRunFilter) -> Result<Vec<FlowRun>> {
-        let filter = filter.clone();
+    async fn list_flow_runs(&self, q: &FlowRunQuery) -> Result<Vec<FlowRun>> {
+        let q = q.clone();
         self.with(move |c| {
-            let mut clauses: Vec<String> = Vec::new();
-            let mut args: Vec<String> = Vec::new();
-            let mut any = |column: &str, values: Vec<String>, clauses: &mut Vec<String>| {
-                let marks: Vec<String> = values
-                    .iter()
-                    .map(|v| {
-                        args.push(v.clone());
-                        format!("?{}", args.len())
-                    })
-                    .collect();
-                clauses.push(format!("{column} IN ({})", marks.join(", ")));
-            };
-            if let Some(ids) = &filter.ids {
-                any("id", ids.iter().map(Uuid::to_string).collect(), &mut clauses);
-            }
-            if let Some(ids) = &filter.flow_ids {
-                any("flow_id", ids.iter().map(Uuid::to_string).collect(), &mut clauses);
-            }
-            if let Some(ids) = &filter.deployment_ids {
-                any("deployment_id", ids.iter().map(Uuid::to_string).collect(), &mut clauses);
-            }
-            if let Some(names) = &filter.work_pool_names {
-                any("work_pool_name", names.clone(), &mut clauses);
-            }
-            if let Some(types) = &filter.state_types {
-                any(
-                    "state_type",
-                    types.iter().map(|t| t.as_str().to_owned()).collect(),
-                    &mut clauses,
+            let plan = query::plan(&q);
+            let take = q.page.limit.unwrap_or(usize::MAX);
+            if plan.exact {
+                let stmt = format!(
+                    "SELECT body, version FROM flow_runs {} {} LIMIT {} OFFSET {}",
+                    plan.where_,
+                    plan.order_by,
+                    q.page.limit.map_or(-1, |l| l.min(i64::MAX as usize) as i64),
+                    q.page.offset.min(i64::MAX as usize)
                 );
+                let mut stmt = c.prepare(&stmt).map_err(sql)?;
+                return query_runs(&mut stmt, rusqlite::params_from_iter(plan.params));
             }
-            if let Some(names) = &filter.state_names {
-                any("state_name", names.clone(), &mut clauses);
-            }
-            let where_ = if clauses.is_empty() {
-                String::new()
-            } else {
-                format!("WHERE {}", clauses.join(" AND "))
-            };
-            let query = format!(
-                "SELECT body, version FROM flow_runs {where_} ORDER BY sort_time DESC, id LIMIT {} OFFSET {}",
-                filter.page.limit.map_or(-1, |l| l as i64),
-                filter.page.offset
+            // Part of the filter is not in the columns: read in order, keep what matches.
+            let stmt = format!(
+                "SELECT body, version FROM flow_runs {} {}",
+                plan.where_, plan.order_by
             );
-            let mut stmt = c.prepare(&query).map_err(sql)?;
-            query_runs(&mut stmt, rusqlite::params_from_iter(args.iter()))
+            let mut stmt = c.prepare(&stmt).map_err(sql)?;
+            let mut rows = stmt
+                .query(rusqlite::params_from_iter(plan.params))
+                .map_err(sql)?;
+            let mut out = Vec::new();
+            let mut skipped = 0;
+            while out.len() < take {
+                let Some(row) = rows.next().map_err(sql)? else {
+                    break;
+                };
+                let run = run_from(
+                    &row.get::<_, String>(0).map_err(sql)?,
+                    row.get(1).map_err(sql)?,
+                )?;
+                if !q.matches(&run) {
+                    continue;
+                }
+                if skipped < q.page.offset {
+                    skipped += 1;
+                    continue;
+                }
+                out.push(run);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn count_flow_runs(&self, q: &FlowRunQuery) -> Result<u64> {
+        let q = q.clone();
+        self.with(move |c| {
+            let plan = query::plan(&q);
+            if plan.exact {
+                let stmt = format!("SELECT count(*) FROM flow_runs {}", plan.where_);
+                let n: i64 = c
+                    .prepare(&stmt)
+                    .map_err(sql)?
+                    .query_row(rusqlite::params_from_iter(plan.params), |r| r.get(0))
+                    .map_err(sql)?;
+                return Ok(n as u64);
+            }
+            let stmt = format!("SELECT body, version FROM flow_runs {}", plan.where_);
+            let mut stmt = c.prepare(&stmt).map_err(sql)?;
+            let mut rows = stmt
+                .query(rusqlite::params_from_iter(plan.params))
+                .map_err(sql)?;
+            let mut n = 0;
+            while let Some(row) = rows.next().map_err(sql)? {
+                let run = run_from(
+                    &row.get::<_, String>(0).map_err(sql)?,
+                    row.get(1).map_err(sql)?,
+                )?;
+                if q.matches(&run) {
+                    n += 1;
+                }
+            }
+            Ok(n)
         })
         .await
     }

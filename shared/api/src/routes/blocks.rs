@@ -17,9 +17,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::filters::{
+    BlockDocumentsBody, BlockSchemasBody, BlockTypesBody, FilterBody, offset_page,
+};
 use super::{IncludeSecrets, parse_id};
-use crate::extract::{Json, OptionalJson, Query};
+use crate::extract::{Json, Query};
 use crate::{ApiError, AppState};
+use pushpool_service::queries;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct BlockTypeCreate {
@@ -121,16 +125,40 @@ pub(crate) async fn update_block_type(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /block_types/filter`: Prefect's `BlockTypeFilter`, and `block_schemas` (the type
+/// must have a schema that passes), by name, `offset`/`limit`.
 pub(crate) async fn filter_block_types(
     State(state): State<AppState>,
-    OptionalJson(body): OptionalJson<Value>,
+    FilterBody(body): FilterBody<BlockTypesBody>,
 ) -> Result<axum::Json<Vec<BlockType>>, ApiError> {
-    let slugs = super::filters::any_strings(body.get("block_types"), "slug");
-    let types = state.store().list_block_types(Page::default()).await?;
+    let page = offset_page(&body.offset, &body.limit)?;
+    let with_schema: Option<std::collections::HashSet<Uuid>> = match &body.block_schemas {
+        Some(f) => Some(
+            state
+                .store()
+                .list_block_schemas(Page::default())
+                .await?
+                .into_iter()
+                .filter(|s| f.matches(s))
+                .map(|s| s.block_type_id)
+                .collect(),
+        ),
+        None => None,
+    };
+    let mut types: Vec<BlockType> = state
+        .store()
+        .list_block_types(Page::default())
+        .await?
+        .into_iter()
+        .filter(|t| body.block_types.as_ref().is_none_or(|f| f.matches(t)))
+        .filter(|t| with_schema.as_ref().is_none_or(|ids| ids.contains(&t.id)))
+        .collect();
+    types.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.id.cmp(&a.id)));
     Ok(axum::Json(
         types
             .into_iter()
-            .filter(|t| slugs.as_ref().is_none_or(|s| s.contains(&t.slug)))
+            .skip(page.offset)
+            .take(page.limit.unwrap_or(usize::MAX))
             .collect(),
     ))
 }
@@ -229,19 +257,28 @@ pub(crate) async fn read_block_schema(
     Ok(axum::Json(with_block_type(&state, schema).await?))
 }
 
+/// `POST /block_schemas/filter`: Prefect's `BlockSchemaFilter`, newest first,
+/// `offset`/`limit`.
 pub(crate) async fn filter_block_schemas(
     State(state): State<AppState>,
-    OptionalJson(body): OptionalJson<Value>,
+    FilterBody(body): FilterBody<BlockSchemasBody>,
 ) -> Result<axum::Json<Vec<BlockSchema>>, ApiError> {
-    let type_ids = super::filters::any_ids(body.get("block_schemas"), "block_type_id");
+    let page = offset_page(&body.offset, &body.limit)?;
+    let mut schemas: Vec<BlockSchema> = state
+        .store()
+        .list_block_schemas(Page::default())
+        .await?
+        .into_iter()
+        .filter(|s| body.block_schemas.as_ref().is_none_or(|f| f.matches(s)))
+        .collect();
+    schemas.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
     let mut out = Vec::new();
-    for s in state.store().list_block_schemas(Page::default()).await? {
-        if type_ids
-            .as_ref()
-            .is_none_or(|ids| ids.contains(&s.block_type_id))
-        {
-            out.push(with_block_type(&state, s).await?);
-        }
+    for s in schemas
+        .into_iter()
+        .skip(page.offset)
+        .take(page.limit.unwrap_or(usize::MAX))
+    {
+        out.push(with_block_type(&state, s).await?);
     }
     Ok(axum::Json(out))
 }
@@ -451,55 +488,61 @@ pub(crate) async fn delete_block_document(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct BlockDocumentFilterBody {
-    #[serde(default)]
-    block_documents: Option<Value>,
-    #[serde(default)]
-    block_types: Option<Value>,
-    #[serde(default)]
-    include_secrets: bool,
-    #[serde(default)]
-    offset: Option<usize>,
-    #[serde(default)]
-    limit: Option<usize>,
+impl BlockDocumentsBody {
+    fn query(&self) -> queries::BlockDocumentQuery {
+        queries::BlockDocumentQuery {
+            block_documents: self.block_documents.clone().unwrap_or_default(),
+            block_types: self.block_types.clone(),
+            block_schemas: self.block_schemas.clone(),
+        }
+    }
 }
 
+/// `POST /block_documents/filter`: Prefect's `BlockDocumentFilter` (anonymous documents
+/// hidden by default), `block_types` and `block_schemas`, every `BlockDocumentSort`,
+/// `offset`/`limit`, and `include_secrets`.
 pub(crate) async fn filter_block_documents(
     State(state): State<AppState>,
-    OptionalJson(body): OptionalJson<BlockDocumentFilterBody>,
+    FilterBody(body): FilterBody<BlockDocumentsBody>,
 ) -> Result<axum::Json<Vec<Value>>, ApiError> {
-    let names = super::filters::any_strings(body.block_documents.as_ref(), "name");
-    let slugs = super::filters::any_strings(body.block_types.as_ref(), "slug");
-    let mut type_ids = None;
-    if let Some(slugs) = slugs {
-        let mut ids = Vec::new();
-        for s in slugs {
-            if let Ok(t) = state.store().read_block_type_by_slug(&s).await {
-                ids.push(t.id);
-            }
-        }
-        type_ids = Some(ids);
-    }
-    let mut out = Vec::new();
-    let docs = state.store().list_block_documents(Page::default()).await?;
-    for doc in docs
-        .into_iter()
-        .filter(|d| !d.is_anonymous)
-        .filter(|d| {
-            names
-                .as_ref()
-                .is_none_or(|n| d.name.as_ref().is_some_and(|x| n.contains(x)))
-        })
-        .filter(|d| {
-            type_ids
-                .as_ref()
-                .is_none_or(|ids| ids.contains(&d.block_type_id))
-        })
-        .skip(body.offset.unwrap_or(0))
-        .take(body.limit.unwrap_or(usize::MAX))
-    {
-        out.push(document_response(&state, &doc, body.include_secrets).await?);
+    let page = offset_page(&body.offset, &body.limit)?;
+    let docs = queries::read_block_documents(
+        state.store().as_ref(),
+        &body.query(),
+        body.sort.unwrap_or_default(),
+        page,
+    )
+    .await?;
+    let mut out = Vec::with_capacity(docs.len());
+    for doc in &docs {
+        out.push(document_response(&state, doc, body.include_secrets.unwrap_or(false)).await?);
     }
     Ok(axum::Json(out))
+}
+
+/// `POST /block_documents/count`: `{block_documents, block_types, block_schemas}` only.
+pub(crate) async fn count_block_documents(
+    State(state): State<AppState>,
+    FilterBody(body): FilterBody<BlockDocumentsBody>,
+) -> Result<axum::Json<u64>, ApiError> {
+    for (present, key) in [
+        (body.offset.is_some(), "offset"),
+        (body.limit.is_some(), "limit"),
+        (body.sort.is_some(), "sort"),
+        (body.include_secrets.is_some(), "include_secrets"),
+    ] {
+        if present {
+            return Err(ApiError::Invalid(format!(
+                "{key}: this route does not take this key (Prefect's body for it has no such field)"
+            )));
+        }
+    }
+    let docs = queries::read_block_documents(
+        state.store().as_ref(),
+        &body.query(),
+        Default::default(),
+        Page::default(),
+    )
+    .await?;
+    Ok(axum::Json(docs.len() as u64))
 }

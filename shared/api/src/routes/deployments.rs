@@ -14,14 +14,16 @@ use pushpool_core::orchestration::apply_state;
 use pushpool_core::state::{StateCreate, StateType};
 use pushpool_core::template::merge_job_variables;
 use pushpool_providers::ProviderError;
-use pushpool_store::{Page, StoreError};
+use pushpool_store::StoreError;
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::filters::{DeploymentsBody, FilterBody, Paging, paginated};
 use super::parse_id;
 use crate::extract::{Json, OptionalJson};
 use crate::{ApiError, AppState};
+use pushpool_service::queries;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct DeploymentCreate {
@@ -306,32 +308,44 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /deployments/filter`: Prefect's `DeploymentFilter` and related filters, every
+/// `DeploymentSort`, and `offset`/`limit`.
 pub(crate) async fn filter(
     State(state): State<AppState>,
-    OptionalJson(body): OptionalJson<Value>,
+    FilterBody(body): FilterBody<DeploymentsBody>,
 ) -> Result<axum::Json<Vec<Deployment>>, ApiError> {
-    let ids = super::filters::any_ids(body.get("deployments"), "id");
-    let names = super::filters::any_strings(body.get("deployments"), "name");
-    let pools = super::filters::any_strings(body.get("work_pools"), "name");
-    let offset = body.get("offset").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let limit = body
-        .get("limit")
-        .and_then(Value::as_u64)
-        .map(|l| l as usize);
-    let all = state.store().list_deployments(Page::default()).await?;
+    let l = body.listing(Paging::Offset, true)?;
     Ok(axum::Json(
-        all.into_iter()
-            .filter(|d| ids.as_ref().is_none_or(|i| i.contains(&d.id)))
-            .filter(|d| names.as_ref().is_none_or(|n| n.contains(&d.name)))
-            .filter(|d| {
-                pools
-                    .as_ref()
-                    .is_none_or(|p| d.work_pool_name.as_ref().is_some_and(|w| p.contains(w)))
-            })
-            .skip(offset)
-            .take(limit.unwrap_or(usize::MAX))
-            .collect(),
+        queries::read_deployments(state.store().as_ref(), &l.related, l.sort, l.page).await?,
     ))
+}
+
+/// `POST /deployments/count`.
+pub(crate) async fn count(
+    State(state): State<AppState>,
+    FilterBody(body): FilterBody<DeploymentsBody>,
+) -> Result<axum::Json<u64>, ApiError> {
+    let l = body.listing(Paging::None, true)?;
+    Ok(axum::Json(
+        queries::count_deployments(state.store().as_ref(), &l.related).await?,
+    ))
+}
+
+/// `POST /deployments/paginate`.
+pub(crate) async fn paginate(
+    State(state): State<AppState>,
+    FilterBody(body): FilterBody<DeploymentsBody>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let l = body.listing(Paging::Page, true)?;
+    let store = state.store().as_ref();
+    let results = queries::read_deployments(store, &l.related, l.sort, l.page).await?;
+    let count = queries::count_deployments(store, &l.related).await?;
+    Ok(axum::Json(paginated(
+        results,
+        count,
+        l.limit,
+        l.page_number,
+    )))
 }
 
 /// Prefect's `DeploymentFlowRunCreate`.

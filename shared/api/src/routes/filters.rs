@@ -1,28 +1,366 @@
-//! Helpers for Prefect's filter bodies (`{"flow_runs": {"id": {"any_": [...]}}}`).
+//! Prefect's filter route bodies (`POST /<resource>/filter`, `/count`, `/paginate`), parsed
+//! into typed structs that refuse what they do not know.
+//!
+//! - Every key of a body and of every filter model in it must be one Prefect 3.9.1 defines
+//!   (its OpenAPI document, `Body_read_flow_runs_flow_runs_filter_post` and friends); anything
+//!   else is a 422 that names its path (`flow_runs.tags.none_: unknown field ...`). Prefect
+//!   itself silently drops unknown top-level body keys (FastAPI), which pushpool does not.
+//! - A key sent as `null` is the same as a key left out, as FastAPI treats body fields.
+//! - `limit` follows Prefect's `LimitBody`: default and maximum 200
+//!   (`PREFECT_SERVER_API_DEFAULT_LIMIT`), `422 "Invalid limit: must be less than or equal to
+//!   200."` above it, `"... greater than or equal to 0."` below 0. `offset` is an integer ≥ 0,
+//!   `page` an integer ≥ 1; anything else (a fraction, a string, a number past 2^63 - 1) is a
+//!   422 naming the key.
+//! - Criteria whose data pushpool does not hold yet are refused with a 422 that says so:
+//!   `task_runs` (task runs are not filterable yet), `work_pool_queues` (work queues other
+//!   than each pool's default are not modelled yet), `flow_runs.parent_flow_run_id`.
 
+use axum::extract::{FromRequest, Request};
+use pushpool_core::filter::{
+    BlockDocumentFilter, BlockDocumentSort, BlockSchemaFilter, BlockTypeFilter, DeploymentFilter,
+    DeploymentSort, FlowFilter, FlowRunFilter, FlowRunSort, FlowSort, WorkPoolFilter,
+};
+use pushpool_service::queries::Related;
+use pushpool_store::Page;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
-use uuid::Uuid;
 
-/// The `any_` list of `section.field`, as strings; `None` when absent or null.
-pub(crate) fn any_strings(section: Option<&Value>, field: &str) -> Option<Vec<String>> {
-    let list = section?.get(field)?.get("any_")?.as_array()?;
-    Some(
-        list.iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-    )
+use crate::ApiError;
+
+/// Prefect's default and maximum `limit` (`PREFECT_SERVER_API_DEFAULT_LIMIT`).
+pub(crate) const MAX_LIMIT: u64 = 200;
+
+/// A filter body: an empty body is `T::default()`; a malformed one is a 422 naming the path
+/// of the offending key.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FilterBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for FilterBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE
+                    || e.body_text().contains("length limit exceeded")
+                {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::BadRequest(e.body_text())
+                }
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(de).map(Self).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            // serde_json ends its messages with " at line L column C": of no use in an
+            // API error whose path already names the key.
+            let message = inner.to_string();
+            let message = message
+                .rsplit_once(" at line ")
+                .map_or(message.as_str(), |(m, _)| m)
+                .to_owned();
+            if inner.is_syntax() || inner.is_eof() {
+                ApiError::BadRequest(format!("Invalid request body: {inner}"))
+            } else if path == "." {
+                ApiError::Invalid(format!("Invalid request body: {message}"))
+            } else {
+                ApiError::Invalid(format!("{path}: {message}"))
+            }
+        })
+    }
 }
 
-/// The `any_` list of `section.field`, as UUIDs (unparsable ones dropped: they match nothing).
-pub(crate) fn any_ids(section: Option<&Value>, field: &str) -> Option<Vec<Uuid>> {
-    any_strings(section, field).map(|v| v.iter().filter_map(|s| s.parse().ok()).collect())
+/// An integer body key kept raw, checked by [`limit`], [`offset`] or [`page`].
+type RawNumber = Option<Value>;
+
+fn integer(name: &str, raw: &RawNumber) -> Result<Option<i128>, ApiError> {
+    match raw {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.is_f64() => {
+            Err(ApiError::Invalid(format!("{name}: {n} is not an integer")))
+        }
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+            .filter(|v| *v <= i128::from(i64::MAX))
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::Invalid(format!(
+                    "{name}: {n} is not an integer between -2^63 and 2^63 - 1"
+                ))
+            }),
+        Some(other) => Err(ApiError::Invalid(format!(
+            "{name}: {other} is not an integer"
+        ))),
+    }
 }
 
-/// `section.outer.inner.any_` as strings (e.g. `flow_runs.state.type.any_`).
-pub(crate) fn nested_any_strings(
-    section: Option<&Value>,
-    outer: &str,
-    inner: &str,
-) -> Option<Vec<String>> {
-    any_strings(section?.get(outer), inner)
+/// `limit` as Prefect's `LimitBody` checks it: default 200, between 0 and 200.
+pub(crate) fn limit(raw: &RawNumber) -> Result<usize, ApiError> {
+    match integer("limit", raw)? {
+        None => Ok(MAX_LIMIT as usize),
+        Some(l) if l < 0 => Err(ApiError::Invalid(
+            "Invalid limit: must be greater than or equal to 0.".into(),
+        )),
+        Some(l) if l > i128::from(MAX_LIMIT) => Err(ApiError::Invalid(format!(
+            "Invalid limit: must be less than or equal to {MAX_LIMIT}."
+        ))),
+        Some(l) => Ok(l as usize),
+    }
+}
+
+/// `offset`: an integer ≥ 0, default 0.
+pub(crate) fn offset(raw: &RawNumber) -> Result<usize, ApiError> {
+    match integer("offset", raw)? {
+        None => Ok(0),
+        Some(o) if o < 0 => Err(ApiError::Invalid(
+            "offset: must be greater than or equal to 0".into(),
+        )),
+        Some(o) => Ok(usize::try_from(o).unwrap_or(usize::MAX)),
+    }
+}
+
+/// `page`: an integer ≥ 1, default 1.
+pub(crate) fn page(raw: &RawNumber) -> Result<usize, ApiError> {
+    match integer("page", raw)? {
+        None => Ok(1),
+        Some(p) if p < 1 => Err(ApiError::Invalid(
+            "page: must be greater than or equal to 1".into(),
+        )),
+        Some(p) => Ok(usize::try_from(p).unwrap_or(usize::MAX)),
+    }
+}
+
+/// The page of `offset`/`limit` keys.
+pub(crate) fn offset_page(offset_raw: &RawNumber, limit_raw: &RawNumber) -> Result<Page, ApiError> {
+    Ok(Page {
+        offset: offset(offset_raw)?,
+        limit: Some(limit(limit_raw)?),
+    })
+}
+
+/// Prefect's paginate response: `{results, count, limit, pages, page}`.
+pub(crate) fn paginated<T: serde::Serialize>(
+    results: Vec<T>,
+    count: u64,
+    limit: usize,
+    page: usize,
+) -> Value {
+    let limit64 = limit as u64;
+    let pages = if limit64 > 0 {
+        count.div_ceil(limit64)
+    } else {
+        0
+    };
+    serde_json::json!({
+        "results": results,
+        "count": count,
+        "limit": limit,
+        "pages": pages,
+        "page": page,
+    })
+}
+
+/// Refuses a criterion pushpool cannot answer yet.
+fn refuse(present: bool, path: &str, why: &str) -> Result<(), ApiError> {
+    if present {
+        Err(ApiError::Invalid(format!("{path}: {why}")))
+    } else {
+        Ok(())
+    }
+}
+
+const NO_TASK_RUNS: &str = "filtering by task runs is not supported by pushpool yet";
+const NO_QUEUES: &str = "filtering by work queues is not supported by pushpool yet (each pool has one queue, `default`)";
+
+/// A body of one of the flow run, flow and deployment routes: the related filters, a sort,
+/// and the paging keys its route takes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, bound(deserialize = "S: Deserialize<'de>"))]
+pub(crate) struct ListBody<S> {
+    #[serde(default)]
+    flows: Option<FlowFilter>,
+    #[serde(default)]
+    flow_runs: Option<FlowRunFilter>,
+    #[serde(default)]
+    task_runs: Option<Value>,
+    #[serde(default)]
+    deployments: Option<DeploymentFilter>,
+    #[serde(default)]
+    work_pools: Option<WorkPoolFilter>,
+    #[serde(default)]
+    work_pool_queues: Option<Value>,
+    #[serde(default)]
+    sort: Option<S>,
+    #[serde(default)]
+    limit: RawNumber,
+    #[serde(default)]
+    offset: RawNumber,
+    #[serde(default)]
+    page: RawNumber,
+}
+
+/// What a list route needs: the filters, the sort, and its page.
+pub(crate) struct Listing<S> {
+    pub related: Related,
+    pub sort: S,
+    pub page: Page,
+    /// `page` (paginate routes) and `limit`, for the paginate response.
+    pub page_number: usize,
+    pub limit: usize,
+}
+
+/// Which paging keys a route takes: `offset` (filter routes), `page` (paginate routes) or
+/// none (count routes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Paging {
+    Offset,
+    Page,
+    None,
+}
+
+impl<S: Default> ListBody<S> {
+    /// Checks the body for a route with `paging`; the `flows`-filter route has no
+    /// `work_pool_queues` key (Prefect's `Body_read_flows_flows_filter_post`).
+    pub(crate) fn listing(self, paging: Paging, queues: bool) -> Result<Listing<S>, ApiError> {
+        let unexpected = |present: bool, key: &str| {
+            refuse(
+                present,
+                key,
+                "this route does not take this key (Prefect's body for it has no such field)",
+            )
+        };
+        unexpected(
+            !queues && self.work_pool_queues.is_some(),
+            "work_pool_queues",
+        )?;
+        match paging {
+            Paging::Offset => unexpected(self.page.is_some(), "page")?,
+            Paging::Page => unexpected(self.offset.is_some(), "offset")?,
+            Paging::None => {
+                unexpected(self.page.is_some(), "page")?;
+                unexpected(self.offset.is_some(), "offset")?;
+                unexpected(self.limit.is_some(), "limit")?;
+                unexpected(self.sort.is_some(), "sort")?;
+            }
+        }
+        let limit = limit(&self.limit)?;
+        let (page, page_number) = match paging {
+            Paging::Offset => (
+                Page {
+                    offset: offset(&self.offset)?,
+                    limit: Some(limit),
+                },
+                1,
+            ),
+            Paging::Page => {
+                let n = page(&self.page)?;
+                (
+                    Page {
+                        offset: (n - 1).saturating_mul(limit),
+                        limit: Some(limit),
+                    },
+                    n,
+                )
+            }
+            Paging::None => (Page::default(), 1),
+        };
+        refuse(self.task_runs.is_some(), "task_runs", NO_TASK_RUNS)?;
+        refuse(
+            self.work_pool_queues.is_some(),
+            "work_pool_queues",
+            NO_QUEUES,
+        )?;
+        if let Some(path) = self.flow_runs.as_ref().and_then(FlowRunFilter::unsupported) {
+            refuse(
+                true,
+                &format!("flow_runs.{path}"),
+                "subflow links are not filterable by pushpool yet (they need task runs)",
+            )?;
+        }
+        Ok(Listing {
+            related: Related {
+                flows: self.flows,
+                flow_runs: self.flow_runs,
+                deployments: self.deployments,
+                work_pools: self.work_pools,
+            },
+            sort: self.sort.unwrap_or_default(),
+            page,
+            page_number,
+            limit,
+        })
+    }
+}
+
+/// `/flow_runs/filter`, `/count`, `/paginate`.
+pub(crate) type FlowRunsBody = ListBody<FlowRunSort>;
+/// `/flows/filter`, `/count`, `/paginate`.
+pub(crate) type FlowsBody = ListBody<FlowSort>;
+/// `/deployments/filter`, `/count`, `/paginate`.
+pub(crate) type DeploymentsBody = ListBody<DeploymentSort>;
+
+/// `/work_pools/filter` and `/count`: `{work_pools, offset, limit}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WorkPoolsBody {
+    #[serde(default)]
+    pub work_pools: Option<WorkPoolFilter>,
+    #[serde(default)]
+    pub offset: RawNumber,
+    #[serde(default)]
+    pub limit: RawNumber,
+}
+
+/// `/block_documents/filter` and `/count`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BlockDocumentsBody {
+    #[serde(default)]
+    pub block_documents: Option<BlockDocumentFilter>,
+    #[serde(default)]
+    pub block_types: Option<BlockTypeFilter>,
+    #[serde(default)]
+    pub block_schemas: Option<BlockSchemaFilter>,
+    #[serde(default)]
+    pub include_secrets: Option<bool>,
+    #[serde(default)]
+    pub sort: Option<BlockDocumentSort>,
+    #[serde(default)]
+    pub offset: RawNumber,
+    #[serde(default)]
+    pub limit: RawNumber,
+}
+
+/// `/block_types/filter`: `{block_types, block_schemas, offset, limit}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BlockTypesBody {
+    #[serde(default)]
+    pub block_types: Option<BlockTypeFilter>,
+    #[serde(default)]
+    pub block_schemas: Option<BlockSchemaFilter>,
+    #[serde(default)]
+    pub offset: RawNumber,
+    #[serde(default)]
+    pub limit: RawNumber,
+}
+
+/// `/block_schemas/filter`: `{block_schemas, offset, limit}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BlockSchemasBody {
+    #[serde(default)]
+    pub block_schemas: Option<BlockSchemaFilter>,
+    #[serde(default)]
+    pub offset: RawNumber,
+    #[serde(default)]
+    pub limit: RawNumber,
 }

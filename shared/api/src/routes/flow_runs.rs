@@ -8,14 +8,15 @@ use chrono::Utc;
 use pushpool_core::model::{EmpiricalPolicy, FlowRun, Object};
 use pushpool_core::orchestration::{apply_state, orchestrate};
 use pushpool_core::state::{State as RunState, StateCreate, StateType};
-use pushpool_store::{FlowRunFilter, Page, StoreError};
+use pushpool_service::queries;
+use pushpool_store::StoreError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::filters::{any_ids, any_strings, nested_any_strings};
+use super::filters::{FilterBody, FlowRunsBody, Paging, paginated};
 use super::parse_id;
-use crate::extract::{Json, OptionalJson, Query};
+use crate::extract::{Json, Query};
 use crate::{ApiError, AppState};
 
 /// Prefect's `FlowRunCreate` (local, non-deployment runs).
@@ -211,43 +212,44 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /flow_runs/filter`: Prefect's `FlowRunFilter` and related filters, every sort, and
+/// `offset`/`limit` (see [`super::filters`]).
 pub(crate) async fn filter(
     State(state): State<AppState>,
-    OptionalJson(body): OptionalJson<Value>,
+    FilterBody(body): FilterBody<FlowRunsBody>,
 ) -> Result<axum::Json<Vec<FlowRun>>, ApiError> {
-    let runs = body.get("flow_runs");
-    let state_types = match nested_any_strings(runs, "state", "type") {
-        Some(types) => Some(
-            types
-                .iter()
-                .map(|t| {
-                    StateType::parse(t).ok_or_else(|| {
-                        ApiError::Invalid(format!(
-                            "flow_runs.state.type.any_: unknown state type {t:?}"
-                        ))
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        None => None,
-    };
-    let filter = FlowRunFilter {
-        ids: any_ids(runs, "id"),
-        flow_ids: any_ids(body.get("flows"), "id"),
-        deployment_ids: any_ids(body.get("deployments"), "id")
-            .or_else(|| any_ids(runs, "deployment_id")),
-        work_pool_names: any_strings(body.get("work_pools"), "name"),
-        state_types,
-        state_names: nested_any_strings(runs, "state", "name"),
-        page: Page {
-            offset: body.get("offset").and_then(Value::as_u64).unwrap_or(0) as usize,
-            limit: body
-                .get("limit")
-                .and_then(Value::as_u64)
-                .map(|l| l as usize),
-        },
-    };
-    Ok(axum::Json(state.store().list_flow_runs(&filter).await?))
+    let l = body.listing(Paging::Offset, true)?;
+    Ok(axum::Json(
+        queries::read_flow_runs(state.store().as_ref(), &l.related, l.sort, l.page).await?,
+    ))
+}
+
+/// `POST /flow_runs/count`: how many runs the filters match.
+pub(crate) async fn count(
+    State(state): State<AppState>,
+    FilterBody(body): FilterBody<FlowRunsBody>,
+) -> Result<axum::Json<u64>, ApiError> {
+    let l = body.listing(Paging::None, true)?;
+    Ok(axum::Json(
+        queries::count_flow_runs(state.store().as_ref(), &l.related).await?,
+    ))
+}
+
+/// `POST /flow_runs/paginate`: `{results, count, limit, pages, page}`.
+pub(crate) async fn paginate(
+    State(state): State<AppState>,
+    FilterBody(body): FilterBody<FlowRunsBody>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let l = body.listing(Paging::Page, true)?;
+    let store = state.store().as_ref();
+    let results = queries::read_flow_runs(store, &l.related, l.sort, l.page).await?;
+    let count = queries::count_flow_runs(store, &l.related).await?;
+    Ok(axum::Json(paginated(
+        results,
+        count,
+        l.limit,
+        l.page_number,
+    )))
 }
 
 /// `{"state": StateCreate, "force": bool}`.

@@ -5,14 +5,16 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
 use pushpool_core::model::{Flow, Object};
-use pushpool_store::Page;
+
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::filters::{FilterBody, FlowsBody, Paging, paginated};
 use super::parse_id;
-use crate::extract::{Json, OptionalJson};
+use crate::extract::Json;
 use crate::{ApiError, AppState};
+use pushpool_service::queries;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct FlowCreate {
@@ -70,25 +72,42 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /flows/filter`: Prefect's `FlowFilter` and related filters, every `FlowSort`, and
+/// `offset`/`limit`.
 pub(crate) async fn filter(
     State(state): State<AppState>,
-    OptionalJson(body): OptionalJson<Value>,
+    FilterBody(body): FilterBody<FlowsBody>,
 ) -> Result<axum::Json<Vec<Flow>>, ApiError> {
-    let names = super::filters::any_strings(body.get("flows"), "name");
-    let ids = super::filters::any_ids(body.get("flows"), "id");
-    let offset = body.get("offset").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let limit = body
-        .get("limit")
-        .and_then(Value::as_u64)
-        .map(|l| l as usize);
-    let flows = state.store().list_flows(Page::default()).await?;
+    let l = body.listing(Paging::Offset, false)?;
     Ok(axum::Json(
-        flows
-            .into_iter()
-            .filter(|f| names.as_ref().is_none_or(|n| n.contains(&f.name)))
-            .filter(|f| ids.as_ref().is_none_or(|i| i.contains(&f.id)))
-            .skip(offset)
-            .take(limit.unwrap_or(usize::MAX))
-            .collect(),
+        queries::read_flows(state.store().as_ref(), &l.related, l.sort, l.page).await?,
     ))
+}
+
+/// `POST /flows/count`.
+pub(crate) async fn count(
+    State(state): State<AppState>,
+    FilterBody(body): FilterBody<FlowsBody>,
+) -> Result<axum::Json<u64>, ApiError> {
+    let l = body.listing(Paging::None, false)?;
+    Ok(axum::Json(
+        queries::count_flows(state.store().as_ref(), &l.related).await?,
+    ))
+}
+
+/// `POST /flows/paginate`.
+pub(crate) async fn paginate(
+    State(state): State<AppState>,
+    FilterBody(body): FilterBody<FlowsBody>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let l = body.listing(Paging::Page, false)?;
+    let store = state.store().as_ref();
+    let results = queries::read_flows(store, &l.related, l.sort, l.page).await?;
+    let count = queries::count_flows(store, &l.related).await?;
+    Ok(axum::Json(paginated(
+        results,
+        count,
+        l.limit,
+        l.page_number,
+    )))
 }

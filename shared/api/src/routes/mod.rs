@@ -29,6 +29,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/events/in", get(meta::events_in))
         .route("/work_pools/", post(work_pools::create))
         .route("/work_pools/filter", post(work_pools::filter))
+        .route("/work_pools/count", post(work_pools::count))
         .route(
             "/work_pools/{name}",
             get(work_pools::read)
@@ -71,6 +72,10 @@ pub(crate) fn routes() -> Router<AppState> {
             post(blocks::filter_block_documents),
         )
         .route(
+            "/block_documents/count",
+            post(blocks::count_block_documents),
+        )
+        .route(
             "/block_documents/{id}",
             get(blocks::read_block_document)
                 .patch(blocks::update_block_document)
@@ -78,10 +83,14 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/flows/", post(flows::create))
         .route("/flows/filter", post(flows::filter))
+        .route("/flows/count", post(flows::count))
+        .route("/flows/paginate", post(flows::paginate))
         .route("/flows/name/{name}", get(flows::read_by_name))
         .route("/flows/{id}", get(flows::read).delete(flows::delete))
         .route("/deployments/", post(deployments::create))
         .route("/deployments/filter", post(deployments::filter))
+        .route("/deployments/count", post(deployments::count))
+        .route("/deployments/paginate", post(deployments::paginate))
         .route(
             "/deployments/name/{flow_name}/{deployment_name}",
             get(deployments::read_by_name),
@@ -98,6 +107,8 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/flow_runs/", post(flow_runs::create))
         .route("/flow_runs/filter", post(flow_runs::filter))
+        .route("/flow_runs/count", post(flow_runs::count))
+        .route("/flow_runs/paginate", post(flow_runs::paginate))
         .route(
             "/flow_runs/{id}",
             get(flow_runs::read)
@@ -129,10 +140,11 @@ pub(crate) async fn not_found() -> Response {
         .into_response()
 }
 
-/// Parses a path or body id, naming the field on failure.
-pub(crate) fn parse_id(field: &str, raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw)
-        .map_err(|_| ApiError::Invalid(format!("{field}: {raw:?} is not a valid UUID")))
+/// Parses the id segment of a path. A segment that is not a UUID is `404 {"detail": "Not
+/// Found"}`, as on Prefect's server, whose routes only match `{id:uuid}` (so
+/// `/flow_runs/count` is never read as a flow run id).
+pub(crate) fn parse_id(_field: &str, raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("Not Found".into()))
 }
 
 /// For `Option<Option<T>>` fields of PATCH bodies: absent stays `None` (via `default`),

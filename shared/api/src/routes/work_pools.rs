@@ -14,9 +14,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::filters::{FilterBody, WorkPoolsBody, offset_page};
 use super::parse_id;
-use crate::extract::{Json, OptionalJson};
+use crate::extract::Json;
 use crate::{ApiError, AppState};
+use pushpool_service::queries;
 
 /// Prefect's hybrid worker types: accepted (a user may keep such pools here) but never
 /// submitted by pushpool; runs in them wait for a worker as on Prefect.
@@ -197,32 +199,44 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `{limit, offset, work_pools: {name: {any_}, type: {any_}}}`.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct WorkPoolFilterBody {
-    #[serde(default)]
-    limit: Option<usize>,
-    #[serde(default)]
-    offset: Option<usize>,
-    #[serde(default)]
-    work_pools: Option<Value>,
-}
-
+/// `POST /work_pools/filter`: Prefect's `WorkPoolFilter`, by name, `offset`/`limit`.
 pub(crate) async fn filter(
     State(state): State<AppState>,
-    OptionalJson(body): OptionalJson<WorkPoolFilterBody>,
+    FilterBody(body): FilterBody<WorkPoolsBody>,
 ) -> Result<axum::Json<Vec<WorkPool>>, ApiError> {
-    let names = super::filters::any_strings(body.work_pools.as_ref(), "name");
-    let types = super::filters::any_strings(body.work_pools.as_ref(), "type");
-    let pools = state.store().list_work_pools(Page::default()).await?;
-    let matching: Vec<WorkPool> = pools
-        .into_iter()
-        .filter(|p| names.as_ref().is_none_or(|n| n.contains(&p.name)))
-        .filter(|p| types.as_ref().is_none_or(|t| t.contains(&p.r#type)))
-        .skip(body.offset.unwrap_or(0))
-        .take(body.limit.unwrap_or(usize::MAX))
-        .collect();
-    Ok(axum::Json(matching))
+    let page = offset_page(&body.offset, &body.limit)?;
+    Ok(axum::Json(
+        queries::read_work_pools(
+            state.store().as_ref(),
+            &body.work_pools.unwrap_or_default(),
+            page,
+        )
+        .await?,
+    ))
+}
+
+/// `POST /work_pools/count`: `{work_pools}` only.
+pub(crate) async fn count(
+    State(state): State<AppState>,
+    FilterBody(body): FilterBody<WorkPoolsBody>,
+) -> Result<axum::Json<u64>, ApiError> {
+    for (present, key) in [
+        (body.offset.is_some(), "offset"),
+        (body.limit.is_some(), "limit"),
+    ] {
+        if present {
+            return Err(ApiError::Invalid(format!(
+                "{key}: this route does not take this key (Prefect's body for it has no such field)"
+            )));
+        }
+    }
+    let pools = queries::read_work_pools(
+        state.store().as_ref(),
+        &body.work_pools.unwrap_or_default(),
+        Page::default(),
+    )
+    .await?;
+    Ok(axum::Json(pools.len() as u64))
 }
 
 /// Push pools have no workers: `[]` (a 404 would tell the client the pool is missing).

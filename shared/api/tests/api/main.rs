@@ -11,6 +11,7 @@
 mod blocks;
 mod collections;
 mod deployments;
+mod filters;
 mod meta;
 mod set_state;
 mod support;

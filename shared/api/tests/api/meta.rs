@@ -77,7 +77,8 @@ async fn unknown_paths_are_404_not_found() {
 }
 
 #[tokio::test]
-async fn invalid_uuid_in_a_path_is_422_naming_id() {
+async fn a_path_id_that_is_not_a_uuid_is_404_as_on_prefects_server() {
+    // Prefect's routes match `{id:uuid}` only: any other segment is an unknown path.
     let app = app();
     for path in [
         "/api/flow_runs/not-a-uuid",
@@ -88,12 +89,8 @@ async fn invalid_uuid_in_a_path_is_422_naming_id() {
     ] {
         let (status, body) = send(&app, "GET", path, None).await;
 
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
-        assert_eq!(
-            detail(&body),
-            "id: \"not-a-uuid\" is not a valid UUID",
-            "{path}"
-        );
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(body, json!({"detail": "Not Found"}), "{path}");
     }
 }
 
