@@ -23,6 +23,8 @@ pub mod names;
 pub mod orchestration;
 pub mod pool_types;
 pub mod state;
+pub mod task_orchestration;
+pub mod task_run;
 pub mod template;
 
 pub use error::CoreError;

@@ -35,6 +35,7 @@ use pushpool_core::model::{
     ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool,
 };
 use pushpool_core::state::{State, StateType};
+use pushpool_core::task_run::TaskRun;
 use uuid::Uuid;
 
 pub use error::StoreError;
@@ -66,6 +67,19 @@ pub struct FlowRunFilter {
     pub state_types: Option<Vec<StateType>>,
     /// State names.
     pub state_names: Option<Vec<String>>,
+    /// Paging.
+    pub page: Page,
+}
+
+/// A filter over task runs: each `Some` list must match (any of its values). Listings are
+/// ordered by task run id, descending (Prefect's default `ID_DESC`; server-made ids are
+/// UUIDv7, so newest first).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskRunFilter {
+    /// Task run ids.
+    pub ids: Option<Vec<Uuid>>,
+    /// Flow run ids (the runs the task runs belong to).
+    pub flow_run_ids: Option<Vec<Uuid>>,
     /// Paging.
     pub page: Page,
 }
@@ -187,6 +201,35 @@ pub trait Store: Send + Sync + 'static {
     async fn read_flow_run_states(&self, id: Uuid) -> Result<Vec<State>>;
     /// Reads the state with id `state_id`.
     async fn read_state(&self, state_id: Uuid) -> Result<State>;
+
+    // Task runs. Their writes never go to the change feed (nothing is submitted for them).
+
+    /// Creates a task run with its first state (history included). When a task run with the
+    /// same `(flow_run_id, task_key, dynamic_key)` exists (`flow_run_id` may be `None`),
+    /// returns it instead, as Prefect's server does: `(run, created)`.
+    async fn create_task_run(&self, run: &TaskRun) -> Result<(TaskRun, bool)>;
+    /// Reads a task run (`NotFound`: "Task run not found").
+    async fn read_task_run(&self, id: Uuid) -> Result<TaskRun>;
+    /// Writes `run` only if the stored version equals `run.version`
+    /// ([`StoreError::VersionConflict`] otherwise); returns it with the bumped version.
+    /// A new `state_id` is appended to the run's state history.
+    async fn update_task_run(&self, run: &TaskRun) -> Result<TaskRun>;
+    /// Deletes a task run and its history (its `(flow_run_id, task_key, dynamic_key)` is free
+    /// again).
+    async fn delete_task_run(&self, id: Uuid) -> Result<()>;
+    /// The task run's states, oldest first (empty for an unknown run).
+    async fn read_task_run_states(&self, id: Uuid) -> Result<Vec<State>>;
+    /// Reads the task run state with id `state_id` (`NotFound`: "State not found").
+    async fn read_task_run_state(&self, state_id: Uuid) -> Result<State>;
+    /// Filters task runs, by id descending.
+    async fn list_task_runs(&self, filter: &TaskRunFilter) -> Result<Vec<TaskRun>>;
+    /// The flow runs whose `parent_task_run_id` is one of `parent_task_run_ids` (the subflow
+    /// runs of those tracking task runs), newest expected start first, paged.
+    async fn list_subflow_runs(
+        &self,
+        parent_task_run_ids: &[Uuid],
+        page: Page,
+    ) -> Result<Vec<FlowRun>>;
 
     /// Stores a new API key (by its hash); `Conflict` when the hash or name exists.
     async fn create_api_key(&self, key: &ApiKey) -> Result<()>;
