@@ -14,4 +14,5 @@ mod deployments;
 mod meta;
 mod set_state;
 mod support;
+mod task_runs;
 mod work_pools;
