@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use pushpool_core::model::FlowRun;
 use pushpool_core::state::{State, StateType};
-use pushpool_store::{Change, FlowRunFilter, Result, StoreError};
+use pushpool_store::{Change, FlowRunFilter, Page, Result, StoreError};
 use uuid::Uuid;
 
 use crate::DynamoStore;
@@ -19,6 +19,7 @@ use crate::item::{
     state_pointer_key,
 };
 use crate::ops::{MAX_ATTEMPTS, Query, Tx, backoff, key_of, key_string};
+use crate::task_runs::{CHILD_PREFIX, task_run_pk};
 
 /// At most this many values go into one `IN (...)` of a filter expression (DynamoDB's
 /// limit); longer lists are only checked after the runs are read.
@@ -211,6 +212,11 @@ impl DynamoStore {
             let (history, pointer) = state_items(run.id, state)?;
             items.push(self.put(history, None)?);
             items.push(self.put(pointer, None)?);
+        }
+        if let Some(parent) = run.parent_task_run_id {
+            // The subflow link: the engine finds this run by its parent task run.
+            let link = key(task_run_pk(parent), format!("{CHILD_PREFIX}{}", run.id));
+            items.push(self.put(link, None)?);
         }
         items.push(self.put(self.outbox_item(seq, &run), None)?);
         for attempt in 0..MAX_ATTEMPTS {
@@ -596,6 +602,63 @@ impl DynamoStore {
         self.batch_delete(items.iter().map(key_of).collect())
             .await?;
         Ok(())
+    }
+}
+
+// Subflow runs by their parent task run (the links `create_run` writes).
+impl DynamoStore {
+    pub(crate) async fn list_subflow_run_items(
+        &self,
+        parent_task_run_ids: &[Uuid],
+        page: Page,
+    ) -> Result<Vec<FlowRun>> {
+        let mut keys = Vec::new();
+        let mut seen = HashSet::new();
+        for parent in parent_task_run_ids {
+            if !seen.insert(*parent) {
+                continue;
+            }
+            let mut expr = Expr::default();
+            let key_condition = format!(
+                "{} = {} AND begins_with({}, {})",
+                expr.name(PK),
+                expr.value(s(task_run_pk(*parent))),
+                expr.name(SK),
+                expr.value(s(CHILD_PREFIX)),
+            );
+            let projection = Some(format!("{}, {}", expr.name(PK), expr.name(SK)));
+            let links = self
+                .query(
+                    &Query {
+                        key_condition,
+                        projection,
+                        expr,
+                        ..Query::default()
+                    },
+                    None,
+                )
+                .await?;
+            for link in &links {
+                if let Some(id) = req_str(link, SK)?
+                    .strip_prefix(CHILD_PREFIX)
+                    .and_then(|id| id.parse::<Uuid>().ok())
+                {
+                    keys.push(run_key(id));
+                }
+            }
+        }
+        // Deleted runs leave their link behind: reading the run tells.
+        let mut runs = self.read_runs(keys).await?;
+        runs.retain(|r| {
+            r.parent_task_run_id
+                .is_some_and(|p| parent_task_run_ids.contains(&p))
+        });
+        runs.sort_by(newest_first);
+        Ok(runs
+            .into_iter()
+            .skip(page.offset)
+            .take(page.limit.unwrap_or(usize::MAX))
+            .collect())
     }
 }
 
