@@ -12,7 +12,8 @@
 //!   `version` equals the run's `version`, and bumps it; two submitters racing on one run
 //!   produce one claim.
 //! - **A change feed.** Every flow run write appends a [`Change`] (an outbox row in SQLite,
-//!   the table's stream on DynamoDB) that drives submission.
+//!   the table's stream on DynamoDB) that drives submission. Task run writes are conditional
+//!   on their own `version` too, and never go to the change feed.
 //!
 //! This crate must not depend on HTTP, Lambda or provider SDKs.
 //!
