@@ -348,15 +348,19 @@ pub(crate) async fn flow_runs_filter(
             .await
             .map(IntoResponse::into_response);
     };
-    let Some(ids) = any_uuids(Some(&parent), "flow_runs.parent_task_run_id")? else {
-        return Err(unsupported("flow_runs.parent_task_run_id"));
-    };
+    let ids = any_uuids(Some(&parent), "flow_runs.parent_task_run_id")?;
     let Value::Object(mut body) = body else {
         return Err(ApiError::Invalid("body: must be an object".into()));
     };
     if let Some(Value::Object(runs)) = body.get_mut("flow_runs") {
         runs.shift_remove("parent_task_run_id");
     }
+    let Some(ids) = ids else {
+        // An empty criterion (`{"operator": "and_"}`): the plain flow run filter.
+        return flow_runs::filter(State(state), OptionalJson(Value::Object(body)))
+            .await
+            .map(IntoResponse::into_response);
+    };
     let page = page_of(&body, None)?;
     for (key, value) in &body {
         match key.as_str() {

@@ -430,6 +430,17 @@ async fn a_subflow_run_moves_its_tracking_task_run_and_is_found_by_it() {
         .collect();
     assert_eq!(types, ["PENDING", "PENDING", "RUNNING", "COMPLETED"]);
 
+    // An empty parent criterion (as a client dumping defaults sends it) filters nothing.
+    let (status, every) = send(
+        &app,
+        "POST",
+        "/api/flow_runs/filter",
+        Some(json!({"flow_runs": {"parent_task_run_id": {"operator": "and_", "any_": null}}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(every.as_array().map(Vec::len), Some(2));
+
     // Another criterion beside the parent task run is named, never ignored.
     let mut both = lookup;
     both["flow_runs"]["name"] = json!({"any_": ["x"]});
