@@ -45,6 +45,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<pushpool_service::TaskRunError> for ApiError {
+    fn from(e: pushpool_service::TaskRunError) -> Self {
+        use pushpool_service::TaskRunError;
+        match e {
+            TaskRunError::Invalid(m) => Self::Invalid(m),
+            TaskRunError::NotFound(m) => Self::NotFound(m),
+            TaskRunError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<TemplateError> for ApiError {
     fn from(e: TemplateError) -> Self {
         Self::Invalid(e.to_string())

@@ -1,6 +1,6 @@
 //! pushpool's HTTP API: the subset of the Prefect 3 REST API that pushpool owns (work pools,
-//! blocks, flows, deployments, flow runs and their states, and the meta endpoints the Prefect
-//! client and engine call), as one axum [`Router`] served under `/api` by the embedded host
+//! blocks, flows, deployments, flow runs and their states, the task runs of subflows, and the
+//! meta endpoints the Prefect client and engine call), as one axum [`Router`] served under `/api` by the embedded host
 //! and, on AWS, by the API Lambda.
 //!
 //! Behaviour follows the recorded exchanges of the real Prefect 3.9.1 client (the team's

@@ -1,8 +1,9 @@
 //! pushpool's domain: the resources of a push work pool control plane and their rules.
 //!
 //! This crate holds what pushpool *is*, with no I/O: the Prefect-shaped resources (work
-//! pools, block types / schemas / documents, flows, deployments, flow runs and their states),
-//! the server-side orchestration of proposed states ([`orchestration`]), job template
+//! pools, block types / schemas / documents, flows, deployments, flow runs and their states,
+//! task runs ([`task_run`])), the server-side orchestration of proposed flow run states
+//! ([`orchestration`]) and task run states ([`task_orchestration`]), job template
 //! rendering and job variable validation ([`template`]), block schema checksums and secret
 //! obfuscation ([`blocks`]).
 //!
@@ -24,6 +25,8 @@ pub mod names;
 pub mod orchestration;
 pub mod pool_types;
 pub mod state;
+pub mod task_orchestration;
+pub mod task_run;
 pub mod template;
 
 pub use error::CoreError;

@@ -20,10 +20,12 @@ mod job;
 mod providers;
 pub mod queries;
 mod service;
+mod task_runs;
 
 pub use job::{JobBuildError, build_job};
 pub use providers::push_providers;
 pub use service::{Outcome, Service, ServiceConfig, ServiceError};
+pub use task_runs::{TaskRunError, TaskRunTransition};
 
 mod function_config;
 pub use function_config::{ConfigError, FunctionConfig};

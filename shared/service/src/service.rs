@@ -297,6 +297,7 @@ impl Service {
             apply_state(&mut next, to_write, now);
             match self.store.update_flow_run(&next).await {
                 Ok(written) => {
+                    self.update_subflow_parent_task(&written).await;
                     info!(
                         flow_run_id = %written.id,
                         work_pool = written.work_pool_name.as_deref().unwrap_or(""),

@@ -48,6 +48,12 @@
 //! | idempotency key | `RUNKEY#<flow id>#<key>` | `RUNKEY` | `id` of the run |
 //! | change (outbox) | `OUTBOX` | `<seq, 20 digits>` | `seq` (N), `flow_run_id`, `state_type`, `expires_at` (TTL) |
 //! | outbox counter | `COUNTER` | `OUTBOX` | `seq` (N) |
+//! | task run | `TASKRUN#<id>` | `TASKRUN` | `id`, `body` (JSON), `version` (N), `state_id`, `flow_run_id` (`NONE` without one), `run_key` (the pk of its uniqueness item) |
+//! | task run state history | `TASKRUN#<id>` | `STATE#<timestamp>#<state id>` | `state_id`, `body` |
+//! | task run state pointer | `TASKRUNSTATE#<state id>` | `STATE` | `run_id` (the task run), `history_sk` |
+//! | task run unique key | `TASKRUNKEY#<flow run id or NONE>#<task key>#<dynamic key>` | `TASKRUNKEY` | `id` of the task run |
+//! | task run listing entries | `TASKRUNS` and `TASKRUNS#<flow run id or NONE>` | `<task run id>` | none |
+//! | subflow link | `TASKRUN#<parent task run id>` | `CHILD#<flow run id>` | none |
 //!
 //! Composite keys join their parts with `#`, each part escaped (`%` → `%25`, `#` → `%23`), so
 //! no name can forge another's key. Times are ISO 8601 with microseconds and `Z` (fixed width:
@@ -92,6 +98,18 @@
 //!   `BatchGetItem` and checked again against the filter: a listing never returns a run in a
 //!   state it no longer has. Equal sort times order by run id, descending when newest first.
 //!
+//! - **Task runs** follow flow runs (run item and history in one partition, conditional
+//!   writes on `version`, a state pointer per state) without outbox items: nothing is
+//!   submitted for them. `(flow_run_id, task_key, dynamic_key)` has a uniqueness item
+//!   written in the creating transaction, so a second create returns the first run. Two
+//!   listing entries (all task runs; the task runs of one flow run) hold only keys, the task
+//!   run id as sort key: a descending `Query` is Prefect's default `ID_DESC` (server-made
+//!   task run ids are UUIDv7), then a strongly consistent `BatchGetItem` reads the runs. A
+//!   flow run created with a `parent_task_run_id` puts a **subflow link** in that task run's
+//!   partition in its creating transaction: the engine's lookup of an existing subflow run
+//!   is one `Query` of `CHILD#` there. Task runs of a deleted flow run are kept (Prefect
+//!   cascades the delete; pushpool does not yet).
+//!
 //! # The change feed: an outbox, not the stream
 //!
 //! On AWS the submitter is triggered by the table's stream, so
@@ -129,6 +147,7 @@ mod item;
 mod ops;
 mod runs;
 mod store;
+mod task_runs;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{

@@ -4,10 +4,10 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use pushpool_core::filter::Operator;
+use pushpool_core::filter::{FlowRunSort, Operator};
 use pushpool_core::model::FlowRun;
 use pushpool_core::state::{State, StateType};
-use pushpool_store::{Change, FlowRunQuery, Result, StoreError};
+use pushpool_store::{Change, FlowRunQuery, Page, Result, StoreError};
 use uuid::Uuid;
 
 use crate::DynamoStore;
@@ -20,6 +20,7 @@ use crate::item::{
     state_pointer_key,
 };
 use crate::ops::{MAX_ATTEMPTS, Query, Tx, backoff, key_of, key_string};
+use crate::task_runs::{CHILD_PREFIX, task_run_pk};
 
 /// At most this many values go into one `IN (...)` of a filter expression (DynamoDB's
 /// limit); longer lists are only checked after the runs are read.
@@ -144,6 +145,19 @@ fn only_ids(q: &FlowRunQuery) -> Option<&Vec<Uuid>> {
         .flatten()
 }
 
+/// The parent task runs a query is limited to (`parent_task_run_id.any_` under `and_`
+/// filters), if any.
+fn only_parent_task_runs(q: &FlowRunQuery) -> Option<&Vec<Uuid>> {
+    if q.filter.operator != Operator::And {
+        return None;
+    }
+    let parent = q.filter.parent_task_run_id.as_ref()?;
+    if parent.operator != Operator::And && parent.is_null_.is_some() {
+        return None;
+    }
+    parent.any_.as_ref()
+}
+
 /// The state types a query is limited to (`state.type.any_` under `and_` filters), if any.
 fn only_state_types(q: &FlowRunQuery) -> Option<&Vec<StateType>> {
     if q.filter.operator != Operator::And {
@@ -212,6 +226,11 @@ impl DynamoStore {
             let (history, pointer) = state_items(run.id, state)?;
             items.push(self.put(history, None)?);
             items.push(self.put(pointer, None)?);
+        }
+        if let Some(parent) = run.parent_task_run_id {
+            // The subflow link: the engine finds this run by its parent task run.
+            let link = key(task_run_pk(parent), format!("{CHILD_PREFIX}{}", run.id));
+            items.push(self.put(link, None)?);
         }
         items.push(self.put(self.outbox_item(seq, &run), None)?);
         for attempt in 0..MAX_ATTEMPTS {
@@ -386,7 +405,10 @@ impl DynamoStore {
     /// is limited to (else all of them), narrowed by its restrictions; each candidate is read
     /// as it is now and tested against the whole query.
     async fn matching_runs(&self, q: &FlowRunQuery) -> Result<Vec<FlowRun>> {
-        let keys: Vec<Item> = if let Some(ids) = only_ids(q) {
+        let keys: Vec<Item> = if let Some(parents) = only_parent_task_runs(q) {
+            // The engine's subflow lookup: the links of the parent task runs.
+            self.subflow_run_keys(parents).await?
+        } else if let Some(ids) = only_ids(q) {
             let mut seen = HashSet::new();
             ids.iter()
                 .filter(|id| seen.insert(**id))
@@ -594,6 +616,69 @@ impl DynamoStore {
         self.batch_delete(items.iter().map(key_of).collect())
             .await?;
         Ok(())
+    }
+}
+
+// Subflow runs by their parent task run (the links `create_run` writes).
+impl DynamoStore {
+    /// The run keys the subflow links of these parent task runs point to.
+    async fn subflow_run_keys(&self, parent_task_run_ids: &[Uuid]) -> Result<Vec<Item>> {
+        let mut keys = Vec::new();
+        let mut seen = HashSet::new();
+        for parent in parent_task_run_ids {
+            if !seen.insert(*parent) {
+                continue;
+            }
+            let mut expr = Expr::default();
+            let key_condition = format!(
+                "{} = {} AND begins_with({}, {})",
+                expr.name(PK),
+                expr.value(s(task_run_pk(*parent))),
+                expr.name(SK),
+                expr.value(s(CHILD_PREFIX)),
+            );
+            let projection = Some(format!("{}, {}", expr.name(PK), expr.name(SK)));
+            let links = self
+                .query(
+                    &Query {
+                        key_condition,
+                        projection,
+                        expr,
+                        ..Query::default()
+                    },
+                    None,
+                )
+                .await?;
+            for link in &links {
+                if let Some(id) = req_str(link, SK)?
+                    .strip_prefix(CHILD_PREFIX)
+                    .and_then(|id| id.parse::<Uuid>().ok())
+                {
+                    keys.push(run_key(id));
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    pub(crate) async fn list_subflow_run_items(
+        &self,
+        parent_task_run_ids: &[Uuid],
+        page: Page,
+    ) -> Result<Vec<FlowRun>> {
+        let keys = self.subflow_run_keys(parent_task_run_ids).await?;
+        // Deleted runs leave their link behind: reading the run tells.
+        let mut runs = self.read_runs(keys).await?;
+        runs.retain(|r| {
+            r.parent_task_run_id
+                .is_some_and(|p| parent_task_run_ids.contains(&p))
+        });
+        runs.sort_by(|a, b| FlowRunSort::ExpectedStartTimeDesc.compare(a, b));
+        Ok(runs
+            .into_iter()
+            .skip(page.offset)
+            .take(page.limit.unwrap_or(usize::MAX))
+            .collect())
     }
 }
 

@@ -10,7 +10,8 @@ use pushpool_core::model::{
     ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool,
 };
 use pushpool_core::state::State;
-use pushpool_store::{Change, FlowRunQuery, Page, Result, Store, StoreError};
+use pushpool_core::task_run::TaskRun;
+use pushpool_store::{Change, FlowRunQuery, Page, Result, Store, StoreError, TaskRunFilter};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -583,6 +584,42 @@ impl Store for DynamoStore {
 
     async fn read_state(&self, state_id: Uuid) -> Result<State> {
         self.read_one_state(state_id).await
+    }
+
+    async fn create_task_run(&self, run: &TaskRun) -> Result<(TaskRun, bool)> {
+        self.create_task_run_items(run).await
+    }
+
+    async fn read_task_run(&self, id: Uuid) -> Result<TaskRun> {
+        self.read_task_run_item(id).await
+    }
+
+    async fn update_task_run(&self, run: &TaskRun) -> Result<TaskRun> {
+        self.update_task_run_item(run).await
+    }
+
+    async fn delete_task_run(&self, id: Uuid) -> Result<()> {
+        self.delete_task_run_items(id).await
+    }
+
+    async fn read_task_run_states(&self, id: Uuid) -> Result<Vec<State>> {
+        self.read_task_run_history(id).await
+    }
+
+    async fn read_task_run_state(&self, state_id: Uuid) -> Result<State> {
+        self.read_task_run_state_item(state_id).await
+    }
+
+    async fn list_task_runs(&self, filter: &TaskRunFilter) -> Result<Vec<TaskRun>> {
+        self.list_task_run_items(filter).await
+    }
+
+    async fn list_subflow_runs(
+        &self,
+        parent_task_run_ids: &[Uuid],
+        page: Page,
+    ) -> Result<Vec<FlowRun>> {
+        self.list_subflow_run_items(parent_task_run_ids, page).await
     }
 
     async fn create_api_key(&self, key: &ApiKey) -> Result<()> {

@@ -18,12 +18,14 @@ use pushpool_core::model::{
 };
 use pushpool_core::orchestration::apply_state;
 use pushpool_core::state::{State, StateType};
+use pushpool_core::task_orchestration::apply_task_state;
+use pushpool_core::task_run::TaskRun;
 use serde_json::json;
 use uuid::Uuid;
 
 use pushpool_core::filter::{FlowRunFilter, FlowRunSort};
 
-use crate::{FlowRunQuery, Page, Store, StoreError};
+use crate::{FlowRunQuery, Page, Store, StoreError, TaskRunFilter};
 
 /// A store under test.
 pub type DynStore = Arc<dyn Store>;
@@ -751,6 +753,267 @@ pub async fn change_feed(store: DynStore) {
     );
 }
 
+/// A PENDING task run fixture of `task_key`/`dynamic_key` in flow run `flow_run_id`.
+pub fn task_run(flow_run_id: Option<Uuid>, task_key: &str, dynamic_key: &str) -> TaskRun {
+    let now = Utc::now();
+    let mut run = TaskRun::new(
+        Uuid::now_v7(),
+        format!("{task_key}-{dynamic_key}"),
+        task_key.into(),
+        dynamic_key.into(),
+        now,
+    );
+    run.flow_run_id = flow_run_id;
+    apply_task_state(&mut run, State::new(StateType::Pending, now), now);
+    run
+}
+
+/// A task run is created once per `(flow_run_id, task_key, dynamic_key)`: the second create
+/// returns the first run (also without a flow run); a taken id is a `Conflict`.
+pub async fn task_run_idempotent_create(store: DynStore) {
+    let flow_run_id = Uuid::new_v4();
+    let first = task_run(Some(flow_run_id), "sub-1a2b", "0");
+    let (a, created) = store.create_task_run(&first).await.unwrap();
+    assert!(created);
+    assert_eq!(a.version, 1);
+    assert_eq!(store.read_task_run(first.id).await.unwrap(), a);
+    let (b, created) = store
+        .create_task_run(&task_run(Some(flow_run_id), "sub-1a2b", "0"))
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(b, a);
+    let (c, created) = store
+        .create_task_run(&task_run(Some(flow_run_id), "sub-1a2b", "1"))
+        .await
+        .unwrap();
+    assert!(created);
+    assert_ne!(c.id, a.id);
+    let (d, created) = store
+        .create_task_run(&task_run(Some(Uuid::new_v4()), "sub-1a2b", "0"))
+        .await
+        .unwrap();
+    assert!(created);
+    assert_ne!(d.id, a.id);
+    let (e, created) = store
+        .create_task_run(&task_run(None, "sub-1a2b", "0"))
+        .await
+        .unwrap();
+    assert!(created);
+    let (f, created) = store
+        .create_task_run(&task_run(None, "sub-1a2b", "0"))
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(f.id, e.id);
+    let mut same_id = task_run(Some(flow_run_id), "other", "0");
+    same_id.id = a.id;
+    let dup = store.create_task_run(&same_id).await;
+    assert!(
+        matches!(&dup, Err(StoreError::Conflict(m)) if m == "A task run with this id already exists."),
+        "{dup:?}"
+    );
+    let states = store.read_task_run_states(a.id).await.unwrap();
+    assert_eq!(states, vec![a.state.clone().unwrap()]);
+    assert!(matches!(
+        store.read_task_run(Uuid::now_v7()).await,
+        Err(StoreError::NotFound(m)) if m == "Task run not found"
+    ));
+}
+
+/// Task run writes are conditional on the version; each new state is appended to the history
+/// once; deleting frees the unique key; task run writes add nothing to the change feed.
+pub async fn task_run_conditional_writes(store: DynStore) {
+    let flow_run_id = Uuid::new_v4();
+    let (stored, _) = store
+        .create_task_run(&task_run(Some(flow_run_id), "k", "0"))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let mut a = stored.clone();
+    apply_task_state(&mut a, State::new(StateType::Running, now), now);
+    let mut b = stored.clone();
+    apply_task_state(&mut b, State::new(StateType::Failed, now), now);
+    let won = store.update_task_run(&a).await.unwrap();
+    assert_eq!(won.version, 2);
+    let lost = store.update_task_run(&b).await;
+    assert!(
+        matches!(lost, Err(StoreError::VersionConflict(id)) if id == stored.id),
+        "{lost:?}"
+    );
+    let mut renamed = store.read_task_run(stored.id).await.unwrap();
+    assert_eq!(renamed, won);
+    renamed.name = "renamed".into();
+    let renamed = store.update_task_run(&renamed).await.unwrap();
+    assert_eq!(renamed.version, 3);
+    let history: Vec<(StateType, Option<Uuid>)> = store
+        .read_task_run_states(stored.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.r#type, s.state_details.task_run_id))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (StateType::Pending, Some(stored.id)),
+            (StateType::Running, Some(stored.id))
+        ]
+    );
+    let running = store
+        .read_task_run_state(renamed.state_id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(Some(running), renamed.state);
+    assert!(matches!(
+        store.read_task_run_state(Uuid::now_v7()).await,
+        Err(StoreError::NotFound(m)) if m == "State not found"
+    ));
+    let mut gone = renamed.clone();
+    gone.id = Uuid::now_v7();
+    assert!(matches!(
+        store.update_task_run(&gone).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.read_changes(0, 100).await.unwrap().is_empty());
+    store.delete_task_run(stored.id).await.unwrap();
+    assert!(matches!(
+        store.read_task_run(stored.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        store
+            .read_task_run_states(stored.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.delete_task_run(stored.id).await,
+        Err(StoreError::NotFound(m)) if m == "Task run not found"
+    ));
+    let (again, created) = store
+        .create_task_run(&task_run(Some(flow_run_id), "k", "0"))
+        .await
+        .unwrap();
+    assert!(created);
+    assert_ne!(again.id, stored.id);
+}
+
+/// Task runs filtered by flow run and id, by id descending, paged.
+pub async fn task_run_listing(store: DynStore) {
+    let (f1, f2) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut ids = Vec::new();
+    for (flow_run_id, key) in [(f1, "a"), (f2, "b"), (f1, "c"), (f1, "d")] {
+        let (r, _) = store
+            .create_task_run(&task_run(Some(flow_run_id), key, "0"))
+            .await
+            .unwrap();
+        ids.push(r.id);
+    }
+    let list = |filter: TaskRunFilter| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .list_task_runs(&filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(TaskRunFilter::default()).await,
+        [ids[3], ids[2], ids[1], ids[0]]
+    );
+    let of_f1 = TaskRunFilter {
+        flow_run_ids: Some(vec![f1]),
+        ..TaskRunFilter::default()
+    };
+    assert_eq!(list(of_f1.clone()).await, [ids[3], ids[2], ids[0]]);
+    assert_eq!(
+        list(TaskRunFilter {
+            page: Page {
+                offset: 1,
+                limit: Some(1)
+            },
+            ..of_f1.clone()
+        })
+        .await,
+        [ids[2]]
+    );
+    assert_eq!(
+        list(TaskRunFilter {
+            ids: Some(vec![ids[0], ids[1]]),
+            ..of_f1
+        })
+        .await,
+        [ids[0]]
+    );
+    assert_eq!(
+        list(TaskRunFilter {
+            ids: Some(vec![ids[1], Uuid::now_v7()]),
+            ..TaskRunFilter::default()
+        })
+        .await,
+        [ids[1]]
+    );
+    assert!(
+        list(TaskRunFilter {
+            flow_run_ids: Some(vec![]),
+            ..TaskRunFilter::default()
+        })
+        .await
+        .is_empty()
+    );
+}
+
+/// Flow runs found by their parent (tracking) task run, newest expected start first.
+pub async fn subflow_runs_by_parent_task_run(store: DynStore) {
+    let (t1, t2) = (Uuid::now_v7(), Uuid::now_v7());
+    let now = Utc::now();
+    let mut made = Vec::new();
+    for (i, parent) in [Some(t1), Some(t2), None, Some(t1)].into_iter().enumerate() {
+        let mut run = flow_run(Uuid::new_v4(), None);
+        run.parent_task_run_id = parent;
+        let at = now + chrono::Duration::seconds(i as i64);
+        let mut s = State::new(StateType::Scheduled, at);
+        s.state_details.scheduled_time = Some(at);
+        apply_state(&mut run, s, at);
+        store.create_flow_run(&run).await.unwrap();
+        made.push(run.id);
+    }
+    let ids = |runs: Vec<FlowRun>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store
+            .list_subflow_runs(&[t1], Page::default())
+            .await
+            .unwrap()),
+        [made[3], made[0]]
+    );
+    assert_eq!(
+        ids(store
+            .list_subflow_runs(
+                &[t1, t2],
+                Page {
+                    offset: 0,
+                    limit: Some(2)
+                }
+            )
+            .await
+            .unwrap()),
+        [made[3], made[1]]
+    );
+    assert!(
+        store
+            .list_subflow_runs(&[Uuid::now_v7()], Page::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Expands the whole suite into `#[tokio::test]`s in a module named `$name`, each on a fresh
 /// store built by `$make` (an expression returning an `impl Store`).
 #[macro_export]
@@ -762,7 +1025,9 @@ macro_rules! store_conformance_tests {
             $crate::store_conformance_tests!(@tests $make;
                 work_pools_crud, blocks_crud, flows_and_deployments,
                 flow_run_conditional_writes, flow_run_idempotency_key,
-                flow_run_filters, flow_run_filter_criteria, due_flow_runs, api_keys, change_feed);
+                flow_run_filters, flow_run_filter_criteria, due_flow_runs, api_keys, change_feed,
+                task_run_idempotent_create, task_run_conditional_writes, task_run_listing,
+                subflow_runs_by_parent_task_run);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {

@@ -12,7 +12,8 @@
 //!   `version` equals the run's `version`, and bumps it; two submitters racing on one run
 //!   produce one claim.
 //! - **A change feed.** Every flow run write appends a [`Change`] (an outbox row in SQLite,
-//!   the table's stream on DynamoDB) that drives submission.
+//!   the table's stream on DynamoDB) that drives submission. Task run writes are conditional
+//!   on their own `version` too, and never go to the change feed.
 //!
 //! This crate must not depend on HTTP, Lambda or provider SDKs.
 //!
@@ -36,6 +37,7 @@ use pushpool_core::model::{
     ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool,
 };
 use pushpool_core::state::{State, StateType};
+use pushpool_core::task_run::TaskRun;
 use uuid::Uuid;
 
 pub use error::StoreError;
@@ -95,6 +97,19 @@ impl FlowRunQuery {
             && within(&self.work_pool_names, run.work_pool_name.as_ref())
             && self.filter.matches(run)
     }
+}
+
+/// A filter over task runs: each `Some` list must match (any of its values). Listings are
+/// ordered by task run id, descending (Prefect's default `ID_DESC`; server-made ids are
+/// UUIDv7, so newest first).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskRunFilter {
+    /// Task run ids.
+    pub ids: Option<Vec<Uuid>>,
+    /// Flow run ids (the runs the task runs belong to).
+    pub flow_run_ids: Option<Vec<Uuid>>,
+    /// Paging.
+    pub page: Page,
 }
 
 /// One entry of the change feed: flow run `flow_run_id` was written and is now in `state_type`.
@@ -216,6 +231,35 @@ pub trait Store: Send + Sync + 'static {
     async fn read_flow_run_states(&self, id: Uuid) -> Result<Vec<State>>;
     /// Reads the state with id `state_id`.
     async fn read_state(&self, state_id: Uuid) -> Result<State>;
+
+    // Task runs. Their writes never go to the change feed (nothing is submitted for them).
+
+    /// Creates a task run with its first state (history included). When a task run with the
+    /// same `(flow_run_id, task_key, dynamic_key)` exists (`flow_run_id` may be `None`),
+    /// returns it instead, as Prefect's server does: `(run, created)`.
+    async fn create_task_run(&self, run: &TaskRun) -> Result<(TaskRun, bool)>;
+    /// Reads a task run (`NotFound`: "Task run not found").
+    async fn read_task_run(&self, id: Uuid) -> Result<TaskRun>;
+    /// Writes `run` only if the stored version equals `run.version`
+    /// ([`StoreError::VersionConflict`] otherwise); returns it with the bumped version.
+    /// A new `state_id` is appended to the run's state history.
+    async fn update_task_run(&self, run: &TaskRun) -> Result<TaskRun>;
+    /// Deletes a task run and its history (its `(flow_run_id, task_key, dynamic_key)` is free
+    /// again).
+    async fn delete_task_run(&self, id: Uuid) -> Result<()>;
+    /// The task run's states, oldest first (empty for an unknown run).
+    async fn read_task_run_states(&self, id: Uuid) -> Result<Vec<State>>;
+    /// Reads the task run state with id `state_id` (`NotFound`: "State not found").
+    async fn read_task_run_state(&self, state_id: Uuid) -> Result<State>;
+    /// Filters task runs, by id descending.
+    async fn list_task_runs(&self, filter: &TaskRunFilter) -> Result<Vec<TaskRun>>;
+    /// The flow runs whose `parent_task_run_id` is one of `parent_task_run_ids` (the subflow
+    /// runs of those tracking task runs), newest expected start first, paged.
+    async fn list_subflow_runs(
+        &self,
+        parent_task_run_ids: &[Uuid],
+        page: Page,
+    ) -> Result<Vec<FlowRun>>;
 
     /// Stores a new API key (by its hash); `Conflict` when the hash or name exists.
     async fn create_api_key(&self, key: &ApiKey) -> Result<()>;

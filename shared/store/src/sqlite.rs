@@ -11,13 +11,14 @@ use pushpool_core::model::{
     ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool,
 };
 use pushpool_core::state::State;
+use pushpool_core::task_run::TaskRun;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::{Change, FlowRunQuery, Page, Result, Store, StoreError};
+use crate::{Change, FlowRunQuery, Page, Result, Store, StoreError, TaskRunFilter};
 
 pub mod migrations;
 mod query;
@@ -332,6 +333,30 @@ fn sort_time(run: &FlowRun) -> Option<String> {
     run.scheduled_time()
         .or(Some(run.created))
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+// Task runs: their own table (the unique `(flow_run_id, task_key, dynamic_key)` in columns)
+// and state history; no outbox rows.
+
+fn task_run_from(body: &str, version: i64) -> Result<TaskRun> {
+    let mut run: TaskRun = from_json(body)?;
+    run.version = version as u64;
+    Ok(run)
+}
+
+fn insert_task_run_state(tx: &rusqlite::Transaction<'_>, run: &TaskRun) -> Result<()> {
+    if let Some(state) = &run.state {
+        tx.execute(
+            "INSERT OR IGNORE INTO task_run_states (id, task_run_id, body) VALUES (?1, ?2, ?3)",
+            params![state.id.to_string(), run.id.to_string(), to_json(state)?],
+        )
+        .map_err(sql)?;
+    }
+    Ok(())
+}
+
+fn task_run_not_found() -> StoreError {
+    StoreError::NotFound("Task run not found".into())
 }
 
 #[async_trait]
@@ -657,8 +682,8 @@ impl Store for SqliteStore {
                 }
                 tx.execute(
                     "INSERT INTO flow_runs (id, flow_id, deployment_id, work_pool_name, state_type, state_name, idempotency_key, sort_time, version, body,
-                     name, expected_start_time, start_time, end_time, next_scheduled_start_time)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                     name, expected_start_time, start_time, end_time, next_scheduled_start_time, parent_task_run_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                     params![
                         run.id.to_string(),
                         run.flow_id.to_string(),
@@ -675,6 +700,7 @@ impl Store for SqliteStore {
                         run.start_time.map(query::ts),
                         run.end_time.map(query::ts),
                         run.next_scheduled_start_time.map(query::ts),
+                        run.parent_task_run_id.map(|p| p.to_string()),
                     ],
                 )
                 .map_err(|e| if is_unique_violation(&e) {
@@ -722,7 +748,8 @@ impl Store for SqliteStore {
                     .execute(
                         "UPDATE flow_runs SET deployment_id = ?2, work_pool_name = ?3, state_type = ?4, state_name = ?5,
                          sort_time = ?6, version = ?7, body = ?8, name = ?10, expected_start_time = ?11,
-                         start_time = ?12, end_time = ?13, next_scheduled_start_time = ?14
+                         start_time = ?12, end_time = ?13, next_scheduled_start_time = ?14,
+                         parent_task_run_id = ?15
                          WHERE id = ?1 AND version = ?9",
                         params![
                             next.id.to_string(),
@@ -739,6 +766,7 @@ impl Store for SqliteStore {
                             next.start_time.map(query::ts),
                             next.end_time.map(query::ts),
                             next.next_scheduled_start_time.map(query::ts),
+                            next.parent_task_run_id.map(|p| p.to_string()),
                         ],
                     )
                     .map_err(sql)?;
@@ -923,6 +951,211 @@ impl Store for SqliteStore {
             Some(b) => from_json(&b),
             None => Err(StoreError::NotFound("State not found".into())),
         }
+    }
+
+    async fn create_task_run(&self, run: &TaskRun) -> Result<(TaskRun, bool)> {
+        let mut run = run.clone();
+        run.version = 1;
+        let body = to_json(&run)?;
+        self.with(move |c| {
+            let tx = c.transaction().map_err(sql)?;
+            let flow_run_id = run.flow_run_id.map(|f| f.to_string()).unwrap_or_default();
+            let existing: Option<(String, i64)> = tx
+                .query_row(
+                    "SELECT body, version FROM task_runs WHERE flow_run_id = ?1 AND task_key = ?2 AND dynamic_key = ?3",
+                    params![flow_run_id, run.task_key, run.dynamic_key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(sql)?;
+            if let Some((body, version)) = existing {
+                return Ok((task_run_from(&body, version)?, false));
+            }
+            tx.execute(
+                "INSERT INTO task_runs (id, flow_run_id, task_key, dynamic_key, version, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![run.id.to_string(), flow_run_id, run.task_key, run.dynamic_key, run.version as i64, body],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict("A task run with this id already exists.".into())
+                } else {
+                    sql(e)
+                }
+            })?;
+            insert_task_run_state(&tx, &run)?;
+            tx.commit().map_err(sql)?;
+            Ok((run, true))
+        })
+        .await
+    }
+
+    async fn read_task_run(&self, id: Uuid) -> Result<TaskRun> {
+        let row: Option<(String, i64)> = self
+            .with(move |c| {
+                c.prepare_cached("SELECT body, version FROM task_runs WHERE id = ?1")
+                    .map_err(sql)?
+                    .query_row(params![id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .map_err(sql)
+            })
+            .await?;
+        match row {
+            Some((body, version)) => task_run_from(&body, version),
+            None => Err(task_run_not_found()),
+        }
+    }
+
+    async fn update_task_run(&self, run: &TaskRun) -> Result<TaskRun> {
+        let mut next = run.clone();
+        next.version = run.version + 1;
+        let body = to_json(&next)?;
+        let expected = run.version as i64;
+        self.with(move |c| {
+            let tx = c.transaction().map_err(sql)?;
+            // The unique key is fixed at creation: updates do not move it.
+            let n = tx
+                .execute(
+                    "UPDATE task_runs SET version = ?2, body = ?3 WHERE id = ?1 AND version = ?4",
+                    params![next.id.to_string(), next.version as i64, body, expected],
+                )
+                .map_err(sql)?;
+            if n == 0 {
+                let exists: Option<i64> = tx
+                    .query_row(
+                        "SELECT version FROM task_runs WHERE id = ?1",
+                        params![next.id.to_string()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(sql)?;
+                return Err(match exists {
+                    Some(_) => StoreError::VersionConflict(next.id),
+                    None => task_run_not_found(),
+                });
+            }
+            insert_task_run_state(&tx, &next)?;
+            tx.commit().map_err(sql)?;
+            Ok(next)
+        })
+        .await
+    }
+
+    async fn delete_task_run(&self, id: Uuid) -> Result<()> {
+        self.with(move |c| {
+            let tx = c.transaction().map_err(sql)?;
+            let n = tx
+                .execute(
+                    "DELETE FROM task_runs WHERE id = ?1",
+                    params![id.to_string()],
+                )
+                .map_err(sql)?;
+            tx.execute(
+                "DELETE FROM task_run_states WHERE task_run_id = ?1",
+                params![id.to_string()],
+            )
+            .map_err(sql)?;
+            tx.commit().map_err(sql)?;
+            if n == 0 {
+                Err(task_run_not_found())
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn read_task_run_states(&self, id: Uuid) -> Result<Vec<State>> {
+        let bodies: Vec<String> = self
+            .with(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT body FROM task_run_states WHERE task_run_id = ?1 ORDER BY rowid",
+                    )
+                    .map_err(sql)?;
+                let rows = stmt
+                    .query_map(params![id.to_string()], |r| r.get::<_, String>(0))
+                    .map_err(sql)?;
+                rows.collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(sql)
+            })
+            .await?;
+        bodies.iter().map(|b| from_json(b)).collect()
+    }
+
+    async fn read_task_run_state(&self, state_id: Uuid) -> Result<State> {
+        self.get_doc(
+            "SELECT body FROM task_run_states WHERE id = ?1",
+            vec![state_id.to_string()],
+            "State not found".into(),
+        )
+        .await
+    }
+
+    async fn list_task_runs(&self, filter: &TaskRunFilter) -> Result<Vec<TaskRun>> {
+        let filter = filter.clone();
+        self.with(move |c| {
+            let mut clauses: Vec<String> = Vec::new();
+            let mut args: Vec<String> = Vec::new();
+            for (column, values) in [("id", &filter.ids), ("flow_run_id", &filter.flow_run_ids)] {
+                if let Some(values) = values {
+                    let marks: Vec<String> = values
+                        .iter()
+                        .map(|v| {
+                            args.push(v.to_string());
+                            format!("?{}", args.len())
+                        })
+                        .collect();
+                    clauses.push(format!("{column} IN ({})", marks.join(", ")));
+                }
+            }
+            let where_ = if clauses.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", clauses.join(" AND "))
+            };
+            let query = format!(
+                "SELECT body, version FROM task_runs {where_} ORDER BY id DESC LIMIT {} OFFSET {}",
+                filter.page.limit.map_or(-1, |l| l as i64),
+                filter.page.offset
+            );
+            let mut stmt = c.prepare(&query).map_err(sql)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .map_err(sql)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (body, version) = row.map_err(sql)?;
+                out.push(task_run_from(&body, version)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_subflow_runs(
+        &self,
+        parent_task_run_ids: &[Uuid],
+        page: Page,
+    ) -> Result<Vec<FlowRun>> {
+        if parent_task_run_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = parent_task_run_ids.iter().map(Uuid::to_string).collect();
+        self.with(move |c| {
+            let marks: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
+            let query = format!(
+                "SELECT body, version FROM flow_runs WHERE parent_task_run_id IN ({})
+                 ORDER BY sort_time DESC, id LIMIT {} OFFSET {}",
+                marks.join(", "),
+                page.limit.map_or(-1, |l| l as i64),
+                page.offset
+            );
+            let mut stmt = c.prepare(&query).map_err(sql)?;
+            query_runs(&mut stmt, rusqlite::params_from_iter(ids.iter()))
+        })
+        .await
     }
 
     async fn create_api_key(&self, key: &ApiKey) -> Result<()> {

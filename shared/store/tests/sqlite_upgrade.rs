@@ -44,7 +44,7 @@ async fn the_first_release_database_is_migrated_and_filtered() {
     assert_eq!(user_version(&path), 0);
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(user_version(&path), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
 
     let pool = store.read_work_pool("legacy-pool").await.unwrap();
     assert_eq!(pool.r#type, "ecs:push");
@@ -159,7 +159,7 @@ async fn a_database_from_a_newer_pushpool_is_refused() {
             .unwrap_or_default()
     );
     assert!(
-        err.contains("written by a newer pushpool (schema version 3; this one knows up to 2): upgrade pushpool"),
+        err.contains("written by a newer pushpool (schema version 4; this one knows up to 3): upgrade pushpool"),
         "{err}"
     );
 }

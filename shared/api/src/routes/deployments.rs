@@ -445,6 +445,7 @@ pub(crate) async fn create_flow_run(
     apply_state(&mut run, first, now);
     let (run, created) = state.store().create_flow_run(&run).await?;
     if created {
+        state.service.update_subflow_parent_task(&run).await;
         tracing::info!(
             flow_run_id = %run.id,
             work_pool = run.work_pool_name.as_deref().unwrap_or(""),

@@ -101,6 +101,9 @@ pub(crate) async fn create(
     run.job_variables = body.job_variables.unwrap_or_default();
     apply_state(&mut run, first, now);
     let (run, created) = state.store().create_flow_run(&run).await?;
+    if created {
+        state.service.update_subflow_parent_task(&run).await;
+    }
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -281,6 +284,7 @@ pub(crate) async fn set_state(
                 apply_state(&mut next, to_write.clone(), now);
                 match state.store().update_flow_run(&next).await {
                     Ok(written) => {
+                        state.service.update_subflow_parent_task(&written).await;
                         tracing::info!(
                             flow_run_id = %id,
                             work_pool = written.work_pool_name.as_deref().unwrap_or(""),

@@ -6,6 +6,7 @@ mod filters;
 mod flow_runs;
 mod flows;
 mod meta;
+mod task_runs;
 mod work_pools;
 
 use axum::Router;
@@ -119,6 +120,17 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/flow_run_states/", get(flow_runs::read_states))
         .route("/flow_run_states/{id}", get(flow_runs::read_state))
         .route("/flow_runs/{id}/labels", patch(flow_runs::update_labels))
+        .route("/task_runs/", post(task_runs::create))
+        .route("/task_runs/filter", post(task_runs::filter))
+        .route(
+            "/task_runs/{id}",
+            get(task_runs::read)
+                .patch(task_runs::update)
+                .delete(task_runs::delete),
+        )
+        .route("/task_runs/{id}/set_state", post(task_runs::set_state))
+        .route("/task_run_states/", get(task_runs::read_states))
+        .route("/task_run_states/{id}", get(task_runs::read_state))
         .method_not_allowed_fallback(method_not_allowed)
 }
 

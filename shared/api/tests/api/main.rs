@@ -15,4 +15,5 @@ mod filters;
 mod meta;
 mod set_state;
 mod support;
+mod task_runs;
 mod work_pools;

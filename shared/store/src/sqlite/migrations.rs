@@ -11,7 +11,8 @@
 //! | version | what |
 //! |---|---|
 //! | 1 | the schema of the first releases (files written before versioning have `user_version` 0 and these tables already: every statement is `IF NOT EXISTS`) |
-//! | 2 | flow run columns for filters and sorts (`name`, `expected_start_time`, `start_time`, `end_time`, `next_scheduled_start_time`) filled from each run's body, and their indexes |
+//! | 2 | flow run columns for filters and sorts (`name`, `expected_start_time`, `start_time`, `end_time`, `next_scheduled_start_time`, `parent_task_run_id`) filled from each run's body, and their indexes |
+//! | 3 | task runs (`task_runs`, `task_run_states`) |
 
 use rusqlite::{Connection, Transaction, params};
 
@@ -65,7 +66,8 @@ fn v2(tx: &Transaction<'_>) -> Result<()> {
          ALTER TABLE flow_runs ADD COLUMN expected_start_time TEXT;
          ALTER TABLE flow_runs ADD COLUMN start_time TEXT;
          ALTER TABLE flow_runs ADD COLUMN end_time TEXT;
-         ALTER TABLE flow_runs ADD COLUMN next_scheduled_start_time TEXT;",
+         ALTER TABLE flow_runs ADD COLUMN next_scheduled_start_time TEXT;
+         ALTER TABLE flow_runs ADD COLUMN parent_task_run_id TEXT;",
     )
     .map_err(sql)?;
     {
@@ -76,7 +78,8 @@ fn v2(tx: &Transaction<'_>) -> Result<()> {
         let mut write = tx
             .prepare(
                 "UPDATE flow_runs SET name = ?2, expected_start_time = ?3, start_time = ?4,
-                 end_time = ?5, next_scheduled_start_time = ?6 WHERE id = ?1",
+                 end_time = ?5, next_scheduled_start_time = ?6, parent_task_run_id = ?7
+                 WHERE id = ?1",
             )
             .map_err(sql)?;
         for row in rows {
@@ -90,6 +93,7 @@ fn v2(tx: &Transaction<'_>) -> Result<()> {
                     run.start_time.map(ts),
                     run.end_time.map(ts),
                     run.next_scheduled_start_time.map(ts),
+                    run.parent_task_run_id.map(|p| p.to_string()),
                 ])
                 .map_err(sql)?;
         }
@@ -103,15 +107,40 @@ fn v2(tx: &Transaction<'_>) -> Result<()> {
          CREATE INDEX flow_runs_start ON flow_runs (coalesce(start_time, expected_start_time));
          CREATE INDEX flow_runs_end ON flow_runs (end_time);
          CREATE INDEX flow_runs_next_scheduled ON flow_runs (next_scheduled_start_time);
+         CREATE INDEX flow_runs_parent_task_run ON flow_runs (parent_task_run_id);
          DROP INDEX flow_runs_deployment;",
     )
     .map_err(sql)
 }
 
+/// Version 3: task runs and their state history. `flow_run_id` is `''` when a task run has
+/// no flow run (NULLs would not be unique in the idempotency index).
+const V3: &str = r#"
+CREATE TABLE task_runs (
+    id TEXT PRIMARY KEY,
+    flow_run_id TEXT NOT NULL,
+    task_key TEXT NOT NULL,
+    dynamic_key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE UNIQUE INDEX task_runs_key ON task_runs (flow_run_id, task_key, dynamic_key);
+CREATE TABLE task_run_states (
+    id TEXT PRIMARY KEY,
+    task_run_id TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX task_run_states_run ON task_run_states (task_run_id);
+"#;
+
 type Step = fn(&Transaction<'_>) -> Result<()>;
 
 /// The steps, version 1 first.
-const STEPS: &[Step] = &[|tx| tx.execute_batch(V1).map_err(sql), v2];
+const STEPS: &[Step] = &[
+    |tx| tx.execute_batch(V1).map_err(sql),
+    v2,
+    |tx| tx.execute_batch(V3).map_err(sql),
+];
 
 /// The schema version this build writes.
 pub const LATEST: i64 = STEPS.len() as i64;

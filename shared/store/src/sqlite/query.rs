@@ -6,8 +6,8 @@
 //! Columns (all times as fixed-width RFC 3339 with microseconds and `Z`, so that text order is
 //! time order): `id`, `flow_id`, `deployment_id`, `work_pool_name`, `state_type`,
 //! `state_name`, `idempotency_key`, `name`, `expected_start_time`, `start_time`, `end_time`,
-//! `next_scheduled_start_time`. Tags, `work_queue_name`, `flow_version`,
-//! `parent_task_run_id` and `created_by` live in the JSON body only.
+//! `next_scheduled_start_time`, `parent_task_run_id`. Tags, `work_queue_name`,
+//! `flow_version` and `created_by` live in the JSON body only.
 
 use chrono::{DateTime, Utc};
 use pushpool_core::filter::{

@@ -1,0 +1,566 @@
+//! Task runs: the calls the engine makes for a subflow and for `run_deployment` inside a flow
+//! (`POST /task_runs/` with the body shape of Prefect 3.9.1's client, the idempotent repeat,
+//! reads, `set_state` under Prefect's task policy, the filter, and the subflow lookup
+//! `POST /flow_runs/filter` by `parent_task_run_id`), with exact values.
+
+use axum::Router;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::support::{app, create_flow, detail, id_of, send};
+
+/// Prefect 3.9.1's `TaskRun` response fields, in order (OpenAPI `TaskRun`).
+const TASK_RUN_FIELDS: [&str; 27] = [
+    "id",
+    "created",
+    "updated",
+    "name",
+    "flow_run_id",
+    "task_key",
+    "dynamic_key",
+    "cache_key",
+    "cache_expiration",
+    "task_version",
+    "empirical_policy",
+    "tags",
+    "labels",
+    "state_id",
+    "task_inputs",
+    "state_type",
+    "state_name",
+    "run_count",
+    "flow_run_run_count",
+    "expected_start_time",
+    "next_scheduled_start_time",
+    "start_time",
+    "end_time",
+    "total_run_time",
+    "estimated_run_time",
+    "estimated_start_time_delta",
+    "state",
+];
+
+/// A flow run of a new flow in `state` (`PENDING`, `RUNNING`, ...), optionally a subflow run.
+async fn flow_run(app: &Router, state: &str, parent_task_run_id: Option<&str>) -> Value {
+    let flow = create_flow(app).await;
+    let (status, run) = send(
+        app,
+        "POST",
+        "/api/flow_runs/",
+        Some(json!({
+            "flow_id": id_of(&flow), "state": {"type": state},
+            "parent_task_run_id": parent_task_run_id, "labels": {"team": "data"}
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    run
+}
+
+/// The body the Prefect 3.9.1 client sends for a subflow's tracking task run.
+fn create_body(flow_run_id: &str, dynamic_key: &str) -> Value {
+    json!({
+        "name": format!("child-{dynamic_key}"),
+        "flow_run_id": flow_run_id,
+        "task_key": "child-2a1c31e8",
+        "dynamic_key": dynamic_key,
+        "cache_key": null,
+        "cache_expiration": null,
+        "task_version": null,
+        "empirical_policy": {"max_retries": 0, "retry_delay_seconds": 0.0, "retries": 0,
+                             "retry_delay": 0, "retry_jitter_factor": null},
+        "tags": ["nightly"],
+        "labels": {},
+        "task_inputs": {"x": [{"input_type": "parameter", "name": "x"}], "__parents__": []},
+        "state": {"type": "PENDING", "name": "Pending", "message": null, "data": null,
+                  "state_details": {"deferred": false, "untrackable_result": false,
+                                    "pause_reschedule": false}}
+    })
+}
+
+async fn create(app: &Router, body: Value) -> (StatusCode, Value) {
+    send(app, "POST", "/api/task_runs/", Some(body)).await
+}
+
+async fn set_state(app: &Router, id: &str, body: Value) -> (StatusCode, Value) {
+    send(
+        app,
+        "POST",
+        &format!("/api/task_runs/{id}/set_state"),
+        Some(body),
+    )
+    .await
+}
+
+async fn set_flow_state(app: &Router, id: &str, state: &str) {
+    let (status, body) = send(
+        app,
+        "POST",
+        &format!("/api/flow_runs/{id}/set_state"),
+        Some(json!({"state": {"type": state}, "force": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn create_answers_prefects_task_run_then_the_same_run_for_the_same_keys() {
+    let app = app();
+    let parent = flow_run(&app, "RUNNING", None).await;
+    let parent_id = id_of(&parent);
+    let (status, run) = create(&app, create_body(&parent_id, "0")).await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let fields: Vec<&str> = run
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(fields, TASK_RUN_FIELDS);
+    let id = id_of(&run);
+    assert_eq!(Uuid::parse_str(&id).unwrap().get_version_num(), 7);
+    assert_eq!(run["name"], "child-0");
+    assert_eq!(run["flow_run_id"], json!(parent_id));
+    assert_eq!(run["task_key"], "child-2a1c31e8");
+    assert_eq!(run["dynamic_key"], "0");
+    assert_eq!(
+        run["empirical_policy"],
+        json!({"max_retries": 0, "retry_delay_seconds": 0.0, "retries": 0,
+               "retry_delay": 0, "retry_jitter_factor": null})
+    );
+    assert_eq!(run["tags"], json!(["nightly"]));
+    assert_eq!(
+        run["labels"],
+        json!({"team": "data", "prefect.flow.id": parent["flow_id"],
+               "prefect.flow-run.id": parent_id})
+    );
+    assert_eq!(
+        run["task_inputs"],
+        json!({"x": [{"input_type": "parameter", "name": "x"}], "__parents__": []})
+    );
+    assert_eq!(
+        (&run["state_type"], &run["state_name"], &run["run_count"]),
+        (&json!("PENDING"), &json!("Pending"), &json!(0))
+    );
+    assert_eq!(run["state_id"], run["state"]["id"]);
+    assert_eq!(run["state"]["state_details"]["task_run_id"], json!(id));
+    assert_eq!(
+        run["state"]["state_details"]["flow_run_id"],
+        json!(parent_id)
+    );
+    assert_eq!(run["expected_start_time"], run["state"]["timestamp"]);
+    assert_eq!(
+        (&run["start_time"], &run["end_time"], &run["total_run_time"]),
+        (&Value::Null, &Value::Null, &json!(0.0))
+    );
+
+    let (status, read) = send(&app, "GET", &format!("/api/task_runs/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(read, run);
+
+    // The engine repeats the create (a retried request, a rerun): the first run comes back.
+    let mut again = create_body(&parent_id, "0");
+    again["name"] = json!("child-other");
+    let (status, same) = create(&app, again).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(same, run);
+    let (status, other) = create(&app, create_body(&parent_id, "1")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_ne!(id_of(&other), id);
+}
+
+#[tokio::test]
+async fn create_refuses_what_it_cannot_honour_naming_the_field() {
+    let app = app();
+    let missing = Uuid::new_v4();
+    let (status, body) = create(&app, create_body(&missing.to_string(), "0")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        detail(&body),
+        format!("flow_run_id: flow run {missing} not found")
+    );
+
+    let mut unknown = create_body(&missing.to_string(), "0");
+    unknown["colour"] = json!("blue");
+    let (status, body) = create(&app, unknown).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        detail(&body).starts_with("Invalid request body: colour: unknown field `colour`"),
+        "{body}"
+    );
+
+    let mut deferred = create_body(&missing.to_string(), "0");
+    deferred["flow_run_id"] = Value::Null;
+    deferred["state"] = json!({"type": "SCHEDULED", "state_details": {"deferred": true}});
+    let (status, body) = create(&app, deferred).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        detail(&body),
+        "state.state_details.deferred: background (deferred) task runs are not supported: \
+         pushpool serves no task worker subscription"
+    );
+
+    let mut long = create_body(&missing.to_string(), "0");
+    long["flow_run_id"] = Value::Null;
+    long["cache_key"] = json!("k".repeat(2001));
+    let (status, body) = create(&app, long).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        detail(&body),
+        "cache_key: Cache key exceeded maximum allowed length of 2000 characters."
+    );
+
+    let (status, body) = send(&app, "GET", &format!("/api/task_runs/{missing}"), None).await;
+    assert_eq!(
+        (status, detail(&body)),
+        (StatusCode::NOT_FOUND, "Task not found")
+    );
+    // Not a UUID: an unknown path, as on Prefect's server (`{id:uuid}` routes).
+    let (status, body) = send(&app, "GET", "/api/task_runs/nope", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(detail(&body), "Not Found");
+}
+
+#[tokio::test]
+async fn set_state_follows_prefects_task_policy() {
+    let app = app();
+    let parent = flow_run(&app, "PENDING", None).await;
+    let parent_id = id_of(&parent);
+    let mut body = create_body(&parent_id, "0");
+    body["empirical_policy"] = json!({"retries": 1, "retry_delay": 0});
+    let (_, run) = create(&app, body).await;
+    let id = id_of(&run);
+
+    // The enclosing flow run is not RUNNING: the task may not start.
+    let (status, r) = set_state(&app, &id, json!({"state": {"type": "RUNNING"}})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(r["status"], "ABORT");
+    assert_eq!(
+        r["details"],
+        json!({"type": "abort_details",
+               "reason": "The enclosing flow must be running to begin task execution."})
+    );
+    assert_eq!(r["state"]["type"], "PENDING");
+
+    set_flow_state(&app, &parent_id, "RUNNING").await;
+    let (status, r) = set_state(&app, &id, json!({"state": {"type": "RUNNING"}})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        (&r["status"], &r["details"]),
+        (&json!("ACCEPT"), &json!({"type": "accept_details"}))
+    );
+    assert_eq!(
+        (&r["state"]["type"], &r["state"]["name"]),
+        (&json!("RUNNING"), &json!("Running"))
+    );
+    assert_eq!(r["state"]["state_details"]["task_run_id"], json!(id));
+
+    // One retry left: FAILED becomes AwaitingRetry, keeping the message.
+    let (status, r) = set_state(
+        &app,
+        &id,
+        json!({"state": {"type": "FAILED", "message": "boom"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(r["status"], "REJECT");
+    assert_eq!(
+        r["details"],
+        json!({"type": "reject_details", "reason": "Retrying"})
+    );
+    assert_eq!(
+        (
+            &r["state"]["type"],
+            &r["state"]["name"],
+            &r["state"]["message"]
+        ),
+        (&json!("SCHEDULED"), &json!("AwaitingRetry"), &json!("boom"))
+    );
+    let (_, r) = set_state(&app, &id, json!({"state": {"type": "RUNNING"}})).await;
+    assert_eq!(
+        (&r["status"], &r["state"]["name"]),
+        (&json!("ACCEPT"), &json!("Retrying"))
+    );
+    let (status, r) = set_state(&app, &id, json!({"state": {"type": "COMPLETED"}})).await;
+    assert_eq!(
+        (status, &r["status"]),
+        (StatusCode::CREATED, &json!("ACCEPT"))
+    );
+
+    // A finished task run is not crashed by a late signal; force skips the rules.
+    let (status, r) = set_state(&app, &id, json!({"state": {"type": "CRASHED"}})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&r["status"], &r["details"]["reason"], &r["state"]["type"]),
+        (
+            &json!("ABORT"),
+            &json!("Run is already COMPLETED."),
+            &json!("COMPLETED")
+        )
+    );
+    let (status, r) = set_state(
+        &app,
+        &id,
+        json!({"state": {"type": "CRASHED"}, "force": true}),
+    )
+    .await;
+    assert_eq!(
+        (status, &r["status"]),
+        (StatusCode::CREATED, &json!("ACCEPT"))
+    );
+
+    let (_, run) = send(&app, "GET", &format!("/api/task_runs/{id}"), None).await;
+    assert_eq!(
+        (&run["state_type"], &run["run_count"]),
+        (&json!("CRASHED"), &json!(2))
+    );
+    assert!(
+        run["end_time"].is_string() && run["start_time"].is_string(),
+        "{run}"
+    );
+    let (status, states) = send(
+        &app,
+        "GET",
+        &format!("/api/task_run_states/?task_run_id={id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = states
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Pending",
+            "Running",
+            "AwaitingRetry",
+            "Retrying",
+            "Completed",
+            "Crashed"
+        ]
+    );
+    let first = &states[0];
+    let (status, one) = send(
+        &app,
+        "GET",
+        &format!("/api/task_run_states/{}", id_of(first)),
+        None,
+    )
+    .await;
+    assert_eq!((status, &one), (StatusCode::OK, first));
+    let (status, body) = send(
+        &app,
+        "GET",
+        &format!("/api/task_run_states/{}", Uuid::now_v7()),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, detail(&body)),
+        (StatusCode::NOT_FOUND, "Flow run state not found")
+    );
+    let (status, body) = set_state(
+        &app,
+        &Uuid::now_v7().to_string(),
+        json!({"state": {"type": "RUNNING"}}),
+    )
+    .await;
+    assert_eq!(
+        (status, detail(&body)),
+        (StatusCode::NOT_FOUND, "Task run not found")
+    );
+}
+
+#[tokio::test]
+async fn a_subflow_run_moves_its_tracking_task_run_and_is_found_by_it() {
+    let app = app();
+    let parent = flow_run(&app, "RUNNING", None).await;
+    let (_, task) = create(&app, create_body(&id_of(&parent), "0")).await;
+    let task_id = id_of(&task);
+
+    // The engine's lookup before it creates the subflow run: nothing yet.
+    let lookup = json!({
+        "flows": null,
+        "flow_runs": {"parent_task_run_id": {"any_": [task_id]}},
+        "task_runs": null, "deployments": null, "work_pools": null, "work_pool_queues": null,
+        "sort": "EXPECTED_START_TIME_DESC", "limit": 1, "offset": 0
+    });
+    let (status, found) = send(&app, "POST", "/api/flow_runs/filter", Some(lookup.clone())).await;
+    assert_eq!((status, &found), (StatusCode::OK, &json!([])));
+
+    let child = flow_run(&app, "PENDING", Some(&task_id)).await;
+    let child_id = id_of(&child);
+    let (_, found) = send(&app, "POST", "/api/flow_runs/filter", Some(lookup.clone())).await;
+    let ids: Vec<String> = found.as_array().unwrap().iter().map(id_of).collect();
+    assert_eq!(ids, std::slice::from_ref(&child_id));
+
+    set_flow_state(&app, &child_id, "RUNNING").await;
+    set_flow_state(&app, &child_id, "COMPLETED").await;
+    let (_, task) = send(&app, "GET", &format!("/api/task_runs/{task_id}"), None).await;
+    assert_eq!(
+        (&task["state_type"], &task["state_name"]),
+        (&json!("COMPLETED"), &json!("Completed"))
+    );
+    assert_eq!(
+        task["state"]["state_details"]["child_flow_run_id"],
+        json!(child_id)
+    );
+    assert_eq!(
+        task["state"]["state_details"]["task_run_id"],
+        json!(task_id)
+    );
+    assert_eq!(task["state"]["state_details"]["flow_run_id"], parent["id"]);
+    assert_eq!(task["run_count"], 1);
+    let (_, states) = send(
+        &app,
+        "GET",
+        &format!("/api/task_run_states/?task_run_id={task_id}"),
+        None,
+    )
+    .await;
+    let types: Vec<&str> = states
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["PENDING", "PENDING", "RUNNING", "COMPLETED"]);
+
+    // An empty parent criterion (as a client dumping defaults sends it) filters nothing.
+    let (status, every) = send(
+        &app,
+        "POST",
+        "/api/flow_runs/filter",
+        Some(json!({"flow_runs": {"parent_task_run_id": {"operator": "and_", "any_": null}}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(every.as_array().map(Vec::len), Some(2));
+
+    // Another criterion beside the parent task run is honoured with it.
+    let mut both = lookup;
+    both["flow_runs"]["name"] = json!({"any_": ["x"]});
+    let (status, body) = send(&app, "POST", "/api/flow_runs/filter", Some(both)).await;
+    assert_eq!((status, body), (StatusCode::OK, json!([])));
+}
+
+#[tokio::test]
+async fn filter_by_flow_run_and_id_pages_newest_first_and_names_other_criteria() {
+    let app = app();
+    let a = id_of(&flow_run(&app, "RUNNING", None).await);
+    let b = id_of(&flow_run(&app, "RUNNING", None).await);
+    let mut ids = Vec::new();
+    for (fr, key) in [(&a, "0"), (&b, "0"), (&a, "1")] {
+        let (_, run) = create(&app, create_body(fr, key)).await;
+        ids.push(id_of(&run));
+    }
+    let filter = |body: Value| {
+        let app = app.clone();
+        async move { send(&app, "POST", "/api/task_runs/filter", Some(body)).await }
+    };
+    let ids_of = |v: &Value| -> Vec<String> { v.as_array().unwrap().iter().map(id_of).collect() };
+
+    let (status, all) = filter(json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        ids_of(&all),
+        [ids[2].clone(), ids[1].clone(), ids[0].clone()]
+    );
+    // The client's shape: unset criteria as nulls, `operator` and `is_null_` defaults.
+    let (status, of_a) = filter(json!({
+        "flows": null, "flow_runs": null, "deployments": null, "sort": null, "offset": 0,
+        "limit": null,
+        "task_runs": {"operator": "and_", "id": null, "name": null, "tags": null,
+                      "state": null, "start_time": null, "end_time": null,
+                      "expected_start_time": null, "subflow_runs": null,
+                      "flow_run_id": {"operator": "and_", "any_": [a], "is_null_": false}}
+    }))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids_of(&of_a), [ids[2].clone(), ids[0].clone()]);
+    let (_, page) = filter(json!({"task_runs": {"flow_run_id": {"any_": [a]}},
+                                  "limit": 1, "offset": 1}))
+    .await;
+    assert_eq!(ids_of(&page), [ids[0].clone()]);
+    let (_, by_id) = filter(json!({"task_runs": {"id": {"any_": [ids[1]]}}})).await;
+    assert_eq!(ids_of(&by_id), [ids[1].clone()]);
+
+    for (body, message) in [
+        (
+            json!({"task_runs": {"name": {"any_": ["child-0"]}}}),
+            "task_runs.name.any_: this filter criterion is not supported by pushpool yet",
+        ),
+        (
+            json!({"task_runs": {"flow_run_id": {"is_null_": true}}}),
+            "task_runs.flow_run_id.is_null_: this filter criterion is not supported by pushpool yet",
+        ),
+        (
+            json!({"flows": {"name": {"any_": ["parent"]}}}),
+            "flows.name.any_: this filter criterion is not supported by pushpool yet",
+        ),
+        (
+            json!({"sort": "NAME_ASC"}),
+            "sort: \"NAME_ASC\" is not supported for task runs yet (only ID_DESC)",
+        ),
+        (
+            json!({"limit": 201}),
+            "Invalid limit: must be less than or equal to 200.",
+        ),
+        (
+            json!({"task_runs": {"id": {"any_": ["nope"]}}}),
+            "task_runs.id.any_: \"nope\" is not a valid UUID",
+        ),
+        (
+            json!({"work_pools": {}}),
+            "work_pools: unknown field of a task run filter",
+        ),
+    ] {
+        let (status, answer) = filter(body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(detail(&answer), message, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn patch_renames_and_delete_removes() {
+    let app = app();
+    let parent = id_of(&flow_run(&app, "RUNNING", None).await);
+    let (_, run) = create(&app, create_body(&parent, "0")).await;
+    let id = id_of(&run);
+    let path = format!("/api/task_runs/{id}");
+    let (status, _) = send(&app, "PATCH", &path, Some(json!({"name": "renamed"}))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, read) = send(&app, "GET", &path, None).await;
+    assert_eq!(read["name"], "renamed");
+    let (status, body) = send(&app, "PATCH", &path, Some(json!({"tags": ["x"]}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        detail(&body)
+            .starts_with("Invalid request body: tags: unknown field `tags`, expected `name`"),
+        "{body}"
+    );
+    let (status, _) = send(&app, "DELETE", &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = send(&app, "DELETE", &path, None).await;
+    assert_eq!(
+        (status, detail(&body)),
+        (StatusCode::NOT_FOUND, "Task not found")
+    );
+    let other = Uuid::now_v7();
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &format!("/api/task_runs/{other}"),
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(
+        (status, detail(&body)),
+        (StatusCode::NOT_FOUND, "Task run not found")
+    );
+}

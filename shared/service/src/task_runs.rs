@@ -1,0 +1,228 @@
+//! Task run use cases: create (idempotent on `(flow_run_id, task_key, dynamic_key)`),
+//! orchestrated `set_state`, and keeping a subflow's tracking task run in step with its flow
+//! run (Prefect's `UpdateSubflowParentTask`).
+//!
+//! A subflow (a flow called from a flow) and `run_deployment` inside a flow make the engine
+//! create a task run in the parent flow run, then a flow run whose `parent_task_run_id` is
+//! that task run. Prefect's server copies every state the child flow run enters onto the
+//! task run (forced, with `child_flow_run_id` set); the engine never sets that task run's
+//! state itself, so this copy is what finishes it.
+
+use chrono::Utc;
+use pushpool_core::model::FlowRun;
+use pushpool_core::orchestration::Decision;
+use pushpool_core::state::{State, StateCreate, StateType};
+use pushpool_core::task_orchestration::{
+    apply_task_state, orchestrate_task_run, subflow_parent_task_state,
+};
+use pushpool_core::task_run::{TaskRun, TaskRunCreate};
+use pushpool_store::StoreError;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::Service;
+
+/// How many times a task run write is retried on a version conflict before giving up.
+const MAX_WRITE_ATTEMPTS: usize = 10;
+
+/// Errors of the task run use cases.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskRunError {
+    /// The request names a field with a bad value; the message names it.
+    #[error("{0}")]
+    Invalid(String),
+    /// Something the request points at does not exist; the message names it.
+    #[error("{0}")]
+    NotFound(String),
+    /// The store failed (its own `NotFound` included: "Task run not found").
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What `set_state` did: the decision, the state to answer with (the written one, else the
+/// current one), and whether a state was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRunTransition {
+    /// The orchestration outcome.
+    pub decision: Decision,
+    /// The state written, or the run's current state when nothing was written.
+    pub state: Option<State>,
+    /// Whether a state was written (HTTP 201) or not (200).
+    pub written: bool,
+}
+
+fn refuse_deferred(state: Option<&StateCreate>) -> Result<(), TaskRunError> {
+    if state
+        .and_then(|s| s.state_details.as_ref())
+        .and_then(|d| d.deferred)
+        == Some(true)
+    {
+        return Err(TaskRunError::Invalid(
+            "state.state_details.deferred: background (deferred) task runs are not supported: \
+             pushpool serves no task worker subscription"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Service {
+    /// `POST /task_runs/`: creates the task run with its first state (PENDING when none is
+    /// given; written without orchestration, as Prefect's server forces it), or returns the
+    /// existing run of the same `(flow_run_id, task_key, dynamic_key)`: `(run, created)`.
+    ///
+    /// # Errors
+    /// `Invalid` for a deferred state or a bad field (see [`TaskRunCreate::into_task_run`]);
+    /// `NotFound` ("flow_run_id: flow run <id> not found") for an unknown flow run; `Store`.
+    pub async fn create_task_run(
+        &self,
+        body: TaskRunCreate,
+    ) -> Result<(TaskRun, bool), TaskRunError> {
+        refuse_deferred(body.state.as_ref())?;
+        let flow_run = match body.flow_run_id {
+            Some(id) => match self.store().read_flow_run(id).await {
+                Ok(run) => Some(run),
+                Err(StoreError::NotFound(_)) => {
+                    return Err(TaskRunError::NotFound(format!(
+                        "flow_run_id: flow run {id} not found"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
+        let now = Utc::now();
+        let first = body.state.clone().unwrap_or(StateCreate {
+            r#type: StateType::Pending,
+            name: None,
+            message: None,
+            data: None,
+            state_details: None,
+        });
+        let mut run = body
+            .into_task_run(now, flow_run.as_ref().map(|f| &f.labels))
+            .map_err(TaskRunError::Invalid)?;
+        let state = first.into_state(run.flow_run_id.unwrap_or_default(), now);
+        apply_task_state(&mut run, state, now);
+        let (run, created) = self.store().create_task_run(&run).await?;
+        if created {
+            info!(
+                task_run_id = %run.id,
+                flow_run_id = run.flow_run_id.map(|f| f.to_string()).unwrap_or_default(),
+                "task run '{}' created: {}",
+                run.name,
+                run.state_type.map_or("-", |t| t.as_str())
+            );
+        }
+        Ok((run, created))
+    }
+
+    /// `POST /task_runs/{id}/set_state`: orchestrates `proposed` with Prefect's task policy
+    /// (see `pushpool_core::task_orchestration`; `force` skips the rules) and writes the
+    /// resulting state on the run's version, re-reading on a conflict.
+    ///
+    /// # Errors
+    /// `Invalid` for a deferred state; `Store(NotFound)` for an unknown task run; `Store`.
+    pub async fn set_task_run_state(
+        &self,
+        id: Uuid,
+        proposed: StateCreate,
+        force: bool,
+    ) -> Result<TaskRunTransition, TaskRunError> {
+        refuse_deferred(Some(&proposed))?;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let run = self.store().read_task_run(id).await?;
+            let flow_run = match run.flow_run_id {
+                Some(fid) => match self.store().read_flow_run(fid).await {
+                    Ok(f) => Some(f),
+                    Err(StoreError::NotFound(_)) => None,
+                    Err(e) => return Err(e.into()),
+                },
+                None => None,
+            };
+            let now = Utc::now();
+            let state = proposed
+                .clone()
+                .into_state(run.flow_run_id.unwrap_or_default(), now);
+            let decision = orchestrate_task_run(
+                &run,
+                flow_run.as_ref(),
+                state,
+                force,
+                now,
+                rand::random::<f64>(),
+            );
+            let mut next = run.clone();
+            if !decision.apply(&mut next, now) {
+                return Ok(TaskRunTransition {
+                    decision: decision.decision,
+                    state: run.state,
+                    written: false,
+                });
+            }
+            match self.store().update_task_run(&next).await {
+                Ok(written) => {
+                    info!(
+                        task_run_id = %id,
+                        "task run '{}': {} -> {} (reported)",
+                        written.name,
+                        run.state_type.map_or("-", |t| t.as_str()),
+                        written.state_type.map_or("-", |t| t.as_str())
+                    );
+                    return Ok(TaskRunTransition {
+                        decision: decision.decision,
+                        state: written.state,
+                        written: true,
+                    });
+                }
+                Err(StoreError::VersionConflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::VersionConflict(id).into())
+    }
+
+    /// After a state of flow run `child` was written: when it is a subflow run
+    /// (`parent_task_run_id` set), writes a copy of its current state onto that task run,
+    /// forced, with `child_flow_run_id` set (Prefect's `UpdateSubflowParentTask`).
+    ///
+    /// Best effort, after the child's write committed (Prefect does both in one transaction):
+    /// a missing task run is logged and skipped (pushpool does not refuse a flow run whose
+    /// parent task run is gone), and a failed write is logged; the child's next state brings
+    /// the task run up to date, since the copy is always of the child's latest state.
+    pub async fn update_subflow_parent_task(&self, child: &FlowRun) {
+        let (Some(task_run_id), Some(state)) = (child.parent_task_run_id, child.state.as_ref())
+        else {
+            return;
+        };
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let run = match self.store().read_task_run(task_run_id).await {
+                Ok(run) => run,
+                Err(StoreError::NotFound(_)) => {
+                    warn!(flow_run_id = %child.id, task_run_id = %task_run_id,
+                        "the parent task run of this subflow run does not exist; its state is not copied");
+                    return;
+                }
+                Err(e) => {
+                    warn!(flow_run_id = %child.id, task_run_id = %task_run_id, error = %e,
+                        "could not read the parent task run of this subflow run");
+                    return;
+                }
+            };
+            let now = Utc::now();
+            let mut next = run.clone();
+            apply_task_state(&mut next, subflow_parent_task_state(child, state, now), now);
+            match self.store().update_task_run(&next).await {
+                Ok(_) => return,
+                Err(StoreError::VersionConflict(_)) => continue,
+                Err(e) => {
+                    warn!(flow_run_id = %child.id, task_run_id = %task_run_id, error = %e,
+                        "could not copy the subflow run's state to its parent task run");
+                    return;
+                }
+            }
+        }
+        warn!(flow_run_id = %child.id, task_run_id = %task_run_id,
+            "the parent task run kept changing; the subflow run's state was not copied");
+    }
+}
