@@ -220,7 +220,6 @@ flow.from_source(source={src:?}, entrypoint="slow.py:slow").deploy(
         later.state_id, run.state_id,
         "nothing written after CANCELLED: {history:#?}"
     );
-    eprintln!("state history: {history:#?}");
     let types: Vec<StateType> = history.iter().map(|(t, _, _)| *t).collect();
     assert_eq!(
         types[..4],
