@@ -124,7 +124,43 @@ impl ProcessProvider {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
         }
         self.state_dir = Some(dir);
+        self.prune_records(Duration::from_secs(24 * 3600));
         Ok(self)
+    }
+
+    /// Removes the records older than `age` whose job is no longer alive (a run finished by
+    /// its engine is never read again, so its record is not removed by [`Provider::status`]).
+    fn prune_records(&self, age: Duration) {
+        let Some(dir) = &self.state_dir else {
+            return;
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|e| e > age);
+            if !old {
+                continue;
+            }
+            let record: Option<Record> = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            let alive = record.is_some_and(|r| match r.pid.as_deref() {
+                Some(pid) => self
+                    .os_pid(pid)
+                    .is_some_and(|n| is_job_process(n, &r.flow_run_id)),
+                None => find_job_root(&r.flow_run_id).is_some(),
+            });
+            if !alive {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
 
     fn lookup(&self, pid: &str) -> Option<(u32, watch::Receiver<Exit>)> {
@@ -748,5 +784,38 @@ mod tests {
         p.cancel(&j, &pid).await.unwrap_or_default();
         let _ = orphan.kill();
         let _ = orphan.wait();
+    }
+
+    #[tokio::test]
+    async fn old_records_of_ended_jobs_are_pruned_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = ProcessProvider::new()
+            .grace(Duration::from_millis(300))
+            .with_state_dir(dir.path())
+            .unwrap();
+        let live = job("sleep 300", "pushpool-live-1");
+        let pid = p.submit(&live).await.unwrap();
+        let ended = job("true", "pushpool-ended-1");
+        let ended_pid = p.submit(&ended).await.unwrap();
+        wait_done(&p, &ended, &ended_pid).await;
+        // (status removed the ended job's record already; write it back as a restart would
+        // find it)
+        p.write_record(
+            &ended.idempotency_key,
+            &Record {
+                flow_run_id: ended.flow_run_id.to_string(),
+                pid: Some(ended_pid),
+            },
+        )
+        .unwrap();
+
+        p.prune_records(Duration::ZERO);
+
+        assert_eq!(p.read_record(&ended.idempotency_key), None);
+        assert_eq!(
+            p.read_record(&live.idempotency_key).and_then(|r| r.pid),
+            Some(pid.clone())
+        );
+        p.cancel(&live, &pid).await.unwrap();
     }
 }
