@@ -18,8 +18,10 @@
 //!
 //! `CoreFlowPolicy` in Prefect's priority order (the first rule that refuses a proposal ends
 //! orchestration), then `MinimalFlowPolicy` (used for `force=true`) and `GlobalFlowPolicy` (the
-//! bookkeeping of every written state, [`apply_state`] and [`apply_decision`]). Each rule that
-//! pushpool implements has a unit test named after it (`tests::<rule_in_snake_case>...`).
+//! bookkeeping of every written state, [`apply_state`] and [`apply_decision`]). Each
+//! `CoreFlowPolicy` and `MinimalFlowPolicy` rule that pushpool implements has a unit test named
+//! after it (`tests::<rule_in_snake_case>...`); the `GlobalFlowPolicy` transforms share
+//! `tests::global_flow_policy_bookkeeping`.
 //!
 //! | Prefect rule | pushpool |
 //! |---|---|

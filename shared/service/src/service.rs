@@ -353,7 +353,7 @@ impl Service {
         job: &Job,
         pid: &str,
     ) -> Result<Outcome, ServiceError> {
-        loop {
+        for _ in 0..10 {
             let mut run = self.store.read_flow_run(claimed.id).await?;
             let same_attempt = run.submission_attempt == claimed.submission_attempt
                 && run.infrastructure_pid.as_deref().is_none_or(|p| p == pid);
@@ -386,6 +386,9 @@ impl Service {
             }
             return Ok(Outcome::Submitted(pid.to_owned()));
         }
+        // Ten writers in a row changed the run: leave the claim to the reconciler (the same
+        // key finds this job again).
+        Err(StoreError::VersionConflict(claimed.id).into())
     }
 
     async fn crash(&self, run: FlowRun, message: String) -> Result<Outcome, ServiceError> {
