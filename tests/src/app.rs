@@ -30,7 +30,15 @@ impl TestApp {
 
     /// Starts a server after `configure` adjusts its settings.
     pub async fn spawn_with(configure: impl FnOnce(&mut ServeConfig)) -> Self {
-        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::spawn_in(tempfile::tempdir().expect("temp dir"), configure).await
+    }
+
+    /// [`TestApp::spawn_with`] over an existing data directory (a restart: take the first
+    /// server's with `std::mem::replace(&mut app.data_dir, ...)` and drop it).
+    pub async fn spawn_in(
+        data_dir: tempfile::TempDir,
+        configure: impl FnOnce(&mut ServeConfig),
+    ) -> Self {
         let mut config = ServeConfig::new(data_dir.path().join("data"));
         config.bind = "127.0.0.1:0".parse().expect("address");
         config.reconcile_interval = Duration::from_secs(1);

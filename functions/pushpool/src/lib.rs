@@ -121,8 +121,14 @@ impl Server {
                     .await
             }
         };
+        // Process jobs are recorded in the data dir, so that a restart neither starts one
+        // twice nor loses track of a live one.
+        let process_dir = config.data_dir.join("process-jobs");
+        let process = ProcessProvider::new()
+            .with_state_dir(&process_dir)
+            .with_context(|| format!("creating {}", process_dir.display()))?;
         let providers = Providers::new()
-            .with("process", Arc::new(ProcessProvider::new()))
+            .with("process", Arc::new(process))
             .with_all(pushpool_service::push_providers(sdk)?)
             .with_all(config.providers);
         let service = Service::new(

@@ -90,6 +90,15 @@ pub enum TemplateError {
     /// field, e.g. `base_job_template.job_configuration must be an object`.
     #[error("invalid base job template: {0}")]
     InvalidTemplate(String),
+    /// The `job_configuration` uses variables that `variables.properties` does not declare
+    /// (Prefect's message; the names are joined with `" ,"` exactly as Prefect joins them).
+    #[error(
+        "The variables specified in the job configuration template must be present as \
+         properties in the variables schema. Your job configuration uses the following \
+         undeclared variable(s): {}.",
+        .0.join(" ,")
+    )]
+    UndeclaredVariables(Vec<String>),
     /// Job variables do not conform to the template's `variables` schema.
     #[error("invalid job variables: {field}: {message}")]
     InvalidJobVariables {
@@ -100,6 +109,45 @@ pub enum TemplateError {
         /// `"abc" is not valid under any of the given schemas`.
         message: String,
     },
+}
+
+/// Prefect's check of a base job template written through the API (`validate_base_job_template`
+/// in `prefect/server/schemas/actions.py`, run on work pool create and update): every
+/// placeholder name used in `job_configuration` (keys and values, at any depth, including
+/// `prefect.variables.*`, `prefect.blocks.*` and `$ENV` names, as Prefect counts them) must be a
+/// property of `variables`. `{}` passes. Only writes are checked: a template stored before
+/// still parses ([`BaseJobTemplate::parse`]) and renders.
+///
+/// # Errors
+/// [`TemplateError::UndeclaredVariables`] with the undeclared names, sorted.
+pub fn check_declared_variables(value: &Value) -> Result<(), TemplateError> {
+    let Some(template) = value.as_object() else {
+        return Ok(());
+    };
+    let Some(Value::Object(job_configuration)) = template.get("job_configuration") else {
+        return Ok(());
+    };
+    let declared = template
+        .get("variables")
+        .and_then(|v| v.get("properties"))
+        .and_then(Value::as_object);
+    let mut undeclared: Vec<String> = Vec::new();
+    for field in job_configuration.values() {
+        let text = field.to_string();
+        for placeholder in find_placeholders(&text) {
+            let name = placeholder.name;
+            if !declared.is_some_and(|d| d.contains_key(name))
+                && !undeclared.iter().any(|u| u == name)
+            {
+                undeclared.push(name.to_owned());
+            }
+        }
+    }
+    if undeclared.is_empty() {
+        return Ok(());
+    }
+    undeclared.sort();
+    Err(TemplateError::UndeclaredVariables(undeclared))
 }
 
 /// A parsed base job template: the `job_configuration` object and the
@@ -1009,6 +1057,34 @@ mod tests {
                 "env": {"D": "d", "A": "dep", "B": "run"},
                 "cpu": 1
             })
+        );
+    }
+
+    #[test]
+    fn undeclared_variables_are_named_like_prefect() {
+        let ok = json!({"job_configuration": {"image": "{{ image }}", "n": 1},
+            "variables": {"properties": {"image": {"type": "string"}}}});
+        assert_eq!(check_declared_variables(&ok), Ok(()));
+        assert_eq!(check_declared_variables(&json!({})), Ok(()));
+        let bad = json!({"job_configuration": {
+                "command": "{{command}} --x {{ $HOME }}",
+                "nested": {"{{ key }}": ["{{ prefect.variables.v }}", "{{ image }}"]}},
+            "variables": {"properties": {"image": {}}}});
+        let err = check_declared_variables(&bad).unwrap_err();
+        assert_eq!(
+            err,
+            TemplateError::UndeclaredVariables(vec![
+                "$HOME".into(),
+                "command".into(),
+                "key".into(),
+                "prefect.variables.v".into()
+            ])
+        );
+        assert_eq!(
+            err.to_string(),
+            "The variables specified in the job configuration template must be present as \
+             properties in the variables schema. Your job configuration uses the following \
+             undeclared variable(s): $HOME ,command ,key ,prefect.variables.v."
         );
     }
 }

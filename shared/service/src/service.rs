@@ -9,7 +9,7 @@ use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use pushpool_core::filter::FlowRunFilter;
 use pushpool_core::model::{Deployment, FlowRun, WorkPool};
-use pushpool_core::orchestration::{Decision, apply_state, orchestrate};
+use pushpool_core::orchestration::{Decision, apply_decision, orchestrate};
 use pushpool_core::state::{State, StateType};
 use pushpool_core::template::BaseJobTemplate;
 use pushpool_providers::{Job, JobStatus, Provider, ProviderError, Providers, Released};
@@ -76,6 +76,10 @@ pub enum Outcome {
     StillRunning,
     /// A final run's infrastructure was released (deleted, or kept as configured).
     Released(Released),
+    /// A job was started for an attempt the run no longer is (it was cancelled or
+    /// rescheduled while the submission was in flight): its pid was not recorded and the job
+    /// was stopped. Carries the pid.
+    Stopped(String),
 }
 
 /// Errors of the use cases that the caller should retry (the run itself is left consistent).
@@ -277,24 +281,40 @@ impl Service {
     /// Proposes `state` for the run (not forced) and writes it when orchestration accepts it,
     /// retrying on version conflicts with a fresh read. Returns the written run, or `None`
     /// when the proposal was refused (the run moved on: e.g. it already COMPLETED).
+    ///
+    /// The service's proposals are its own reading of the run: each is written only while the
+    /// run is still in the state type it was read in (a run someone else moved on in the
+    /// meantime is left alone), so e.g. a job's exit code never overwrites the engine's
+    /// FAILED, nor the reconciler's COMPLETED a CANCELLED.
     async fn propose(&self, run: FlowRun, state: State) -> Result<Option<FlowRun>, ServiceError> {
+        let expected = run.state_type;
+        self.propose_if(run, state, false, move |r| r.state_type == expected)
+            .await
+    }
+
+    /// [`Service::propose`] with `force` and the condition `still` that a re-read run must
+    /// meet for the proposal to be made again after a version conflict.
+    async fn propose_if(
+        &self,
+        run: FlowRun,
+        state: State,
+        force: bool,
+        still: impl Fn(&FlowRun) -> bool,
+    ) -> Result<Option<FlowRun>, ServiceError> {
         let mut run = run;
         for _ in 0..5 {
             let now = Utc::now();
             let mut proposed = state.clone();
             proposed.timestamp = now;
             proposed.state_details.flow_run_id = Some(run.id);
-            let decision = orchestrate(&run, proposed, false, now);
-            let Some(to_write) = decision.state_to_write().cloned() else {
-                info!(flow_run_id = %run.id, proposed = %state.r#type, decision = ?decision.status(), "proposal refused");
-                return Ok(None);
-            };
+            let decision = orchestrate(&run, proposed, force, now);
             if !matches!(decision, Decision::Accept(_)) {
+                info!(flow_run_id = %run.id, proposed = %state.r#type, decision = ?decision.status(), "proposal refused");
                 return Ok(None);
             }
             let from = run.state_type;
             let mut next = run.clone();
-            apply_state(&mut next, to_write, now);
+            apply_decision(&mut next, &decision, force, now);
             match self.store.update_flow_run(&next).await {
                 Ok(written) => {
                     self.update_subflow_parent_task(&written).await;
@@ -311,6 +331,10 @@ impl Service {
                 }
                 Err(StoreError::VersionConflict(_)) => {
                     run = self.store.read_flow_run(run.id).await?;
+                    if !still(&run) {
+                        info!(flow_run_id = %run.id, proposed = %state.r#type, now_in = ?run.state_type, "the run moved on; proposal dropped");
+                        return Ok(None);
+                    }
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -318,17 +342,55 @@ impl Service {
         Ok(None)
     }
 
-    /// Records the infrastructure pid on the latest version of the run.
-    async fn record_pid(&self, id: Uuid, pid: &str) -> Result<FlowRun, ServiceError> {
-        loop {
-            let mut run = self.store.read_flow_run(id).await?;
-            run.infrastructure_pid = Some(pid.to_owned());
-            match self.store.update_flow_run(&run).await {
-                Ok(r) => return Ok(r),
-                Err(StoreError::VersionConflict(_)) => continue,
-                Err(e) => return Err(e.into()),
+    /// Records the infrastructure pid of the job started for `claimed` (the run as it was
+    /// claimed), conditionally: only while the run is still that attempt (same
+    /// `submission_attempt`, no other pid) and has not been cancelled or rescheduled since
+    /// (SCHEDULED, CANCELLED). Otherwise nothing is recorded and the job is stopped
+    /// ([`Outcome::Stopped`]). A run that turned CANCELLING meanwhile gets its pid and is
+    /// cancelled at once ([`Service::cancel`]: the job is stopped, then CANCELLED written).
+    async fn record_pid(
+        &self,
+        claimed: &FlowRun,
+        provider: &dyn Provider,
+        job: &Job,
+        pid: &str,
+    ) -> Result<Outcome, ServiceError> {
+        for _ in 0..10 {
+            let mut run = self.store.read_flow_run(claimed.id).await?;
+            let same_attempt = run.submission_attempt == claimed.submission_attempt
+                && run.infrastructure_pid.as_deref().is_none_or(|p| p == pid);
+            let wanted = !matches!(
+                run.state_type,
+                None | Some(StateType::Scheduled | StateType::Cancelled)
+            );
+            if !(same_attempt && wanted) {
+                warn!(flow_run_id = %run.id, infrastructure_pid = %pid, state = ?run.state_type, attempt = claimed.submission_attempt, "{}: the job started for an attempt the run no longer is; stopping it", short(&run));
+                match self.with_retries(|| provider.cancel(job, pid)).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_transient() => return Err(e.into()),
+                    Err(e) => {
+                        warn!(flow_run_id = %run.id, infrastructure_pid = %pid, error = %e, "stopping the abandoned job failed");
+                    }
+                }
+                return Ok(Outcome::Stopped(pid.to_owned()));
             }
+            if run.infrastructure_pid.is_none() {
+                run.infrastructure_pid = Some(pid.to_owned());
+                run = match self.store.update_flow_run(&run).await {
+                    Ok(r) => r,
+                    Err(StoreError::VersionConflict(_)) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+            }
+            info!(flow_run_id = %run.id, infrastructure_pid = %pid, work_pool = run.work_pool_name.as_deref().unwrap_or(""), "{}: submitted", short(&run));
+            if run.state_type == Some(StateType::Cancelling) {
+                return self.cancel(run).await;
+            }
+            return Ok(Outcome::Submitted(pid.to_owned()));
         }
+        // Ten writers in a row changed the run: leave the claim to the reconciler (the same
+        // key finds this job again).
+        Err(StoreError::VersionConflict(claimed.id).into())
     }
 
     async fn crash(&self, run: FlowRun, message: String) -> Result<Outcome, ServiceError> {
@@ -373,12 +435,6 @@ impl Service {
         if run.state_type != Some(StateType::Scheduled) {
             return Ok(Outcome::Skipped("not SCHEDULED".into()));
         }
-        if run.state_name.as_deref() == Some("AwaitingRetry") && run.infrastructure_pid.is_some() {
-            // The engine retries in its own process and proposes RUNNING itself.
-            return Ok(Outcome::Skipped(
-                "retry handled by the running engine".into(),
-            ));
-        }
         if let Some(at) = run.scheduled_time() {
             if at > now {
                 return Ok(Outcome::NotDue(at));
@@ -396,6 +452,15 @@ impl Service {
         if pool.is_paused {
             return Ok(Outcome::Skipped("work pool is paused".into()));
         }
+        if self.previous_job_is_running(&run, &pool).await? {
+            // An in-process retry (RetryFailedFlows' AwaitingRetry): the engine of the
+            // current attempt is alive and proposes RUNNING itself. Once its job has ended
+            // (a retry from the UI after the run finished, or an engine that died while
+            // waiting), the run is submitted again as a new attempt.
+            return Ok(Outcome::Skipped(
+                "retry handled by the running engine of the current attempt".into(),
+            ));
+        }
         let mut claim = State::new(StateType::Pending, now).with_message(format!(
             "Submitting to work pool '{}' ({})",
             pool.name, pool.r#type
@@ -408,6 +473,39 @@ impl Service {
             return Ok(Outcome::LostRace);
         };
         self.start_job(claimed, pool).await
+    }
+
+    /// Whether a SCHEDULED run still has a live job of its current attempt (its infrastructure
+    /// pid, kept by an AwaitingRetry): the provider's status says Pending or Running. A job
+    /// that cannot be built or whose status is refused counts as ended.
+    ///
+    /// # Errors
+    /// Store failures and transient provider failures (the submission is tried again later).
+    async fn previous_job_is_running(
+        &self,
+        run: &FlowRun,
+        pool: &WorkPool,
+    ) -> Result<bool, ServiceError> {
+        let Some(pid) = run.infrastructure_pid.as_deref() else {
+            return Ok(false);
+        };
+        let Some(provider) = self.providers.get(&pool.r#type) else {
+            return Ok(false);
+        };
+        let job = match self.job_for(run, pool).await {
+            Ok(job) => job,
+            Err(JobBuildError::Store(e)) => return Err(e.into()),
+            Err(_) => return Ok(false),
+        };
+        match provider.status(&job, pid).await {
+            Ok(JobStatus::Pending | JobStatus::Running) => Ok(true),
+            Ok(_) => Ok(false),
+            Err(e) if e.is_transient() => Err(e.into()),
+            Err(e) => {
+                warn!(flow_run_id = %run.id, infrastructure_pid = %pid, error = %e, "reading the previous attempt's job failed; submitting a new attempt");
+                Ok(false)
+            }
+        }
     }
 
     /// Builds the job of a claimed (PENDING) run and calls the provider.
@@ -437,11 +535,7 @@ impl Service {
         };
         let provider: &dyn Provider = provider.as_ref();
         match self.with_retries(|| provider.submit(&job)).await {
-            Ok(pid) => {
-                let run = self.record_pid(run.id, &pid).await?;
-                info!(flow_run_id = %run.id, infrastructure_pid = %pid, work_pool = %pool.name, "{}: submitted", short(&run));
-                Ok(Outcome::Submitted(pid))
-            }
+            Ok(pid) => self.record_pid(&run, provider, &job, &pid).await,
             Err(e) => {
                 warn!(flow_run_id = %run.id, work_pool = %pool.name, error = %e, "submission failed");
                 let message = if e.is_transient() {
@@ -504,9 +598,29 @@ impl Service {
                 }
             }
         }
+        // The job is gone (the provider's cancel returns once it is): write CANCELLED, also
+        // over a CRASHED or FAILED that the job reported while it was being stopped (the
+        // engine's forced CRASHED on SIGTERM): Prefect's rules accept CANCELLED after those,
+        // as Prefect's workers mark a cancelled run (`_mark_flow_run_as_cancelled`).
         let state = State::new(StateType::Cancelled, Utc::now())
             .with_message("Flow run was cancelled; its infrastructure was stopped by pushpool.");
-        Ok(match self.propose(run, state).await? {
+        let attempt = run.submission_attempt;
+        let since = run.state.as_ref().map_or(run.updated, |s| s.timestamp);
+        let still = move |r: &FlowRun| {
+            r.state_type == Some(StateType::Cancelling)
+                || (r.submission_attempt == attempt
+                    && matches!(r.state_type, Some(StateType::Crashed | StateType::Failed))
+                    && r.state.as_ref().is_some_and(|s| s.timestamp >= since))
+        };
+        let current = self.store.read_flow_run(run.id).await?;
+        if !still(&current) {
+            return Ok(Outcome::LostRace);
+        }
+        if current.state_type != Some(StateType::Cancelling) {
+            info!(flow_run_id = %run.id, "{}: the job reported {:?} while it was being cancelled; marking it CANCELLED", short(&current), current.state_type);
+        }
+        let written = self.propose_if(current, state, false, still).await?;
+        Ok(match written {
             Some(_) => Outcome::Finished(StateType::Cancelled),
             None => Outcome::LostRace,
         })

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use pushpool_core::model::{Deployment, FlowRun, WorkPool};
-use pushpool_core::orchestration::apply_state;
+use pushpool_core::orchestration::{apply_decision, apply_state, orchestrate};
 use pushpool_core::pool_types::pool_type;
 use pushpool_core::state::{State, StateType};
 use pushpool_providers::{Job, JobStatus, Provider, ProviderError, Providers, Released};
@@ -33,6 +33,25 @@ struct FakeProvider {
     status_calls: std::sync::atomic::AtomicUsize,
     releases: Mutex<Vec<String>>,
     release_results: Mutex<VecDeque<Result<Released, ProviderError>>>,
+    /// When set, `submit` (after recording the call) and `cancel` stop at this gate until the
+    /// test opens it: the test changes the run while a provider call is in flight.
+    submit_gate: Mutex<Option<Arc<Gate>>>,
+    cancel_gate: Mutex<Option<Arc<Gate>>>,
+}
+
+/// A provider call held in flight: `reached` is notified when the call arrives, the call
+/// goes on once `release` is notified.
+#[derive(Default)]
+struct Gate {
+    reached: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+impl Gate {
+    async fn pass(&self) {
+        self.reached.notify_one();
+        self.release.notified().await;
+    }
 }
 
 impl FakeProvider {
@@ -51,6 +70,10 @@ impl FakeProvider {
 impl Provider for FakeProvider {
     async fn submit(&self, job: &Job) -> Result<String, ProviderError> {
         self.submits.lock().unwrap().push(job.clone());
+        let gate = self.submit_gate.lock().unwrap().take();
+        if let Some(gate) = gate {
+            gate.pass().await;
+        }
         if let Some(r) = self.submit_results.lock().unwrap().pop_front() {
             return r;
         }
@@ -74,6 +97,10 @@ impl Provider for FakeProvider {
     }
     async fn cancel(&self, _job: &Job, pid: &str) -> Result<(), ProviderError> {
         self.cancels.lock().unwrap().push(pid.to_owned());
+        let gate = self.cancel_gate.lock().unwrap().take();
+        if let Some(gate) = gate {
+            gate.pass().await;
+        }
         Ok(())
     }
     async fn release(&self, _job: &Job, pid: &str) -> Result<Released, ProviderError> {
@@ -640,4 +667,248 @@ async fn retry_after_lengthens_the_wait_between_submission_attempts() {
     // The base delay is 1 ms: only the provider's Retry-After explains the wait.
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(w.provider.submits().len(), 2);
+}
+
+/// Proposes `state` as a client would (`set_state`, `force` as given) and writes the decision.
+async fn set_state(w: &World, run: &FlowRun, state: State, force: bool) -> FlowRun {
+    let current = read(w, run).await;
+    let now = state.timestamp;
+    let decision = orchestrate(&current, state, force, now);
+    let mut next = current.clone();
+    apply_decision(&mut next, &decision, force, now).expect("a state to write");
+    w.store.update_flow_run(&next).await.unwrap()
+}
+
+fn named(t: StateType, name: &str) -> State {
+    let mut s = State::new(t, Utc::now());
+    s.name = name.into();
+    s
+}
+
+/// The UI's Retry on a finished run (a forced `SCHEDULED/AwaitingRetry`, the previous
+/// attempt's pid still on the run) is submitted again as a new attempt once that job has
+/// ended.
+#[tokio::test]
+async fn a_finished_run_retried_from_the_ui_is_resubmitted_as_a_new_attempt() {
+    let w = world().await;
+    let run = finished_by_engine(&w, StateType::Completed).await;
+    let first = run.infrastructure_pid.clone().unwrap();
+    set_state(&w, &run, named(StateType::Scheduled, "AwaitingRetry"), true).await;
+    w.provider.script_status(JobStatus::Exited {
+        exit_code: 0,
+        detail: String::new(),
+    });
+
+    let outcome = w.service.handle_change(run.id).await.unwrap();
+
+    let key = format!("pushpool-{}-2", run.id);
+    assert_eq!(outcome, Outcome::Submitted(format!("job-{key}")));
+    let run = read(&w, &run).await;
+    assert_eq!(run.state_type, Some(StateType::Pending));
+    assert_eq!(run.submission_attempt, 2);
+    assert_eq!(run.infrastructure_pid, Some(format!("job-{key}")));
+    assert_ne!(run.infrastructure_pid, Some(first));
+    assert_eq!(w.provider.submits().len(), 2);
+}
+
+/// The engine's in-process retry (RetryFailedFlows' AwaitingRetry while its job runs) is
+/// left to the engine; if that job ends without the engine proposing RUNNING, the run is
+/// submitted again.
+#[tokio::test]
+async fn an_in_process_retry_is_left_to_the_live_engine_until_its_job_ends() {
+    let w = world().await;
+    let mut run = submitted(&w).await;
+    run.empirical_policy.retries = Some(1);
+    let run = w.store.update_flow_run(&run).await.unwrap();
+    let run = set_state(&w, &run, State::new(StateType::Running, Utc::now()), false).await;
+    let run = set_state(&w, &run, State::new(StateType::Failed, Utc::now()), false).await;
+    assert_eq!(run.state_name.as_deref(), Some("AwaitingRetry"));
+    assert_eq!(
+        run.empirical_policy.retry_type.as_deref(),
+        Some("in_process")
+    );
+
+    w.provider.script_status(JobStatus::Running);
+    assert_eq!(
+        w.service.handle_change(run.id).await.unwrap(),
+        Outcome::Skipped("retry handled by the running engine of the current attempt".into())
+    );
+    assert_eq!(w.provider.submits().len(), 1);
+
+    w.provider.script_status(JobStatus::Failed {
+        reason: "killed".into(),
+    });
+    assert_eq!(
+        w.service.reconcile_once(Utc::now()).await.unwrap(),
+        1,
+        "the due AwaitingRetry run is submitted"
+    );
+    let run = read(&w, &run).await;
+    assert_eq!(run.submission_attempt, 2);
+    assert_eq!(run.state_type, Some(StateType::Pending));
+}
+
+/// A run cancelled while its submission is in flight: the job that starts is stopped, its
+/// pid is not recorded, and the run stays CANCELLED.
+#[tokio::test]
+async fn a_run_cancelled_during_submission_gets_its_job_stopped_and_no_pid() {
+    let w = world().await;
+    let run = new_run(&w).await;
+    let gate = Arc::new(Gate::default());
+    *w.provider.submit_gate.lock().unwrap() = Some(Arc::clone(&gate));
+    let service = w.service.clone();
+    let id = run.id;
+    let submitting = tokio::spawn(async move { service.handle_change(id).await });
+    gate.reached.notified().await;
+
+    // The user cancels: CANCELLING, then pushpool's cancel finds no pid and writes CANCELLED.
+    let cancelling = set_state(
+        &w,
+        &run,
+        State::new(StateType::Cancelling, Utc::now()),
+        false,
+    )
+    .await;
+    assert_eq!(cancelling.state_type, Some(StateType::Cancelling));
+    assert_eq!(
+        w.service.cancel(cancelling).await.unwrap(),
+        Outcome::Finished(StateType::Cancelled)
+    );
+    gate.release.notify_one();
+
+    let pid = format!("job-pushpool-{}-1", run.id);
+    assert_eq!(
+        submitting.await.unwrap().unwrap(),
+        Outcome::Stopped(pid.clone())
+    );
+    assert_eq!(*w.provider.cancels.lock().unwrap(), [pid]);
+    let run = read(&w, &run).await;
+    assert_eq!(run.state_type, Some(StateType::Cancelled));
+    assert_eq!(run.infrastructure_pid, None);
+    // The engine's late RUNNING is refused.
+    let now = Utc::now();
+    assert_eq!(
+        orchestrate(&run, State::new(StateType::Running, now), false, now).status(),
+        pushpool_core::orchestration::SetStateStatus::Abort
+    );
+}
+
+/// A run that turned CANCELLING while its submission was in flight gets its pid, its job is
+/// stopped and it ends CANCELLED.
+#[tokio::test]
+async fn a_run_cancelling_when_its_pid_arrives_is_stopped_and_cancelled() {
+    let w = world().await;
+    let run = new_run(&w).await;
+    let gate = Arc::new(Gate::default());
+    *w.provider.submit_gate.lock().unwrap() = Some(Arc::clone(&gate));
+    let service = w.service.clone();
+    let id = run.id;
+    let submitting = tokio::spawn(async move { service.handle_change(id).await });
+    gate.reached.notified().await;
+    set_state(
+        &w,
+        &run,
+        State::new(StateType::Cancelling, Utc::now()),
+        false,
+    )
+    .await;
+    gate.release.notify_one();
+
+    assert_eq!(
+        submitting.await.unwrap().unwrap(),
+        Outcome::Finished(StateType::Cancelled)
+    );
+    let pid = format!("job-pushpool-{}-1", run.id);
+    assert_eq!(
+        *w.provider.cancels.lock().unwrap(),
+        std::slice::from_ref(&pid)
+    );
+    let run = read(&w, &run).await;
+    assert_eq!(run.state_type, Some(StateType::Cancelled));
+    assert_eq!(run.infrastructure_pid, Some(pid));
+}
+
+/// A run rescheduled (the UI's Retry, forced) while its submission was in flight: the job
+/// started for the old attempt is stopped and no pid is recorded on the new one.
+#[tokio::test]
+async fn a_job_started_for_a_rescheduled_attempt_is_stopped() {
+    let w = world().await;
+    let run = new_run(&w).await;
+    let gate = Arc::new(Gate::default());
+    *w.provider.submit_gate.lock().unwrap() = Some(Arc::clone(&gate));
+    let service = w.service.clone();
+    let id = run.id;
+    let submitting = tokio::spawn(async move { service.handle_change(id).await });
+    gate.reached.notified().await;
+    let mut later = named(StateType::Scheduled, "AwaitingRetry");
+    later.state_details.scheduled_time = Some(Utc::now() + chrono::Duration::hours(1));
+    set_state(&w, &run, later, true).await;
+    gate.release.notify_one();
+
+    let pid = format!("job-pushpool-{}-1", run.id);
+    assert_eq!(
+        submitting.await.unwrap().unwrap(),
+        Outcome::Stopped(pid.clone())
+    );
+    assert_eq!(*w.provider.cancels.lock().unwrap(), [pid]);
+    let run = read(&w, &run).await;
+    assert_eq!(run.state_name.as_deref(), Some("AwaitingRetry"));
+    assert_eq!(run.infrastructure_pid, None);
+}
+
+/// The engine reports a (forced) CRASHED while its job is being stopped: once the job is
+/// gone the run is CANCELLED over it.
+#[tokio::test]
+async fn a_crash_reported_while_the_job_is_stopped_ends_cancelled() {
+    let w = world().await;
+    let run = submitted(&w).await;
+    let run = set_state(&w, &run, State::new(StateType::Running, Utc::now()), false).await;
+    let run = set_state(
+        &w,
+        &run,
+        State::new(StateType::Cancelling, Utc::now()),
+        false,
+    )
+    .await;
+    let gate = Arc::new(Gate::default());
+    *w.provider.cancel_gate.lock().unwrap() = Some(Arc::clone(&gate));
+    let service = w.service.clone();
+    let cancelling = run.clone();
+    let cancel = tokio::spawn(async move { service.cancel(cancelling).await });
+    gate.reached.notified().await;
+    let crashed = State::new(StateType::Crashed, Utc::now())
+        .with_message("Execution was aborted by Python system exit call");
+    set_state(&w, &run, crashed, true).await;
+    gate.release.notify_one();
+
+    assert_eq!(
+        cancel.await.unwrap().unwrap(),
+        Outcome::Finished(StateType::Cancelled)
+    );
+    let run = read(&w, &run).await;
+    assert_eq!(run.state_type, Some(StateType::Cancelled));
+    assert_eq!(
+        run.state.unwrap().message.as_deref(),
+        Some("Flow run was cancelled; its infrastructure was stopped by pushpool.")
+    );
+}
+
+/// The reconciler's reading of an exit code never overwrites what the engine wrote
+/// meanwhile: the proposal is dropped when the run moved on.
+#[tokio::test]
+async fn an_exit_code_read_before_the_engine_reported_does_not_overwrite_it() {
+    let w = world().await;
+    let run = submitted(&w).await;
+    let run = set_state(&w, &run, State::new(StateType::Running, Utc::now()), false).await;
+    let stale = run.clone();
+    set_state(&w, &run, State::new(StateType::Failed, Utc::now()), false).await;
+    w.provider.script_status(JobStatus::Exited {
+        exit_code: 0,
+        detail: String::new(),
+    });
+    assert_eq!(
+        w.service.reconcile_run(stale, Utc::now()).await.unwrap(),
+        Outcome::LostRace
+    );
+    assert_eq!(read(&w, &run).await.state_type, Some(StateType::Failed));
 }

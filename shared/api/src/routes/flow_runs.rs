@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
 use pushpool_core::model::{EmpiricalPolicy, FlowRun, Object};
-use pushpool_core::orchestration::{apply_state, orchestrate};
+use pushpool_core::orchestration::{apply_decision, apply_state, orchestrate};
 use pushpool_core::state::{State as RunState, StateCreate, StateType};
 use pushpool_service::queries;
 use pushpool_store::StoreError;
@@ -281,7 +281,7 @@ pub(crate) async fn set_state(
             Some(to_write) => {
                 let mut next = run.clone();
                 let from = run.state_type;
-                apply_state(&mut next, to_write.clone(), now);
+                apply_decision(&mut next, &decision, body.force, now);
                 match state.store().update_flow_run(&next).await {
                     Ok(written) => {
                         state.service.update_subflow_parent_task(&written).await;

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use chrono::Utc;
 use pushpool_core::model::{StorageConfiguration, WorkPool, WorkPoolStatus};
 use pushpool_core::pool_types::pool_type;
-use pushpool_core::template::BaseJobTemplate;
+use pushpool_core::template::{BaseJobTemplate, check_declared_variables};
 use pushpool_store::Page;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -90,6 +90,7 @@ fn check_template(template: &Value) -> Result<(), ApiError> {
     }
     BaseJobTemplate::parse(template)
         .map(|_| ())
+        .and_then(|()| check_declared_variables(template))
         .map_err(|e| ApiError::Invalid(format!("base_job_template: {e}")))
 }
 

@@ -263,7 +263,7 @@ async fn crashed_after_completed_is_aborted_and_the_run_stays_completed() {
     assert_eq!(answer["status"], "ABORT");
     assert_eq!(
         answer["details"],
-        json!({"type": "abort_details", "reason": "Run is already COMPLETED."})
+        json!({"type": "abort_details", "reason": "Run is already in terminal state COMPLETED."})
     );
     let run = read_run(&app, &run_id).await;
     assert_eq!(run["state_type"], "COMPLETED");
@@ -586,4 +586,134 @@ async fn unknown_state_type_is_422() {
             .is_some_and(|d| d.contains("state.type")),
         "{body}"
     );
+}
+
+/// `EnsureOnlyScheduledFlowsMarkedLate`: `SCHEDULED/Late` on a PENDING run, and a second
+/// `Late`, are REJECTed with the current state (200, nothing written).
+#[tokio::test]
+async fn late_is_only_for_scheduled_runs_and_only_once() {
+    let app = app();
+    let run_id = due_run(&app).await;
+    let (status, answer) = propose(&app, &run_id, late(&run_id)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["status"], "ACCEPT");
+    assert_eq!(answer["state"]["name"], "Late");
+
+    let (status, answer) = propose(&app, &run_id, late(&run_id)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "REJECT");
+    assert_eq!(
+        answer["details"],
+        json!({"type": "reject_details", "reason": "This flow run is already marked late."})
+    );
+    assert_eq!(answer["state"]["name"], "Late");
+
+    assert_eq!(
+        propose(&app, &run_id, proposal(PENDING, &run_id)).await.0,
+        StatusCode::CREATED
+    );
+    let (status, answer) = propose(&app, &run_id, late(&run_id)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "REJECT");
+    assert_eq!(
+        answer["details"],
+        json!({"type": "reject_details", "reason": "Only scheduled flows can be marked late."})
+    );
+    assert_eq!(answer["state"]["type"], "PENDING");
+    let history = send(
+        &app,
+        "GET",
+        &format!("/api/flow_run_states/?flow_run_id={run_id}"),
+        None,
+    )
+    .await
+    .1;
+    let names: Vec<&str> = history
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["Scheduled", "Late", "Pending"]);
+}
+
+/// `BypassCancellingFlowRunsWithNoInfra`: CANCELLING a SCHEDULED run without infrastructure
+/// is REJECTed into CANCELLED (201, the new state returned).
+#[tokio::test]
+async fn cancelling_a_scheduled_run_without_infrastructure_writes_cancelled() {
+    let app = app();
+    let run_id = due_run(&app).await;
+    let (status, answer) = propose(
+        &app,
+        &run_id,
+        json!({"state": {"type": "CANCELLING", "name": "Cancelling"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["status"], "REJECT");
+    assert_eq!(
+        answer["details"],
+        json!({"type": "reject_details",
+            "reason": "Scheduled flow run has no infrastructure to terminate."})
+    );
+    assert_eq!(answer["state"]["type"], "CANCELLED");
+    assert_eq!(answer["state"]["name"], "Cancelled");
+    let run = read_run(&app, &run_id).await;
+    assert_eq!(run["state_type"], "CANCELLED");
+}
+
+/// pushpool's addition to `HandleFlowTerminalStateTransitions`: the engine's RUNNING on a
+/// CANCELLED run is ABORTed, and the run stays CANCELLED.
+#[tokio::test]
+async fn a_cancelled_run_refuses_the_engines_running() {
+    let app = app();
+    let run_id = due_run(&app).await;
+    propose(
+        &app,
+        &run_id,
+        json!({"state": {"type": "CANCELLING", "name": "Cancelling"}}),
+    )
+    .await;
+    let (status, answer) = propose(&app, &run_id, proposal(RUNNING, &run_id)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "ABORT");
+    assert_eq!(
+        answer["details"],
+        json!({"type": "abort_details", "reason": "Run is already in terminal state CANCELLED."})
+    );
+    let run = read_run(&app, &run_id).await;
+    assert_eq!(run["state_type"], "CANCELLED");
+    assert_eq!(run["run_count"], 0);
+}
+
+/// `MinimalFlowPolicy`: a forced `SCHEDULED/AwaitingRetry` on a finished run (the UI's
+/// Retry) is written; the end time is cleared (`SetEndTime`).
+#[tokio::test]
+async fn a_forced_retry_of_a_finished_run_is_accepted() {
+    let app = app();
+    let run_id = due_run(&app).await;
+    for step in [RUNNING, COMPLETED] {
+        assert_eq!(
+            propose(&app, &run_id, proposal(step, &run_id)).await.0,
+            StatusCode::CREATED
+        );
+    }
+    assert!(read_run(&app, &run_id).await["end_time"].is_string());
+    let (status, answer) = propose(
+        &app,
+        &run_id,
+        json!({"state": {"type": "SCHEDULED", "name": "AwaitingRetry",
+            "message": "Retry from the UI"}, "force": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["status"], "ACCEPT");
+    let run = read_run(&app, &run_id).await;
+    assert_eq!(run["state_name"], "AwaitingRetry");
+    assert_eq!(run["end_time"], Value::Null);
+}
+
+/// A `SCHEDULED/Late` proposal, as Prefect's late-runs service makes it.
+fn late(run_id: &str) -> Value {
+    json!({"state": {"type": "SCHEDULED", "name": "Late",
+        "state_details": {"flow_run_id": run_id,
+            "scheduled_time": rfc3339(Utc::now() - Duration::seconds(1))}}})
 }

@@ -491,3 +491,64 @@ async fn delete_removes_the_pool() {
     let (status, _) = send(&app, "DELETE", "/api/work_pools/my-push-pool", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Prefect's `validate_base_job_template`: a placeholder in `job_configuration` that
+/// `variables.properties` does not declare is a 422 naming it, on create and on update.
+#[tokio::test]
+async fn undeclared_template_variable_is_422_on_create_and_update() {
+    let app = app();
+    let template = json!({
+        "job_configuration": {"command": "{{ command }}", "image": "{{ image }}",
+            "env": {"A": "{{ zone }}"}},
+        "variables": {"type": "object", "properties": {"command": {"type": "string"}}}
+    });
+    let expected = "base_job_template: The variables specified in the job configuration \
+        template must be present as properties in the variables schema. Your job configuration \
+        uses the following undeclared variable(s): image ,zone.";
+
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/work_pools/",
+        Some(json!({"name": "undeclared", "type": "process", "base_job_template": template})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(detail(&body), expected);
+
+    create_ecs_pool(&app).await;
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        "/api/work_pools/my-push-pool",
+        Some(json!({"base_job_template": template})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(detail(&body), expected);
+}
+
+/// A pool stored before the check (or by another path) still reads.
+#[tokio::test]
+async fn a_stored_template_with_an_undeclared_variable_still_reads() {
+    use pushpool_store::Store;
+    let store = std::sync::Arc::new(
+        pushpool_store::sqlite::SqliteStore::in_memory().expect("in-memory store"),
+    );
+    let mut pool = pushpool_store::conformance::work_pool("legacy");
+    pool.base_job_template = json!({"job_configuration": {"image": "{{ image }}"},
+        "variables": {"properties": {}}});
+    store.create_work_pool(&pool).await.expect("stored");
+    let service = pushpool_service::Service::new(
+        store,
+        pushpool_providers::Providers::new(),
+        pushpool_service::ServiceConfig::default(),
+    );
+    let app = pushpool_api::router(pushpool_api::AppState::new(service));
+    let (status, body) = send(&app, "GET", "/api/work_pools/legacy", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["base_job_template"]["job_configuration"],
+        json!({"image": "{{ image }}"})
+    );
+}
