@@ -10,8 +10,12 @@
 //! |---|---|---|---|---|---|---|---|---|---|
 //! | alpha-one | etl | etl/nightly | alpha | nightly, prod | COMPLETED | 2026-01-01 01:00 | now | now | |
 //! | alpha-two | etl | etl/nightly | alpha | nightly, prod, big | SCHEDULED | 2099-01-01 | – | – | next scheduled 2099-01-01, idempotency key `k2` |
-//! | beta-one | report | report/weekly | beta | – | FAILED | 2026-01-01 02:00 | – | now | |
+//! | beta-one | report | report/weekly | beta | – | FAILED | 2026-01-01 02:00 | now¹ | now | |
 //! | adhoc | orphan | – | – | adhoc | PENDING | now | – | – | flow version 1.0, parent task run P |
+//!
+//! ¹ A run that ends without having run gets its end time as start time too (Prefect's
+//! `SetEndTime`). Each "now" is later than the one before it in the table's order of events:
+//! adhoc is created, then alpha-one is forced RUNNING and COMPLETED, then beta-one FAILED.
 //!
 //! Deployments: `etl/nightly` (pool alpha, tags nightly+prod, concurrency limit 2, queue
 //! `default`), `report/weekly` (pool beta, paused, no tags, no limit, queue `default`).
@@ -402,7 +406,7 @@ fn cases(s: &Seeded) -> Vec<Case> {
         case(
             RUNS,
             json!({"flow_runs": {"start_time": {"is_null_": false}}}),
-            Names(&["alpha-one"]),
+            Names(&["alpha-one", "beta-one"]),
         ),
         case(
             RUNS,
@@ -667,16 +671,16 @@ fn cases(s: &Seeded) -> Vec<Case> {
             json!({"sort": "EXPECTED_START_TIME_DESC"}),
             Ordered(&["alpha-two", "adhoc", "beta-one", "alpha-one"]),
         ),
-        // adhoc was created (expected now) before alpha-one was forced RUNNING (started now).
+        // adhoc was created (expected now) before alpha-one started, before beta-one failed.
         case(
             RUNS,
             json!({"sort": "START_TIME_ASC"}),
-            Ordered(&["beta-one", "adhoc", "alpha-one", "alpha-two"]),
+            Ordered(&["adhoc", "alpha-one", "beta-one", "alpha-two"]),
         ),
         case(
             RUNS,
             json!({"sort": "START_TIME_DESC"}),
-            Ordered(&["alpha-two", "alpha-one", "adhoc", "beta-one"]),
+            Ordered(&["alpha-two", "beta-one", "alpha-one", "adhoc"]),
         ),
         case(
             RUNS,
