@@ -1,7 +1,7 @@
 //! The port's error type.
 
 /// The longest `Retry-After` the service honours (seconds): a provider asking for more is
-/// retried after this long, and the run's bounded attempts still apply.
+/// retried after this long, and the service's retry budget still applies.
 pub const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A provider failure, classified for the submitter.
