@@ -238,7 +238,10 @@ async fn an_ecs_error_ends_crashed_with_the_services_words_and_one_run_task() {
     assert_eq!(
         last_message(&done),
         Some(
-            "Flow run could not be submitted to infrastructure: ECS RunTask failed: ClusterNotFoundException: Cluster not found."
+            "Flow run could not be submitted to infrastructure: ECS RunTask failed: ClusterNotFoundException: \
+             Cluster not found. The cluster named by the cluster job variable (ECS's default cluster when \
+             none is set) does not exist in the region pushpool uses: create it, or set cluster to an \
+             existing one."
         )
     );
     assert_eq!(s.fake.requests("RunTask").len(), 1);

@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-pub use error::{MAX_RETRY_AFTER, ProviderError};
+pub use error::{MAX_MESSAGE_CHARS, MAX_RETRY_AFTER, ProviderError, cap_message};
 
 /// A job ready to submit.
 #[derive(Clone, PartialEq)]
@@ -104,6 +104,35 @@ impl Job {
                 format!("cannot split {command:?} into arguments"),
             )),
         }
+    }
+
+    /// The work pool's name: the `prefect.io/work-pool-name` label the service adds to
+    /// every job (`build_job`).
+    pub fn work_pool_name(&self) -> Option<&str> {
+        self.label("prefect.io/work-pool-name")
+    }
+
+    /// The deployment's id: the `prefect.io/deployment-id` label the service adds to the
+    /// job of a deployment's flow run.
+    pub fn deployment_id(&self) -> Option<&str> {
+        self.label("prefect.io/deployment-id")
+    }
+
+    /// The flow's id: `PREFECT__FLOW_ID` of the job's environment (the service sets it).
+    pub fn flow_id(&self) -> Option<&str> {
+        self.configuration
+            .get("env")
+            .and_then(|env| env.get("PREFECT__FLOW_ID"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    fn label(&self, key: &str) -> Option<&str> {
+        self.configuration
+            .get("labels")
+            .and_then(|labels| labels.get(key))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     /// A string field of the configuration, if set and non-empty.

@@ -184,6 +184,16 @@ impl std::fmt::Debug for Service {
     }
 }
 
+/// `text` with final punctuation (a period added when it has none).
+fn as_sentence(text: &str) -> String {
+    let text = text.trim_end();
+    if text.ends_with(['.', '!', '?', '…']) {
+        text.to_owned()
+    } else {
+        format!("{text}.")
+    }
+}
+
 fn short(run: &FlowRun) -> String {
     format!("flow run '{}' ({})", run.name, run.id)
 }
@@ -542,10 +552,17 @@ impl Service {
             }
             Err(e) => {
                 warn!(flow_run_id = %run.id, work_pool = %pool.name, error = %e, attempts = tries.attempts, elapsed_s = tries.elapsed.as_secs(), "submission failed");
+                let reason = pushpool_providers::cap_message(&e.to_string());
                 let message = if e.is_transient() {
-                    format!("Flow run could not be submitted to infrastructure after {tries}: {e}")
+                    format!(
+                        "Flow run could not be submitted to infrastructure after {tries}: {} \
+                         pushpool stopped retrying at the end of its {} s retry budget: run the flow \
+                         again later, or raise the budget (PUSHPOOL_PROVIDER_RETRY_BUDGET).",
+                        as_sentence(&reason),
+                        self.config.retry_budget.as_secs_f64().round()
+                    )
                 } else {
-                    format!("Flow run could not be submitted to infrastructure: {e}")
+                    format!("Flow run could not be submitted to infrastructure: {reason}")
                 };
                 self.crash(run, message).await
             }

@@ -310,7 +310,9 @@ async fn transient_errors_that_do_not_stop_crash_the_run_after_the_bounded_attem
     assert_eq!(
         run.state.unwrap().message.as_deref(),
         Some(
-            "Flow run could not be submitted to infrastructure after 3 attempts over 0 s: ThrottlingException: Rate exceeded"
+            "Flow run could not be submitted to infrastructure after 3 attempts over 0 s: ThrottlingException: Rate exceeded. \
+             pushpool stopped retrying at the end of its 0 s retry budget: run the flow again later, \
+             or raise the budget (PUSHPOOL_PROVIDER_RETRY_BUDGET)."
         )
     );
     assert_eq!(w.provider.submits().len(), 3);
@@ -668,7 +670,9 @@ async fn throttling_is_retried_for_the_budget_and_the_message_says_how_long() {
     assert_eq!(
         run.state.unwrap().message.as_deref(),
         Some(
-            "Flow run could not be submitted to infrastructure after 3 attempts over 2 s: ECS RunTask failed: ThrottlingException: Rate exceeded."
+            "Flow run could not be submitted to infrastructure after 3 attempts over 2 s: ECS RunTask failed: ThrottlingException: Rate exceeded. \
+             pushpool stopped retrying at the end of its 3 s retry budget: run the flow again later, \
+             or raise the budget (PUSHPOOL_PROVIDER_RETRY_BUDGET)."
         )
     );
 }
@@ -688,7 +692,9 @@ async fn a_retry_after_longer_than_the_budget_ends_the_tries() {
     assert_eq!(
         read(&w, &run).await.state.unwrap().message.as_deref(),
         Some(
-            "Flow run could not be submitted to infrastructure after 1 attempt over 0 s: 429 Too Many Requests"
+            "Flow run could not be submitted to infrastructure after 1 attempt over 0 s: 429 Too Many Requests. \
+             pushpool stopped retrying at the end of its 0 s retry budget: run the flow again later, \
+             or raise the budget (PUSHPOOL_PROVIDER_RETRY_BUDGET)."
         )
     );
 }

@@ -233,6 +233,11 @@ impl EcsJobConfig {
                     &td,
                     &TaskDefinitionContext {
                         container_name: configured_container.as_deref(),
+                        default_family: task_definition::default_family(
+                            job.work_pool_name(),
+                            job.deployment_id(),
+                            job.flow_id(),
+                        ),
                         fargate: launch.fargate,
                         execution_role_fallback,
                         logs,
