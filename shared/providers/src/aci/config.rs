@@ -243,8 +243,9 @@ fn str_list(cfg: &Map<String, Value>, key: &str) -> Result<Vec<String>, Provider
     }
 }
 
-/// Checks the job variables that have documented limits (`cpu`, `memory`,
-/// `subscription_id`, `resource_group_name`); absent and `null` ones are not checked.
+/// Checks the job variables that have documented limits (`cpu`, `memory`, `gpu_count` with
+/// `gpu_sku`, `subscription_id`, `resource_group_name`); absent and `null` ones are not
+/// checked.
 ///
 /// # Errors
 /// [`ProviderError::InvalidConfiguration`] naming the variable.
@@ -254,6 +255,7 @@ pub fn check_variables(variables: &Map<String, Value>) -> Result<(), ProviderErr
             limits::check_number(key, number(key, v)?, limit)?;
         }
     }
+    limits::check_gpu(variables.get("gpu_count"), variables.get("gpu_sku"))?;
     match variables.get("subscription_id") {
         Some(Value::String(s)) if !s.is_empty() => {
             limits::check_subscription_id("subscription_id", s)?
@@ -496,6 +498,11 @@ impl AciJobConfig {
             limits::check_number(&field, value, limit)?;
             requests.insert(wire.into(), json!(value));
         }
+        // `gpu_count`/`gpu_sku` → `resources.requests.gpu` (GpuResource: count and sku, both
+        // required); a template that writes `gpu` itself keeps it.
+        if let Some((count, sku)) = limits::check_gpu(cfg.get("gpu_count"), cfg.get("gpu_sku"))? {
+            requests.insert("gpu".into(), json!({"count": count, "sku": sku}));
+        }
 
         properties.entry("osType").or_insert_with(|| json!("Linux"));
         properties
@@ -736,6 +743,42 @@ mod tests {
                 Err(ProviderError::InvalidConfiguration { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("{other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn gpu_variables_are_checked_together() {
+        let check = |v: Value| check_variables(v.as_object().unwrap());
+        check(json!({"gpu_count": 1, "gpu_sku": "V100"})).unwrap();
+        check(json!({"gpu_count": 4, "gpu_sku": "K80"})).unwrap();
+        check(json!({"gpu_count": null, "gpu_sku": null})).unwrap();
+        check(json!({"gpu_count": 0})).unwrap();
+        let cases = [
+            (
+                json!({"gpu_count": 1}),
+                "invalid job configuration: gpu_sku: gpu_count asks for GPUs but gpu_sku names none: \
+                 set gpu_sku to one of K80, P100, V100",
+            ),
+            (
+                json!({"gpu_sku": "V100"}),
+                "invalid job configuration: gpu_count: gpu_sku is set but gpu_count is not: set \
+                 gpu_count to 1, 2 or 4, or remove gpu_sku",
+            ),
+            (
+                json!({"gpu_count": 3, "gpu_sku": "V100"}),
+                "invalid job configuration: gpu_count: 3 is not a GPU count ACI accepts: 1, 2 or 4 \
+                 (Azure docs, Deploy container instances that use GPU resources \
+                 (articles/container-instances/container-instances-gpu.md), Preview limitations: \
+                 \"Count - The number of GPUs: 1, 2, or 4\")",
+            ),
+            (
+                json!({"gpu_count": 1, "gpu_sku": "A100"}),
+                "invalid job configuration: gpu_sku: \"A100\" is not a GPU SKU of the Container \
+                 Instances API 2023-05-01: one of K80, P100, V100",
+            ),
+        ];
+        for (vars, expected) in cases {
+            assert_eq!(check(vars).unwrap_err().to_string(), expected);
         }
     }
 }
