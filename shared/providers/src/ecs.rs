@@ -361,6 +361,24 @@ impl EcsProvider {
 
 #[async_trait]
 impl Provider for EcsProvider {
+    /// Fargate task sizes (AWS's documented cpu/memory pairs,
+    /// [`FARGATE_TASK_SIZES`]), `launch_type`, `family` and `container_name`: see
+    /// `config::check_variables`.
+    fn check_job_variables(
+        &self,
+        variables: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), ProviderError> {
+        config::check_variables(variables)
+    }
+
+    /// See `config::ignored_variables`.
+    fn ignored_job_variables(
+        &self,
+        variables: &serde_json::Map<String, serde_json::Value>,
+    ) -> Vec<crate::IgnoredVariables> {
+        config::ignored_variables(variables)
+    }
+
     async fn submit(&self, job: &Job) -> Result<String, ProviderError> {
         let creds = credentials::AwsCredentialsBlock::from_configuration(job)?;
         let clients = self.clients(creds.as_ref());

@@ -172,6 +172,30 @@ pub enum JobStatus {
     },
 }
 
+/// Job variables a provider does not use, given the others, and why (prefect-aws warns the
+/// same way: "The following job variable references in the task definition template will be
+/// ignored: ..."). The service puts it in the message of the run's PENDING (submission)
+/// state and in its log, so that no variable is dropped in silence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredVariables {
+    /// The variables' names, in the order the provider lists them.
+    pub names: Vec<String>,
+    /// Why: a sentence fragment (`"task_definition_arn names the task definition to run"`).
+    pub reason: String,
+}
+
+impl std::fmt::Display for IgnoredVariables {
+    /// `Job variables image and family are ignored: <reason>.`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = match self.names.as_slice() {
+            [] => return Ok(()),
+            [one] => return write!(f, "Job variable {one} is ignored: {}.", self.reason),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        };
+        write!(f, "Job variables {names} are ignored: {}.", self.reason)
+    }
+}
+
 /// What [`Provider::release`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Released {
@@ -228,6 +252,15 @@ pub trait Provider: Send + Sync + 'static {
     fn check_job_variables(&self, variables: &Map<String, Value>) -> Result<(), ProviderError> {
         let _ = variables;
         Ok(())
+    }
+
+    /// The job variables (the pool's defaults merged under the deployment's and the run's)
+    /// that this provider will not use because of the others (an ECS `image` next to a
+    /// given `task_definition_arn`). The service reports them in the run's submission message
+    /// and its log. No I/O. The default reports none.
+    fn ignored_job_variables(&self, variables: &Map<String, Value>) -> Vec<IgnoredVariables> {
+        let _ = variables;
+        Vec::new()
     }
 }
 

@@ -503,10 +503,15 @@ impl Service {
         if pool.is_paused {
             return Ok(Outcome::Skipped("work pool is paused".into()));
         }
-        let mut claim = State::new(StateType::Pending, now).with_message(format!(
-            "Submitting to work pool '{}' ({})",
-            pool.name, pool.r#type
-        ));
+        let mut message = format!("Submitting to work pool '{}' ({})", pool.name, pool.r#type);
+        let ignored = self.ignored_job_variables(&pool, &run).await?;
+        if !ignored.is_empty() {
+            let notes: Vec<String> = ignored.iter().map(ToString::to_string).collect();
+            let notes = notes.join(" ");
+            warn!(flow_run_id = %run.id, work_pool = %pool.name, "{}: {notes}", short(&run));
+            message = format!("{message}. {notes}");
+        }
+        let mut claim = State::new(StateType::Pending, now).with_message(message);
         claim.state_details.flow_run_id = Some(run.id);
         let mut claimed_run = run.clone();
         claimed_run.submission_attempt += 1;
@@ -567,6 +572,33 @@ impl Service {
                 self.crash(run, message).await
             }
         }
+    }
+
+    /// The job variables the pool's provider will not use for this run
+    /// ([`Provider::ignored_job_variables`], over the pool's defaults, the deployment's and the
+    /// run's variables); none when the pool has no provider or its template does not parse
+    /// (the submission then fails with the reason).
+    async fn ignored_job_variables(
+        &self,
+        pool: &WorkPool,
+        run: &FlowRun,
+    ) -> Result<Vec<pushpool_providers::IgnoredVariables>, ServiceError> {
+        let Some(provider) = self.providers.get(&pool.r#type) else {
+            return Ok(Vec::new());
+        };
+        let Ok(template) = self.template(pool) else {
+            return Ok(Vec::new());
+        };
+        let deployment = self.deployment_of(run).await?;
+        let defaults = template.defaults();
+        let empty = pushpool_core::model::Object::new();
+        let deployment_vars = deployment.as_ref().map_or(&empty, |d| &d.job_variables);
+        let variables = pushpool_core::template::merge_job_variables(&[
+            &defaults,
+            deployment_vars,
+            &run.job_variables,
+        ]);
+        Ok(provider.ignored_job_variables(&variables))
     }
 
     async fn job_for(&self, run: &FlowRun, pool: &WorkPool) -> Result<Job, JobBuildError> {

@@ -66,9 +66,9 @@ pub(crate) fn slugify_family(family: &str) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 /// prefect-aws's default task cpu (units; 1024 = 1 vCPU) when the template gives none.
-const DEFAULT_CPU: u32 = 1024;
+pub(super) const DEFAULT_CPU: u32 = 1024;
 /// prefect-aws's default task memory (MiB) when the template gives none.
-const DEFAULT_MEMORY: u32 = 2048;
+pub(super) const DEFAULT_MEMORY: u32 = 2048;
 
 /// The task definition fields pushpool models.
 const TASK_DEFINITION_KEYS: &[&str] = &[
@@ -408,7 +408,7 @@ pub(super) fn flow_container_of(td: &TaskDefinition) -> String {
 }
 
 /// `[A-Za-z0-9_-]{1,255}`: the rule the model states for `family` and container `name`.
-fn valid_name(name: &str) -> bool {
+pub(super) fn valid_name(name: &str) -> bool {
     (1..=255).contains(&name.len())
         && name
             .bytes()
