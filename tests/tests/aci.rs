@@ -285,7 +285,9 @@ async fn secrets_go_as_secure_values_and_never_into_errors_or_debug_output() {
     let err = provider.submit(&job).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "ACI container group create failed: InvalidRequestContent: bad values '<redacted>' '<redacted>' '<redacted>'"
+        "ACI container group create failed: InvalidRequestContent: bad values '<redacted>' \
+         '<redacted>' '<redacted>'. ACI refused a value pushpool sent from the flow run's job \
+         configuration: fix the job variable or ARM template field it names."
     );
     let put = &fake.puts()[0];
     assert_eq!(
@@ -590,7 +592,8 @@ async fn arm_refusals_are_permanent_with_arms_code_and_message() {
     assert!(matches!(err, ProviderError::Permanent { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "ACI container group create failed: ResourceGroupNotFound: Resource group 'missing-rg' could not be found."
+        "ACI container group create failed: ResourceGroupNotFound: Resource group 'missing-rg' could \
+         not be found. Create the resource group, or set resource_group_name to an existing one."
     );
     let other = "11111111-2222-4333-8444-555555555555";
     let err = provider
@@ -600,7 +603,8 @@ async fn arm_refusals_are_permanent_with_arms_code_and_message() {
     assert_eq!(
         err.to_string(),
         format!(
-            "ACI container group create failed: SubscriptionNotFound: The subscription '{other}' could not be found."
+            "ACI container group create failed: SubscriptionNotFound: The subscription '{other}' could \
+             not be found. Check subscription_id: the service principal must see that subscription."
         )
     );
     fake.inject_error(
@@ -615,7 +619,11 @@ async fn arm_refusals_are_permanent_with_arms_code_and_message() {
     assert!(!err.is_transient());
     assert_eq!(
         err.to_string(),
-        "ACI container group create failed: AuthorizationFailed: The client does not have authorization to perform action 'Microsoft.ContainerInstance/containerGroups/write'."
+        "ACI container group create failed: AuthorizationFailed: The client does not have \
+         authorization to perform action 'Microsoft.ContainerInstance/containerGroups/write'. The \
+         service principal of the work pool's aci_credentials may not do this: give it a role with \
+         Microsoft.ContainerInstance/containerGroups/* on the resource group (for example \
+         Contributor)."
     );
     assert_eq!(fake.violations(), Vec::<String>::new());
 }

@@ -90,6 +90,17 @@ impl ProviderError {
         }
     }
 
+    /// The same error with its message cut to [`MAX_MESSAGE_CHARS`] ([`cap_message`]).
+    #[must_use]
+    pub fn capped(mut self) -> Self {
+        match &mut self {
+            Self::InvalidConfiguration { message, .. }
+            | Self::Permanent { message, .. }
+            | Self::Transient { message, .. } => *message = cap_message(message),
+        }
+        self
+    }
+
     /// The provider's requested wait, for a transient error that has one.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
