@@ -16,11 +16,16 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with_budget(pushpool_service::DEFAULT_RETRY_BUDGET).await
+}
+
+async fn setup_with_budget(retry_budget: Duration) -> Setup {
     let fake = FakeEcs::start().await;
     let sdk = fake.sdk_config().await;
     let app = TestApp::spawn_with(|c| {
         c.aws = Some(sdk);
         c.reconcile_interval = Duration::from_millis(200);
+        c.service = c.service.clone().with_retry_budget(retry_budget);
     })
     .await;
     let (status, _) = app
@@ -320,4 +325,33 @@ async fn a_fargate_size_aws_refuses_is_a_422_at_run_creation() {
             4096 MiB with cpu 256; allowed memory with cpu 256: 512, 1024, 2048 MiB"})
     );
     assert_eq!(s.fake.requests("RunTask").len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_past_the_retry_budget_ends_crashed_saying_how_long_pushpool_tried() {
+    // A zero budget: one attempt, no wait.
+    let s = setup_with_budget(Duration::ZERO).await;
+    s.fake.inject_error(
+        "DescribeTaskDefinition",
+        400,
+        "ThrottlingException",
+        "Rate exceeded",
+        1,
+    );
+    let id = run(&s).await;
+    let done = s
+        .app
+        .wait_for_state(id, StateType::Crashed, Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        last_message(&done),
+        Some(
+            "Flow run could not be submitted to infrastructure after 1 attempt over 0 s: ECS \
+             DescribeTaskDefinition failed: ThrottlingException: Rate exceeded. pushpool stopped \
+             retrying at the end of its 0 s retry budget: run the flow again later, or raise the \
+             budget (PUSHPOOL_PROVIDER_RETRY_BUDGET)."
+        )
+    );
+    assert_eq!(s.fake.requests("RunTask").len(), 0);
+    assert_eq!(s.fake.violations(), Vec::<String>::new());
 }
