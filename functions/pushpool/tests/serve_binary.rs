@@ -222,6 +222,17 @@ fn serve_is_configured_by_environment_and_keeps_secrets_out_of_its_log() {
         "{message}"
     );
     assert!(!message.contains(BLOCK_SECRET) && !message.contains(ENV_SECRET));
+    // Sentences, not the SDK's Debug dump: the endpoint is refused, retried for the 2 s budget.
+    assert!(
+        message.contains(
+            "ECS DescribeTaskDefinition failed: pushpool could not reach the ECS endpoint (client \
+             error (Connect): tcp connect error: Connection refused (os error 111)). If it lasts, \
+             check the region, AWS_ENDPOINT_URL and the network path to AWS. pushpool stopped \
+             retrying at the end of its 2 s retry budget"
+        ),
+        "{message}"
+    );
+    assert!(!message.contains("DispatchFailure") && !message.contains("ConnectorError"));
 
     // SIGTERM stops the server cleanly.
     let status = Command::new("kill")
