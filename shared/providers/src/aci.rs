@@ -78,7 +78,9 @@
 //!
 //! # Not supported (yet)
 //! prefect-azure's `DefaultAzureCredential` fallback (an empty credentials block),
-//! `stream_output` (logs stay in ACI), and ARM templates with more than the container group resource or with
+//! `stream_output` (logs stay in ACI; reported as ignored in the run's submission message,
+//! with `task_start_timeout_seconds` and `task_watch_poll_interval` when changed), and ARM
+//! templates with more than the container group resource or with
 //! template expressions other than `[resourceGroup().location]` and `[parameters('...')]`.
 
 mod arm;
@@ -486,5 +488,14 @@ impl Provider for AciProvider {
 
     fn check_job_variables(&self, variables: &Map<String, Value>) -> Result<(), ProviderError> {
         config::check_variables(variables)
+    }
+
+    /// `stream_output`, `task_start_timeout_seconds`, `task_watch_poll_interval` when changed
+    /// from the template's defaults (`config::ignored_variables`).
+    fn ignored_job_variables(
+        &self,
+        variables: &Map<String, Value>,
+    ) -> Vec<crate::IgnoredVariables> {
+        config::ignored_variables(variables)
     }
 }

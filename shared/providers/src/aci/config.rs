@@ -283,6 +283,44 @@ pub fn check_variables(variables: &Map<String, Value>) -> Result<(), ProviderErr
     Ok(())
 }
 
+/// The variables of the `azure-container-instance:push` template that steer prefect-azure's
+/// worker process, which pushpool does not run: reported when set to anything but the
+/// template's default (`stream_output` true, `task_start_timeout_seconds` other than 240,
+/// `task_watch_poll_interval` other than 5).
+pub fn ignored_variables(variables: &Map<String, Value>) -> Vec<crate::IgnoredVariables> {
+    let mut ignored = Vec::new();
+    if variables.get("stream_output") == Some(&Value::Bool(true)) {
+        ignored.push(crate::IgnoredVariables {
+            names: vec!["stream_output".to_owned()],
+            reason: "pushpool runs no worker to stream the container's output: read it in ACI \
+                     (az container logs) or in the flow run's Prefect logs"
+                .to_owned(),
+        });
+    }
+    let differs = |key: &str, default: f64| {
+        variables
+            .get(key)
+            .and_then(Value::as_f64)
+            .is_some_and(|v| (v - default).abs() > f64::EPSILON)
+    };
+    let mut watch = Vec::new();
+    if differs("task_start_timeout_seconds", 240.0) {
+        watch.push("task_start_timeout_seconds".to_owned());
+    }
+    if differs("task_watch_poll_interval", 5.0) {
+        watch.push("task_watch_poll_interval".to_owned());
+    }
+    if !watch.is_empty() {
+        ignored.push(crate::IgnoredVariables {
+            names: watch,
+            reason: "pushpool waits for the container group's creation for a fixed bound and then \
+                     follows it with its reconciler, not with a worker's polling"
+                .to_owned(),
+        });
+    }
+    ignored
+}
+
 impl AciJobConfig {
     /// Reads and checks the job configuration.
     ///
@@ -744,6 +782,37 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn worker_only_variables_are_reported_when_changed() {
+        let ignored = |v: Value| -> Vec<String> {
+            ignored_variables(v.as_object().unwrap())
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            ignored(
+                json!({"stream_output": false, "task_start_timeout_seconds": 240,
+                "task_watch_poll_interval": 5.0})
+            ),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            ignored(
+                json!({"stream_output": true, "task_start_timeout_seconds": 600,
+                "task_watch_poll_interval": 1})
+            ),
+            vec![
+                "Job variable stream_output is ignored: pushpool runs no worker to stream the \
+                 container's output: read it in ACI (az container logs) or in the flow run's \
+                 Prefect logs.",
+                "Job variables task_start_timeout_seconds and task_watch_poll_interval are \
+                 ignored: pushpool waits for the container group's creation for a fixed bound \
+                 and then follows it with its reconciler, not with a worker's polling."
+            ]
+        );
     }
 
     #[test]
