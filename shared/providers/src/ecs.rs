@@ -69,6 +69,15 @@
 //!
 //! The infrastructure pid is the task ARN.
 //!
+//! # Before submission
+//! `check_job_variables` (at deployment and flow run creation) refuses, naming the variable,
+//! what `submit` would refuse: a Fargate `cpu`/`memory` pair outside AWS's table
+//! ([`FARGATE_TASK_SIZES`]), a `launch_type` outside the template's enum, a `family` with
+//! nothing to slugify, an invalid `container_name`. `ignored_job_variables` names what a
+//! given `task_definition_arn` makes useless (`image`, `family`, `execution_role_arn`, the
+//! CloudWatch logs variables), `vpc_id` next to `network_configuration`, and
+//! `auto_deregister_task_definition`; the service puts them in the run's submission message.
+//!
 //! # Status
 //! `DescribeTasks(cluster, [arn])` (the cluster of the configuration, else the one in the
 //! task ARN). `lastStatus` (ECS "Task lifecycle"): `PROVISIONING`/`PENDING`/`ACTIVATING` →
