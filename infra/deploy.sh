@@ -20,6 +20,7 @@
 #   --log-retention-days N       default 30
 #   --schedule EXPR              the reconciler's schedule, default rate(1 minute)
 #   --alarm-topic-arn ARN        SNS topic for the alarms (default: none)
+#   --provider-retry-budget N    seconds provider calls are retried on throttling (default 75, 1-180)
 #   --stack-name NAME            default pushpool (samconfig.toml)
 #   --region REGION              default: the AWS CLI/SDK configuration
 #   -- ARGS...                   passed on to `sam deploy` (e.g. --no-execute-changeset)
@@ -39,7 +40,7 @@ profile=release
 arch="${PUSHPOOL_ARCH:-x86_64}"
 pass_roles="${PUSHPOOL_PASS_ROLE_ARNS:-}"
 job_key="${PUSHPOOL_JOB_API_KEY:-}"
-clusters="" retention="" schedule="" alarm_topic="" stack="" region=""
+clusters="" retention="" schedule="" alarm_topic="" retry_budget="" stack="" region=""
 sam_extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -52,6 +53,7 @@ while [ $# -gt 0 ]; do
     --log-retention-days) retention="${2:?}"; shift ;;
     --schedule) schedule="${2:?}"; shift ;;
     --alarm-topic-arn) alarm_topic="${2:?}"; shift ;;
+    --provider-retry-budget) retry_budget="${2:?}"; shift ;;
     --stack-name) stack="${2:?}"; shift ;;
     --region) region="${2:?}"; shift ;;
     --) shift; sam_extra=("$@"); break ;;
@@ -164,6 +166,7 @@ fi
 [ -n "$retention" ] && overrides+=("LogRetentionDays=$retention")
 [ -n "$schedule" ] && overrides+=("ScheduleExpression=$schedule")
 [ -n "$alarm_topic" ] && overrides+=("AlarmTopicArn=$alarm_topic")
+[ -n "$retry_budget" ] && overrides+=("ProviderRetryBudget=$retry_budget")
 
 # Deploys the prebuilt binaries directly: `sam deploy` zips each CodeUri directory
 # (build/<fn>/, holding only `bootstrap`) and uploads it. No `sam build`: it would rebuild

@@ -1338,6 +1338,24 @@ fn check_container_group(body: &Value, problems: &mut Vec<String>) {
         let requests = &c["properties"]["resources"]["requests"];
         cpu += requests["cpu"].as_f64().unwrap_or_default();
         memory += requests["memoryInGB"].as_f64().unwrap_or_default();
+        if let Some(gpu) = requests.get("gpu") {
+            // Azure docs, "Deploy container instances that use GPU resources": counts 1, 2
+            // or 4; Linux container groups only. (The SKU enum is checked by the model.)
+            if !gpu["count"]
+                .as_i64()
+                .is_some_and(|n| [1, 2, 4].contains(&n))
+            {
+                problems.push(format!(
+                    "body.properties.containers[{i}].properties.resources.requests.gpu.count: {} is not 1, 2 or 4",
+                    gpu["count"]
+                ));
+            }
+            if body.pointer("/properties/osType").and_then(Value::as_str) != Some("Linux") {
+                problems.push(format!(
+                    "body.properties.containers[{i}]: GPU resources need a Linux container group"
+                ));
+            }
+        }
         if c["properties"]["image"].as_str().is_some_and(str::is_empty) {
             problems.push(format!(
                 "body.properties.containers[{i}].properties.image is empty"

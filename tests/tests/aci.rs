@@ -183,6 +183,43 @@ async fn submit_puts_the_exact_container_group_and_follows_the_create_operation(
 }
 
 #[tokio::test]
+async fn gpu_variables_become_the_containers_gpu_request() {
+    let fake = FakeAci::start().await;
+    let provider = provider(&fake);
+    let job = job_with(with(json!({"gpu_count": 1, "gpu_sku": "V100"})));
+    provider.submit(&job).await.expect("submitted");
+    let mut expected = expected_body();
+    expected["properties"]["containers"][0]["properties"]["resources"]["requests"] =
+        json!({"cpu": 1.5, "memoryInGB": 2.0, "gpu": {"count": 1, "sku": "V100"}});
+    assert_eq!(fake.puts(), [expected]);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_gpu_count_without_a_sku_is_refused_before_any_call() {
+    let fake = FakeAci::start().await;
+    let provider = provider(&fake);
+    let err = provider
+        .submit(&job_with(with(json!({"gpu_count": 2}))))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid job configuration: gpu_sku: gpu_count asks for GPUs but gpu_sku names none: set \
+         gpu_sku to one of K80, P100, V100"
+    );
+    let err = provider
+        .check_job_variables(&obj(json!({"gpu_count": 2, "gpu_sku": null})))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid job configuration: gpu_sku: gpu_count asks for GPUs but gpu_sku names none: set \
+         gpu_sku to one of K80, P100, V100"
+    );
+    assert_eq!(fake.calls(), Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn template_options_become_identity_registry_subnets_and_dns() {
     let fake = FakeAci::start().await;
     let provider = provider(&fake);
@@ -248,7 +285,9 @@ async fn secrets_go_as_secure_values_and_never_into_errors_or_debug_output() {
     let err = provider.submit(&job).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "ACI container group create failed: InvalidRequestContent: bad values '<redacted>' '<redacted>' '<redacted>'"
+        "ACI container group create failed: InvalidRequestContent: bad values '<redacted>' \
+         '<redacted>' '<redacted>'. ACI refused a value pushpool sent from the flow run's job \
+         configuration: fix the job variable or ARM template field it names."
     );
     let put = &fake.puts()[0];
     assert_eq!(
@@ -553,7 +592,8 @@ async fn arm_refusals_are_permanent_with_arms_code_and_message() {
     assert!(matches!(err, ProviderError::Permanent { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "ACI container group create failed: ResourceGroupNotFound: Resource group 'missing-rg' could not be found."
+        "ACI container group create failed: ResourceGroupNotFound: Resource group 'missing-rg' could \
+         not be found. Create the resource group, or set resource_group_name to an existing one."
     );
     let other = "11111111-2222-4333-8444-555555555555";
     let err = provider
@@ -563,7 +603,8 @@ async fn arm_refusals_are_permanent_with_arms_code_and_message() {
     assert_eq!(
         err.to_string(),
         format!(
-            "ACI container group create failed: SubscriptionNotFound: The subscription '{other}' could not be found."
+            "ACI container group create failed: SubscriptionNotFound: The subscription '{other}' could \
+             not be found. Check subscription_id: the service principal must see that subscription."
         )
     );
     fake.inject_error(
@@ -578,7 +619,11 @@ async fn arm_refusals_are_permanent_with_arms_code_and_message() {
     assert!(!err.is_transient());
     assert_eq!(
         err.to_string(),
-        "ACI container group create failed: AuthorizationFailed: The client does not have authorization to perform action 'Microsoft.ContainerInstance/containerGroups/write'."
+        "ACI container group create failed: AuthorizationFailed: The client does not have \
+         authorization to perform action 'Microsoft.ContainerInstance/containerGroups/write'. The \
+         service principal of the work pool's aci_credentials may not do this: give it a role with \
+         Microsoft.ContainerInstance/containerGroups/* on the resource group (for example \
+         Contributor)."
     );
     assert_eq!(fake.violations(), Vec::<String>::new());
 }
@@ -866,5 +911,51 @@ async fn the_fake_flags_requests_the_real_services_would_refuse() {
     assert!(
         fake.requests().is_empty(),
         "refused requests are not accepted"
+    );
+}
+
+#[tokio::test]
+async fn the_fake_checks_gpu_requests_against_the_model_and_the_docs() {
+    let fake = FakeAci::start().await;
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/{TENANT_ID}/oauth2/v2.0/token", fake.endpoint))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}&scope=https%3A%2F%2Fmanagement.azure.com%2F.default"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = group_path("gpus");
+    let body = json!({
+        "location": LOCATION,
+        "properties": {
+            "osType": "Windows",
+            "restartPolicy": "Never",
+            "containers": [{"name": "gpus", "properties": {"image": "busybox",
+                "resources": {"requests": {"cpu": 1.0, "memoryInGB": 1.0,
+                    "gpu": {"count": 3, "sku": "A100"}}}}}],
+        }
+    });
+    let resp = http
+        .put(format!("{}{path}?api-version=2023-05-01", fake.endpoint))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        fake.take_violations(),
+        [format!(
+            "PUT {path}: body.properties.containers[0].properties.resources.requests.gpu.sku: \
+             \"A100\" is not one of GpuSku [\"K80\", \"P100\", \"V100\"]; \
+             body.properties.containers[0].properties.resources.requests.gpu.count: 3 is not 1, 2 or 4; \
+             body.properties.containers[0]: GPU resources need a Linux container group"
+        )]
     );
 }

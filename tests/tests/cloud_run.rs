@@ -618,7 +618,12 @@ async fn permission_denied_is_permanent_with_googles_message() {
     assert!(matches!(err, ProviderError::Permanent { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        format!("Cloud Run jobs.create failed: PERMISSION_DENIED: {message}")
+        format!(
+            "Cloud Run jobs.create failed: PERMISSION_DENIED: {message} The Google credentials pushpool \
+             used may not do this: grant their service account the Cloud Run Developer role \
+             (roles/run.developer) on the project, and iam.serviceAccounts.actAs on the job's \
+             service account."
+        )
     );
     s.no_violations();
 }
@@ -637,7 +642,12 @@ async fn a_run_refused_for_good_deletes_the_job_it_would_leave_behind() {
     assert!(matches!(err, ProviderError::Permanent { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        format!("Cloud Run jobs.run failed: PERMISSION_DENIED: {message}")
+        format!(
+            "Cloud Run jobs.run failed: PERMISSION_DENIED: {message} The Google credentials pushpool \
+             used may not do this: grant their service account the Cloud Run Developer role \
+             (roles/run.developer) on the project, and iam.serviceAccounts.actAs on the job's \
+             service account."
+        )
     );
     assert_eq!(
         s.fake.ops(),

@@ -10,6 +10,10 @@ use uuid::Uuid;
 
 const IMAGE: &str = "prefecthq/prefect:3-latest";
 
+/// The family of `ecs_push_job`'s jobs: pool `ecs-pool`, no deployment, flow
+/// `00000000-0000-0000-0000-00000000f10f` (prefect-aws's `prefect_<pool>_<flow id>`).
+const FAMILY: &str = "prefect_ecs-pool_00000000-0000-0000-0000-00000000f10f";
+
 fn run_id(n: u128) -> Uuid {
     Uuid::from_u128(0x1b9d3c1e_8a5e_4f2e_9c51_0c6f00000000 + n)
 }
@@ -82,12 +86,12 @@ async fn submit_sends_the_exact_register_and_run_task_requests() {
     );
     assert_eq!(
         fake.requests("DescribeTaskDefinition"),
-        vec![json!({"taskDefinition": "prefect"})]
+        vec![json!({"taskDefinition": FAMILY})]
     );
     assert_eq!(
         fake.requests("RegisterTaskDefinition"),
         vec![json!({
-            "family": "prefect",
+            "family": FAMILY,
             "containerDefinitions": [{"name": "prefect", "image": IMAGE}],
             "cpu": "512",
             "memory": "1024",
@@ -99,7 +103,7 @@ async fn submit_sends_the_exact_register_and_run_task_requests() {
         fake.requests("RunTask"),
         vec![json!({
             "cluster": "flows",
-            "taskDefinition": "arn:aws:ecs:us-east-1:123456789012:task-definition/prefect:1",
+            "taskDefinition": format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{FAMILY}:1"),
             "launchType": "FARGATE",
             "clientToken": format!("pushpool-{id}-1"),
             "startedBy": "pushpool",
@@ -184,8 +188,95 @@ async fn a_changed_template_registers_a_new_revision() {
     );
     assert_eq!(
         fake.requests("RunTask")[1]["taskDefinition"],
-        json!("arn:aws:ecs:us-east-1:123456789012:task-definition/prefect:2")
+        json!(format!(
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/{FAMILY}:2"
+        ))
     );
+    no_violations(&fake);
+}
+
+/// `ecs_push_job` for a flow run of deployment `deployment` (the label the service adds).
+fn deployment_job(vars: Value, deployment: Uuid, run: Uuid) -> Job {
+    let mut job = ecs_push_job(vars, run, 1);
+    job.configuration
+        .get_mut("labels")
+        .and_then(Value::as_object_mut)
+        .expect("labels")
+        .insert(
+            "prefect.io/deployment-id".into(),
+            json!(deployment.to_string()),
+        );
+    job
+}
+
+#[tokio::test]
+async fn alternating_deployments_each_reuse_their_own_family() {
+    let fake = FakeEcs::start().await;
+    let provider = provider(&fake).await;
+    let a = Uuid::from_u128(0xa);
+    let b = Uuid::from_u128(0xb);
+    let other_image = with(
+        variables(),
+        "image",
+        json!("prefecthq/prefect:3.9.1-python3.12"),
+    );
+    for (i, (deployment, vars)) in [
+        (a, variables()),
+        (b, other_image.clone()),
+        (a, variables()),
+        (b, other_image),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        provider
+            .submit(&deployment_job(vars, deployment, run_id(40 + i as u128)))
+            .await
+            .expect("submit");
+    }
+    let family_a = "prefect_ecs-pool_00000000-0000-0000-0000-00000000000a";
+    let family_b = "prefect_ecs-pool_00000000-0000-0000-0000-00000000000b";
+    let registered: Vec<Value> = fake
+        .requests("RegisterTaskDefinition")
+        .iter()
+        .map(|r| r["family"].clone())
+        .collect();
+    assert_eq!(registered, vec![json!(family_a), json!(family_b)]);
+    let used: Vec<Value> = fake
+        .requests("RunTask")
+        .iter()
+        .map(|r| r["taskDefinition"].clone())
+        .collect();
+    let arn = |family: &str| {
+        json!(format!(
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:1"
+        ))
+    };
+    assert_eq!(
+        used,
+        vec![arn(family_a), arn(family_b), arn(family_a), arn(family_b)]
+    );
+    no_violations(&fake);
+}
+
+#[tokio::test]
+async fn concurrent_submissions_of_one_family_register_one_revision() {
+    let fake = FakeEcs::start().await;
+    let provider = provider(&fake).await;
+    let jobs: Vec<Job> = (0..4)
+        .map(|i| ecs_push_job(variables(), run_id(50 + i), 1))
+        .collect();
+    let (r0, r1, r2, r3) = tokio::join!(
+        provider.submit(&jobs[0]),
+        provider.submit(&jobs[1]),
+        provider.submit(&jobs[2]),
+        provider.submit(&jobs[3]),
+    );
+    for r in [r0, r1, r2, r3] {
+        r.expect("submit");
+    }
+    assert_eq!(fake.requests("RegisterTaskDefinition").len(), 1);
+    assert_eq!(fake.task_arns().len(), 4);
     no_violations(&fake);
 }
 
@@ -386,50 +477,188 @@ async fn run_task_failures_are_permanent_except_capacity() {
 }
 
 #[tokio::test]
-async fn service_errors_keep_the_services_words() {
+async fn service_errors_read_as_sentences_with_the_services_words() {
     let fake = FakeEcs::start().await;
     let provider = provider(&fake).await;
     let cases = [
-        (400, "ThrottlingException", "Rate exceeded", true),
+        (
+            400,
+            "ThrottlingException",
+            "Rate exceeded",
+            true,
+            "ECS RunTask failed: ThrottlingException: Rate exceeded.",
+        ),
         (
             500,
             "ServerException",
             "Service unavailable. Try again later.",
             true,
+            "ECS RunTask failed: ServerException: Service unavailable. Try again later.",
         ),
-        (400, "ClusterNotFoundException", "Cluster not found.", false),
+        (
+            400,
+            "ClusterNotFoundException",
+            "Cluster not found.",
+            false,
+            "ECS RunTask failed: ClusterNotFoundException: Cluster not found. The cluster named by \
+             the cluster job variable (ECS's default cluster when none is set) does not exist in \
+             the region pushpool uses: create it, or set cluster to an existing one.",
+        ),
         (
             400,
             "AccessDeniedException",
             "User: arn:aws:sts::123456789012:assumed-role/pushpool/x is not authorized to perform: ecs:RunTask",
             false,
+            "ECS RunTask failed: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/pushpool/x \
+             is not authorized to perform: ecs:RunTask. The AWS credentials pushpool used may not call \
+             ecs:RunTask: allow it in their IAM policy (infra/template.yaml lists every action pushpool needs).",
         ),
         (
             400,
             "InvalidParameterException",
             "No Container Instances were found in your cluster.",
             false,
+            "ECS RunTask failed: InvalidParameterException: No Container Instances were found in your \
+             cluster. ECS refused a value pushpool sent from the flow run's job configuration: fix the \
+             job variable or base job template field it names.",
+        ),
+        (
+            400,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+            false,
+            "ECS RunTask failed: UnrecognizedClientException: The security token included in the request \
+             is invalid. AWS rejected the credentials pushpool used (invalid, expired or for another \
+             partition). pushpool uses the work pool's aws_credentials block when it is set, else its \
+             own AWS configuration (environment variables, shared config files, the container or \
+             instance role): give one of them credentials.",
         ),
     ];
-    for (i, (status, code, message, transient)) in cases.into_iter().enumerate() {
+    for (i, (status, code, message, transient, expected)) in cases.into_iter().enumerate() {
         fake.inject_error("RunTask", status, code, message, 1);
         let err = provider
             .submit(&ecs_push_job(variables(), run_id(20 + i as u128), 1))
             .await
             .unwrap_err();
         assert_eq!(err.is_transient(), transient, "{code}: {err:?}");
-        assert!(
-            matches!(
-                err,
-                ProviderError::Permanent { .. } | ProviderError::Transient { .. }
-            ),
-            "{err:?}"
-        );
-        assert_eq!(
-            err.to_string(),
-            format!("ECS RunTask failed: {code}: {message}")
-        );
+        assert_eq!(err.to_string(), expected);
     }
+    no_violations(&fake);
+}
+
+#[tokio::test]
+async fn long_service_messages_are_cut_to_500_characters() {
+    let fake = FakeEcs::start().await;
+    let provider = provider(&fake).await;
+    let long = format!("Invalid setting {}", "x".repeat(1000));
+    fake.inject_error("RunTask", 400, "InvalidParameterException", &long, 1);
+    let err = provider
+        .submit(&ecs_push_job(variables(), run_id(30), 1))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert_eq!(text.chars().count(), 500);
+    assert_eq!(
+        text,
+        format!(
+            "ECS RunTask failed: InvalidParameterException: Invalid setting {}…",
+            "x".repeat(436)
+        )
+    );
+    no_violations(&fake);
+}
+
+/// The default credentials chain when it finds nothing.
+#[derive(Debug)]
+struct NoCredentials;
+
+impl aws_credential_types::provider::ProvideCredentials for NoCredentials {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+            aws_credential_types::provider::error::CredentialsError::not_loaded(
+                "no providers in chain provided credentials",
+            ),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn no_credentials_is_permanent_and_says_where_pushpool_looked() {
+    let fake = FakeEcs::start().await;
+    let config = fake
+        .sdk_config()
+        .await
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(NoCredentials),
+        )
+        .build();
+    let provider = EcsProvider::new(config);
+    let err = provider
+        .submit(&ecs_push_job(variables(), run_id(31), 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Permanent { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "ECS DescribeTaskDefinition was not sent: no AWS credentials were found (the credential \
+         provider was not enabled: no providers in chain provided credentials). pushpool uses the work pool's \
+         aws_credentials block when it is set, else its own AWS configuration (environment \
+         variables, shared config files, the container or instance role): give one of them credentials."
+    );
+    assert_eq!(fake.all_requests(), vec![]);
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_transient_without_debug_output() {
+    let dead = format!("http://127.0.0.1:{}", pushpool_tests::tools::free_port());
+    let fake = FakeEcs::start().await;
+    let config = fake
+        .sdk_config()
+        .await
+        .into_builder()
+        .endpoint_url(&dead)
+        .build();
+    let provider = EcsProvider::new(config);
+    let err = provider
+        .submit(&ecs_push_job(variables(), run_id(32), 1))
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "ECS DescribeTaskDefinition failed: pushpool could not reach the ECS endpoint (client \
+         error (Connect): tcp connect error: Connection refused (os error 111)). If it lasts, \
+         check the region, AWS_ENDPOINT_URL and the network path to AWS."
+    );
+}
+
+#[tokio::test]
+async fn concurrent_registrations_of_a_family_are_transient() {
+    let fake = FakeEcs::start().await;
+    let provider = provider(&fake).await;
+    fake.inject_error(
+        "RegisterTaskDefinition",
+        400,
+        "ClientException",
+        "Too many concurrent attempts to create a new revision of the specified family.",
+        1,
+    );
+    let job = ecs_push_job(variables(), run_id(33), 1);
+    let err = provider.submit(&job).await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "ECS RegisterTaskDefinition failed: ClientException: Too many concurrent attempts to create \
+         a new revision of the specified family."
+    );
+    // The retry registers.
+    provider.submit(&job).await.expect("submit");
     no_violations(&fake);
 }
 

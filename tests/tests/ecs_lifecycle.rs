@@ -16,11 +16,16 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with_budget(pushpool_service::DEFAULT_RETRY_BUDGET).await
+}
+
+async fn setup_with_budget(retry_budget: Duration) -> Setup {
     let fake = FakeEcs::start().await;
     let sdk = fake.sdk_config().await;
     let app = TestApp::spawn_with(|c| {
         c.aws = Some(sdk);
         c.reconcile_interval = Duration::from_millis(200);
+        c.service = c.service.clone().with_retry_budget(retry_budget);
     })
     .await;
     let (status, _) = app
@@ -238,9 +243,115 @@ async fn an_ecs_error_ends_crashed_with_the_services_words_and_one_run_task() {
     assert_eq!(
         last_message(&done),
         Some(
-            "Flow run could not be submitted to infrastructure: ECS RunTask failed: ClusterNotFoundException: Cluster not found."
+            "Flow run could not be submitted to infrastructure: ECS RunTask failed: ClusterNotFoundException: \
+             Cluster not found. The cluster named by the cluster job variable (ECS's default cluster when \
+             none is set) does not exist in the region pushpool uses: create it, or set cluster to an \
+             existing one."
         )
     );
     assert_eq!(s.fake.requests("RunTask").len(), 1);
+    assert_eq!(s.fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variables_a_given_task_definition_ignores_are_named_in_the_submission_message() {
+    let s = setup().await;
+    let registered = aws_sdk_ecs::Client::new(&s.fake.sdk_config().await)
+        .register_task_definition()
+        .family("custom")
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("prefect")
+                .image("prefecthq/prefect:3-latest")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register");
+    let arn = registered
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .unwrap()
+        .to_owned();
+    let (status, run) = s
+        .app
+        .send(
+            "POST",
+            &format!("/deployments/{}/create_flow_run", s.deployment_id),
+            Some(json!({"job_variables": {"task_definition_arn": arn, "family": "mine"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{run}");
+    let id: uuid::Uuid = run["id"].as_str().unwrap().parse().unwrap();
+    let pending = s
+        .app
+        .wait_for_state(id, StateType::Pending, Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        last_message(&pending),
+        Some(
+            "Submitting to work pool 'ecs-pool' (ecs:push). Job variables image and family are \
+             ignored: task_definition_arn names the task definition to run, which is used as it is \
+             (cpu, memory, task_role_arn, env and command still apply, as task overrides)."
+        )
+    );
+    // The run still ran, on the given task definition.
+    let run_tasks = s.fake.requests("RunTask");
+    assert_eq!(run_tasks.len(), 1);
+    assert_eq!(run_tasks[0]["taskDefinition"], json!(arn));
+    assert_eq!(s.fake.requests("RegisterTaskDefinition").len(), 1);
+    assert_eq!(s.fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fargate_size_aws_refuses_is_a_422_at_run_creation() {
+    let s = setup().await;
+    let (status, body) = s
+        .app
+        .send(
+            "POST",
+            &format!("/deployments/{}/create_flow_run", s.deployment_id),
+            Some(json!({"job_variables": {"cpu": 256, "memory": 4096}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body,
+        json!({"detail": "invalid job variables: job_variables.memory: Fargate does not allow memory \
+            4096 MiB with cpu 256; allowed memory with cpu 256: 512, 1024, 2048 MiB"})
+    );
+    assert_eq!(s.fake.requests("RunTask").len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_past_the_retry_budget_ends_crashed_saying_how_long_pushpool_tried() {
+    // A zero budget: one attempt, no wait.
+    let s = setup_with_budget(Duration::ZERO).await;
+    s.fake.inject_error(
+        "DescribeTaskDefinition",
+        400,
+        "ThrottlingException",
+        "Rate exceeded",
+        1,
+    );
+    let id = run(&s).await;
+    let done = s
+        .app
+        .wait_for_state(id, StateType::Crashed, Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        last_message(&done),
+        Some(
+            "Flow run could not be submitted to infrastructure after 1 attempt over 0 s: ECS \
+             DescribeTaskDefinition failed: ThrottlingException: Rate exceeded. pushpool stopped \
+             retrying at the end of its 0 s retry budget: run the flow again later, or raise the \
+             budget (PUSHPOOL_PROVIDER_RETRY_BUDGET)."
+        )
+    );
+    assert_eq!(s.fake.requests("RunTask").len(), 0);
     assert_eq!(s.fake.violations(), Vec::<String>::new());
 }

@@ -140,7 +140,7 @@ async fn submit_runs_a_fargate_task_with_the_rendered_overrides() {
     let td_arn = task.task_definition_arn().expect("task definition ARN");
     assert_eq!(
         td_arn,
-        "arn:aws:ecs:us-east-1:123456789012:task-definition/prefect:1"
+        "arn:aws:ecs:us-east-1:123456789012:task-definition/prefect_ecs-pool_00000000-0000-0000-0000-00000000f10f:1"
     );
     let td = moto
         .ecs()
@@ -152,7 +152,10 @@ async fn submit_runs_a_fargate_task_with_the_rendered_overrides() {
         .expect("moto DescribeTaskDefinition")
         .task_definition
         .expect("task definition");
-    assert_eq!(td.family(), Some("prefect"));
+    assert_eq!(
+        td.family(),
+        Some("prefect_ecs-pool_00000000-0000-0000-0000-00000000f10f")
+    );
     assert_eq!(td.cpu(), Some("256"));
     assert_eq!(td.memory(), Some("512"));
     assert_eq!(td.network_mode().map(|m| m.as_str()), Some("awsvpc"));
@@ -191,13 +194,15 @@ async fn a_second_submit_reuses_the_task_definition_revision() {
         .ecs()
         .await
         .list_task_definitions()
-        .family_prefix("prefect")
+        .family_prefix("prefect_ecs-pool_00000000-0000-0000-0000-00000000f10f")
         .send()
         .await
         .expect("moto ListTaskDefinitions");
     assert_eq!(
         definitions.task_definition_arns(),
-        ["arn:aws:ecs:us-east-1:123456789012:task-definition/prefect:1"]
+        [
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/prefect_ecs-pool_00000000-0000-0000-0000-00000000f10f:1"
+        ]
     );
     let a = describe(&moto, "flows", &first).await;
     let b = describe(&moto, "flows", &second).await;
@@ -212,7 +217,9 @@ async fn a_second_submit_reuses_the_task_definition_revision() {
         .expect("third submit");
     assert_eq!(
         describe(&moto, "flows", &third).await.task_definition_arn(),
-        Some("arn:aws:ecs:us-east-1:123456789012:task-definition/prefect:2")
+        Some(
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/prefect_ecs-pool_00000000-0000-0000-0000-00000000f10f:2"
+        )
     );
 }
 
@@ -237,7 +244,9 @@ async fn a_missing_cluster_is_a_permanent_error_in_the_services_words() {
     );
     assert_eq!(
         err.to_string(),
-        "ECS RunTask failed: ClusterNotFoundException: Cluster not found."
+        "ECS RunTask failed: ClusterNotFoundException: Cluster not found. The cluster named by \
+         the cluster job variable (ECS's default cluster when none is set) does not exist in the \
+         region pushpool uses: create it, or set cluster to an existing one."
     );
 
     // A task cannot outlive its cluster: missing, and cancelling it is done.

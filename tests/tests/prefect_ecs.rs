@@ -175,7 +175,14 @@ print("deployed")
         .unwrap()
         .task_definition
         .unwrap();
-    assert_eq!(td.family(), Some("prefect"));
+    // prefect-aws's family: one per work pool and deployment.
+    let deployment_id = env
+        .get("PREFECT__DEPLOYMENT_ID")
+        .expect("PREFECT__DEPLOYMENT_ID");
+    assert_eq!(
+        td.family(),
+        Some(format!("prefect_my-push-pool_{deployment_id}").as_str())
+    );
     assert_eq!(td.cpu(), Some("256"));
     assert_eq!(td.memory(), Some("512"));
     assert_eq!(td.network_mode().map(|m| m.as_str()), Some("awsvpc"));

@@ -38,8 +38,9 @@ pub struct ServeConfig {
     /// The key handed to jobs as `PREFECT_API_KEY` so the engine can report back; required
     /// when `auth` is `Required`.
     pub job_api_key: Option<String>,
-    /// Overrides of the submission service's settings (deadlines, retries); `api_url` is
-    /// always derived from `public_url`.
+    /// Overrides of the submission service's settings (deadlines, the provider retry
+    /// budget); `api_url` is always derived from `public_url`. Checked by [`Server::bind`]
+    /// ([`ServiceConfig::validate`]).
     pub service: ServiceConfig,
     /// Providers registered after the defaults, replacing a default of the same pool type
     /// (tests point them at local fakes).
@@ -106,6 +107,7 @@ impl Server {
                  report their states (create one with `pushpool api-key create jobs`)"
             );
         }
+        config.service.validate()?;
         create_private_dir(&config.data_dir)?;
         let db = config.data_dir.join("pushpool.db");
         let store = SqliteStore::open(&db).with_context(|| format!("opening {}", db.display()))?;

@@ -8,7 +8,8 @@
 //! Environment variables (each also a flag of `serve`): `PUSHPOOL_BIND` (`127.0.0.1:4200`),
 //! `PUSHPOOL_DATA_DIR` (`~/.pushpool`), `PUSHPOOL_PUBLIC_URL` (the `PREFECT_API_URL` jobs
 //! get; defaults to the bound address), `PUSHPOOL_RECONCILE_INTERVAL` (seconds, 5),
-//! `RUST_LOG` (log filter). ECS pools use the standard AWS variables (`AWS_REGION`,
+//! `PUSHPOOL_PROVIDER_RETRY_BUDGET` (seconds a provider call is retried on transient errors,
+//! 75; the claim deadline is 60 s more), `RUST_LOG` (log filter). ECS pools use the standard AWS variables (`AWS_REGION`,
 //! `AWS_ENDPOINT_URL`, credentials) unless a pool's `aws_credentials` block says otherwise.
 
 use std::net::SocketAddr;
@@ -115,6 +116,12 @@ struct ServeArgs {
     /// The key jobs get as PREFECT_API_KEY to report back (required with --require-api-key).
     #[arg(long, env = "PUSHPOOL_JOB_API_KEY", hide_env_values = true)]
     job_api_key: Option<String>,
+    /// Seconds a provider call (ECS, Cloud Run, ACI) is retried on transient errors
+    /// (throttling, 5xx, timeouts) before the flow run ends CRASHED. A run claimed but
+    /// without an infrastructure pid is resubmitted 60 s after this.
+    #[arg(long, env = "PUSHPOOL_PROVIDER_RETRY_BUDGET", default_value_t = 75,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    provider_retry_budget: u64,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -147,6 +154,9 @@ async fn main() -> anyhow::Result<()> {
                 config.auth = pushpool_api::auth::AuthMode::Required;
             }
             config.job_api_key = args.job_api_key;
+            config.service = config
+                .service
+                .with_retry_budget(Duration::from_secs(args.provider_retry_budget));
             let server = Server::bind(config).await?;
             server.run(shutdown_signal()).await
         }

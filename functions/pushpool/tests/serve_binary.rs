@@ -58,6 +58,7 @@ fn serve_is_configured_by_environment_and_keeps_secrets_out_of_its_log() {
         .env("PUSHPOOL_DATA_DIR", &data)
         .env("PUSHPOOL_PUBLIC_URL", "http://pushpool.example:8080")
         .env("PUSHPOOL_RECONCILE_INTERVAL", "1")
+        .env("PUSHPOOL_PROVIDER_RETRY_BUDGET", "2")
         .env("RUST_LOG", "debug")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "AKIAFROMENVIRONMENT")
@@ -217,10 +218,21 @@ fn serve_is_configured_by_environment_and_keeps_secrets_out_of_its_log() {
     let (_, crashed) = call(&client, "GET", &ecs_url, None);
     let message = crashed["state"]["message"].as_str().unwrap().to_owned();
     assert!(
-        message.starts_with("Flow run could not be submitted to infrastructure after 4 attempts: "),
+        message.starts_with("Flow run could not be submitted to infrastructure after "),
         "{message}"
     );
     assert!(!message.contains(BLOCK_SECRET) && !message.contains(ENV_SECRET));
+    // Sentences, not the SDK's Debug dump: the endpoint is refused, retried for the 2 s budget.
+    assert!(
+        message.contains(
+            "ECS DescribeTaskDefinition failed: pushpool could not reach the ECS endpoint (client \
+             error (Connect): tcp connect error: Connection refused (os error 111)). If it lasts, \
+             check the region, AWS_ENDPOINT_URL and the network path to AWS. pushpool stopped \
+             retrying at the end of its 2 s retry budget"
+        ),
+        "{message}"
+    );
+    assert!(!message.contains("DispatchFailure") && !message.contains("ConnectorError"));
 
     // SIGTERM stops the server cleanly.
     let status = Command::new("kill")

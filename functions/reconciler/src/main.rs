@@ -2,7 +2,8 @@
 //!
 //! - **Triggers**: an EventBridge schedule (every minute) and the EventBridge rule for ECS
 //!   "Task State Change" events of tasks started by pushpool (both in `infra/`).
-//! - **Environment**: `PUSHPOOL_TABLE`, `PUSHPOOL_PUBLIC_URL`, `PUSHPOOL_JOB_API_KEY`; the
+//! - **Environment**: `PUSHPOOL_TABLE`, `PUSHPOOL_PUBLIC_URL`, `PUSHPOOL_JOB_API_KEY`,
+//!   `PUSHPOOL_PROVIDER_RETRY_BUDGET` (seconds provider calls are retried, default 75); the
 //!   AWS SDK's own (`AWS_REGION`, and `AWS_ENDPOINT_URL` for an emulator).
 //! - **IAM**: `dynamodb:GetItem/PutItem/UpdateItem/Query/TransactWriteItems` on the table
 //!   and its index, `ecs:RunTask/RegisterTaskDefinition/DescribeTaskDefinition/

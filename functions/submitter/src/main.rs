@@ -2,7 +2,8 @@
 //!
 //! - **Trigger**: the table's DynamoDB stream (event source mapping in `infra/`, filtered to
 //!   outbox inserts, `ReportBatchItemFailures`).
-//! - **Environment**: `PUSHPOOL_TABLE`, `PUSHPOOL_PUBLIC_URL`, `PUSHPOOL_JOB_API_KEY`; the
+//! - **Environment**: `PUSHPOOL_TABLE`, `PUSHPOOL_PUBLIC_URL`, `PUSHPOOL_JOB_API_KEY`,
+//!   `PUSHPOOL_PROVIDER_RETRY_BUDGET` (seconds provider calls are retried, default 75); the
 //!   AWS SDK's own (`AWS_REGION`, and `AWS_ENDPOINT_URL` for an emulator).
 //! - **IAM**: `dynamodb:GetItem/PutItem/UpdateItem/Query/TransactWriteItems` on the table,
 //!   the stream read actions, `ecs:RunTask/RegisterTaskDefinition/DescribeTaskDefinition`,

@@ -14,7 +14,10 @@
 //!    `resource_group_name` (ARM's rules), `image`, the `arm_template` (its one
 //!    `Microsoft.ContainerInstance/containerGroups` resource becomes the request body, as
 //!    prefect-azure's `prepare_for_flow_run` prepares it: see `config`), the CPU (vCPU) and
-//!    memory (GB) requests against [`limits`], `aci_credentials` (client id, tenant id and
+//!    memory (GB) requests against [`limits`], the GPU request (`gpu_count` and `gpu_sku`
+//!    together, [`limits::check_gpu`]: sent as the flow container's `resources.requests.gpu`
+//!    `{count, sku}`, which prefect-azure 0.4.13 never sends, so a GPU flow would run on CPU),
+//!    `aci_credentials` (client id, tenant id and
 //!    client secret: all three are needed).
 //! 2. **Name.** The container group is named after the job's `name` (the flow run's name)
 //!    plus 8 hex digits of SHA-256 of the submission's idempotency key
@@ -75,8 +78,9 @@
 //!
 //! # Not supported (yet)
 //! prefect-azure's `DefaultAzureCredential` fallback (an empty credentials block),
-//! `stream_output` (logs stay in ACI), `gpu_count`/`gpu_sku` (prefect-azure 0.4.13 does not
-//! send them either), and ARM templates with more than the container group resource or with
+//! `stream_output` (logs stay in ACI; reported as ignored in the run's submission message,
+//! with `task_start_timeout_seconds` and `task_watch_poll_interval` when changed), and ARM
+//! templates with more than the container group resource or with
 //! template expressions other than `[resourceGroup().location]` and `[parameters('...')]`.
 
 mod arm;
@@ -484,5 +488,14 @@ impl Provider for AciProvider {
 
     fn check_job_variables(&self, variables: &Map<String, Value>) -> Result<(), ProviderError> {
         config::check_variables(variables)
+    }
+
+    /// `stream_output`, `task_start_timeout_seconds`, `task_watch_poll_interval` when changed
+    /// from the template's defaults (`config::ignored_variables`).
+    fn ignored_job_variables(
+        &self,
+        variables: &Map<String, Value>,
+    ) -> Vec<crate::IgnoredVariables> {
+        config::ignored_variables(variables)
     }
 }

@@ -11,7 +11,10 @@
 //!    `RegisterTaskDefinition` request like prefect-aws's `_prepare_task_definition`: the
 //!    flow's container is the one named `container_name`, else the one named `prefect`, else
 //!    the first one (an unnamed container gets the name); its `image` is required (`image`);
-//!    `family` defaults to `prefect`. For the `FARGATE` launch type (the template's default,
+//!    `family` defaults to prefect-aws's `prefect_<work pool name>_<deployment id>` (the flow
+//!    id without a deployment), one family per work pool and deployment, and a given or
+//!    generated family is slugified to ECS's `[A-Za-z0-9_-]{1,255}` rather than refused
+//!    (`task_definition::slugify_family`). For the `FARGATE` launch type (the template's default,
 //!    also `FARGATE_SPOT`): `networkMode` `awsvpc`, `requiresCompatibilities` `["FARGATE"]`,
 //!    task `cpu`/`memory` defaulting to `1024`/`2048` like prefect-aws, and checked against
 //!    Fargate's task size table ([`FARGATE_TASK_SIZES`]). For `EC2`/`EXTERNAL` the flow's
@@ -28,7 +31,11 @@
 //!    true, `networkMode` to `bridge`, environment and secrets compared as sets, container
 //!    `cpu` 0 equals unset, and no extra volumes, mounts, ports or dependencies) its ARN is
 //!    reused; else a new revision is registered. A family that does not exist yet, or a role
-//!    without `ecs:DescribeTaskDefinition`, just registers.
+//!    without `ecs:DescribeTaskDefinition`, just registers. The look-up and the registration
+//!    of one family run under a per-family lock of the provider, so concurrent submissions of
+//!    one deployment in this process register one revision and reuse it; across processes
+//!    (concurrent Lambda invocations) ECS may answer "Too many concurrent attempts to create a
+//!    new revision of the specified family" (a 400 `ClientException`), which is transient.
 //! 3. **Network.** For `awsvpc` tasks: `network_configuration` when given (either Prefect's
 //!    inner form `{"subnets": [...], "securityGroups": [...], "assignPublicIp": ...}`, as
 //!    prefect-aws wraps it, or the API form `{"awsvpcConfiguration": {...}}`), else
@@ -52,13 +59,24 @@
 //! 5. **Failures.** A `RunTask` answered HTTP 200 with `failures[]` is permanent
 //!    (`ECS RunTask failed: <reason> (<arn>): <detail>`), except the capacity reasons AWS
 //!    documents as momentary (`RESOURCE:*`, "Capacity is unavailable at this time"), which are
-//!    transient. Service errors keep the service's own code and message
-//!    (`ECS RunTask failed: ClusterNotFoundException: Cluster not found.`) and are permanent,
-//!    except throttling, `ServerException`, HTTP 5xx, timeouts and dispatch failures, which are
-//!    transient. A `ConflictException` (the same `clientToken` with different parameters)
+//!    transient. Service errors keep the service's own code and message, followed by what
+//!    to do (`ECS RunTask failed: ClusterNotFoundException: Cluster not found. The cluster
+//!    named by the cluster job variable ...`), never the SDK's `Debug` output, at most
+//!    [`crate::MAX_MESSAGE_CHARS`] characters; they are permanent, except throttling,
+//!    `ServerException`, HTTP 5xx, timeouts and failures to reach the endpoint, which are
+//!    transient. Missing or rejected credentials are permanent (see `errors`). A `ConflictException` (the same `clientToken` with different parameters)
 //!    names the task that token already started: that task is returned.
 //!
 //! The infrastructure pid is the task ARN.
+//!
+//! # Before submission
+//! `check_job_variables` (at deployment and flow run creation) refuses, naming the variable,
+//! what `submit` would refuse: a Fargate `cpu`/`memory` pair outside AWS's table
+//! ([`FARGATE_TASK_SIZES`]), a `launch_type` outside the template's enum, a `family` with
+//! nothing to slugify, an invalid `container_name`. `ignored_job_variables` names what a
+//! given `task_definition_arn` makes useless (`image`, `family`, `execution_role_arn`, the
+//! CloudWatch logs variables), `vpc_id` next to `network_configuration`, and
+//! `auto_deregister_task_definition`; the service puts them in the run's submission message.
 //!
 //! # Status
 //! `DescribeTasks(cluster, [arn])` (the cluster of the configuration, else the one in the
@@ -96,9 +114,10 @@ mod status;
 mod task_definition;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use aws_sdk_ecs::error::ProvideErrorMetadata;
 use aws_sdk_ecs::operation::describe_tasks::DescribeTasksError;
 use aws_sdk_ecs::types::{
     ContainerOverride, KeyValuePair, LaunchType, NetworkMode, TaskDefinitionStatus, TaskOverride,
@@ -123,7 +142,17 @@ pub struct EcsProvider {
     base: Clients,
     base_config: aws_config::SdkConfig,
     cache: Mutex<HashMap<CredentialsKey, Clients>>,
+    /// One lock per task definition family (and region): at most one
+    /// describe-then-register of a family at a time in this process, so that concurrent
+    /// submissions of one deployment reuse the revision the first one registers instead of
+    /// racing ECS ("Too many concurrent attempts to create a new revision of the specified
+    /// family"). Across processes (several Lambda invocations) the race is still possible;
+    /// that error is transient and retried.
+    family_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
+
+/// How many family locks are kept before unused ones are dropped.
+const MAX_FAMILY_LOCKS: usize = 256;
 
 impl std::fmt::Debug for EcsProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,7 +173,22 @@ impl EcsProvider {
             base: Clients::from_base(&base),
             base_config: base,
             cache: Mutex::new(HashMap::new()),
+            family_locks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The lock of `family` in `region`.
+    fn family_lock(&self, region: Option<&str>, family: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let key = format!("{}/{family}", region.unwrap_or_default());
+        let mut locks = match self.family_locks.lock() {
+            Ok(locks) => locks,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if locks.len() >= MAX_FAMILY_LOCKS {
+            // Drop the locks nobody holds or waits for.
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        Arc::clone(locks.entry(key).or_default())
     }
 
     /// The clients for a job: the base ones, or ones built from its credentials block.
@@ -178,6 +222,8 @@ impl EcsProvider {
             TaskDefinitionSource::Arn(arn) => return Ok(arn.clone()),
             TaskDefinitionSource::Build(desired) => desired,
         };
+        let lock = self.family_lock(clients.region.as_deref(), &desired.family);
+        let _registering = lock.lock().await;
         match clients
             .ecs
             .describe_task_definition()
@@ -200,11 +246,18 @@ impl EcsProvider {
                 }
             }
             Err(err) => {
+                // No such family yet (ClientException), or no permission to look: register.
+                // Anything else (no credentials, throttling) fails the submission here.
+                let register_anyway =
+                    err.as_service_error()
+                        .and_then(|e| e.code())
+                        .is_some_and(|code| {
+                            code == "ClientException" || errors::is_access_denied(code)
+                        });
                 let err = errors::classify("ECS", "DescribeTaskDefinition", err);
-                if err.is_transient() {
+                if !register_anyway {
                     return Err(err);
                 }
-                // No such family yet (ClientException), or no permission to look: register.
                 info!(flow_run_id = %job.flow_run_id, provider = "ecs", family = %desired.family,
                     reason = %err, "no reusable task definition revision");
             }
@@ -260,17 +313,16 @@ impl EcsProvider {
         {
             Ok(out) => out,
             Err(err) => {
-                let cluster_gone = matches!(
-                    err.as_service_error(),
-                    Some(DescribeTasksError::ClusterNotFoundException(_))
-                );
-                let err = errors::classify("ECS", "DescribeTasks", err);
                 // A task cannot outlive its cluster.
-                return if cluster_gone {
-                    Ok(Err(err.to_string()))
-                } else {
-                    Err(err)
-                };
+                if let Some(DescribeTasksError::ClusterNotFoundException(e)) =
+                    err.as_service_error()
+                {
+                    return Ok(Err(format!(
+                        "ECS DescribeTasks failed: ClusterNotFoundException: {}",
+                        e.message().unwrap_or("Cluster not found.")
+                    )));
+                }
+                return Err(errors::classify("ECS", "DescribeTasks", err));
             }
         };
         if let Some(task) = out.tasks().iter().find(|t| t.task_arn() == Some(arn)) {
@@ -318,6 +370,24 @@ impl EcsProvider {
 
 #[async_trait]
 impl Provider for EcsProvider {
+    /// Fargate task sizes (AWS's documented cpu/memory pairs,
+    /// [`FARGATE_TASK_SIZES`]), `launch_type`, `family` and `container_name`: see
+    /// `config::check_variables`.
+    fn check_job_variables(
+        &self,
+        variables: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), ProviderError> {
+        config::check_variables(variables)
+    }
+
+    /// See `config::ignored_variables`.
+    fn ignored_job_variables(
+        &self,
+        variables: &serde_json::Map<String, serde_json::Value>,
+    ) -> Vec<crate::IgnoredVariables> {
+        config::ignored_variables(variables)
+    }
+
     async fn submit(&self, job: &Job) -> Result<String, ProviderError> {
         let creds = credentials::AwsCredentialsBlock::from_configuration(job)?;
         let clients = self.clients(creds.as_ref());

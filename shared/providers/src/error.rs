@@ -1,8 +1,23 @@
 //! The port's error type.
 
 /// The longest `Retry-After` the service honours (seconds): a provider asking for more is
-/// retried after this long, and the run's bounded attempts still apply.
+/// retried after this long, and the service's retry budget still applies.
 pub const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The longest provider error message (characters): longer ones (an API quoting a whole
+/// request, a long cause chain) are cut at a character boundary and end with `…`. Run
+/// messages quote provider errors, so they stay readable in Prefect's UI.
+pub const MAX_MESSAGE_CHARS: usize = 500;
+
+/// `message` cut to [`MAX_MESSAGE_CHARS`] characters (the last one `…` when cut).
+pub fn cap_message(message: &str) -> String {
+    if message.chars().count() <= MAX_MESSAGE_CHARS {
+        return message.to_owned();
+    }
+    let mut out: String = message.chars().take(MAX_MESSAGE_CHARS - 1).collect();
+    out.push('…');
+    out
+}
 
 /// A provider failure, classified for the submitter.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +88,17 @@ impl ProviderError {
             retry_after,
             source: None,
         }
+    }
+
+    /// The same error with its message cut to [`MAX_MESSAGE_CHARS`] ([`cap_message`]).
+    #[must_use]
+    pub fn capped(mut self) -> Self {
+        match &mut self {
+            Self::InvalidConfiguration { message, .. }
+            | Self::Permanent { message, .. }
+            | Self::Transient { message, .. } => *message = cap_message(message),
+        }
+        self
     }
 
     /// The provider's requested wait, for a transient error that has one.

@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-pub use error::{MAX_RETRY_AFTER, ProviderError};
+pub use error::{MAX_MESSAGE_CHARS, MAX_RETRY_AFTER, ProviderError, cap_message};
 
 /// A job ready to submit.
 #[derive(Clone, PartialEq)]
@@ -106,6 +106,35 @@ impl Job {
         }
     }
 
+    /// The work pool's name: the `prefect.io/work-pool-name` label the service adds to
+    /// every job (`build_job`).
+    pub fn work_pool_name(&self) -> Option<&str> {
+        self.label("prefect.io/work-pool-name")
+    }
+
+    /// The deployment's id: the `prefect.io/deployment-id` label the service adds to the
+    /// job of a deployment's flow run.
+    pub fn deployment_id(&self) -> Option<&str> {
+        self.label("prefect.io/deployment-id")
+    }
+
+    /// The flow's id: `PREFECT__FLOW_ID` of the job's environment (the service sets it).
+    pub fn flow_id(&self) -> Option<&str> {
+        self.configuration
+            .get("env")
+            .and_then(|env| env.get("PREFECT__FLOW_ID"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    fn label(&self, key: &str) -> Option<&str> {
+        self.configuration
+            .get("labels")
+            .and_then(|labels| labels.get(key))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
     /// A string field of the configuration, if set and non-empty.
     pub fn str_field(&self, key: &str) -> Option<&str> {
         self.configuration
@@ -141,6 +170,30 @@ pub enum JobStatus {
         /// The provider's words.
         reason: String,
     },
+}
+
+/// Job variables a provider does not use, given the others, and why (prefect-aws warns the
+/// same way: "The following job variable references in the task definition template will be
+/// ignored: ..."). The service puts it in the message of the run's PENDING (submission)
+/// state and in its log, so that no variable is dropped in silence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredVariables {
+    /// The variables' names, in the order the provider lists them.
+    pub names: Vec<String>,
+    /// Why: a sentence fragment (`"task_definition_arn names the task definition to run"`).
+    pub reason: String,
+}
+
+impl std::fmt::Display for IgnoredVariables {
+    /// `Job variables image and family are ignored: <reason>.`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = match self.names.as_slice() {
+            [] => return Ok(()),
+            [one] => return write!(f, "Job variable {one} is ignored: {}.", self.reason),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        };
+        write!(f, "Job variables {names} are ignored: {}.", self.reason)
+    }
 }
 
 /// What [`Provider::release`] did.
@@ -199,6 +252,15 @@ pub trait Provider: Send + Sync + 'static {
     fn check_job_variables(&self, variables: &Map<String, Value>) -> Result<(), ProviderError> {
         let _ = variables;
         Ok(())
+    }
+
+    /// The job variables (the pool's defaults merged under the deployment's and the run's)
+    /// that this provider will not use because of the others (an ECS `image` next to a
+    /// given `task_definition_arn`). The service reports them in the run's submission message
+    /// and its log. No I/O. The default reports none.
+    fn ignored_job_variables(&self, variables: &Map<String, Value>) -> Vec<IgnoredVariables> {
+        let _ = variables;
+        Vec::new()
     }
 }
 

@@ -1,6 +1,10 @@
 //! The configuration every Lambda function of the AWS shape reads, parsed once in its `main`
 //! (`FunctionConfig::from_lookup(|k| std::env::var(k).ok())`), failing with the name of the
 //! missing variable.
+//!
+//! Variables: `PUSHPOOL_TABLE`, `PUSHPOOL_PUBLIC_URL` (required), `PUSHPOOL_JOB_API_KEY`,
+//! `PUSHPOOL_PROVIDER_RETRY_BUDGET` (seconds, default 75, at most
+//! [`MAX_FUNCTION_RETRY_BUDGET_SECS`]).
 
 /// A missing or invalid environment variable.
 #[derive(Debug, thiserror::Error)]
@@ -16,7 +20,17 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// Settings that do not fit together ([`crate::ServiceConfig::validate`]).
+    #[error("{0}")]
+    Timing(String),
 }
+
+/// The largest `PUSHPOOL_PROVIDER_RETRY_BUDGET` a function accepts (seconds): the submitter
+/// and reconciler functions have a 300 s `Timeout` (`infra/template.yaml`), and one
+/// invocation may wait for a job to end (`release_grace`, 60 s) and then retry a provider call
+/// for the whole budget, whose last try may take up to [`crate::CLAIM_DEADLINE_MARGIN`]:
+/// 60 + 180 + 60 = 300.
+pub const MAX_FUNCTION_RETRY_BUDGET_SECS: u64 = 180;
 
 /// Settings of the API, submitter and reconciler functions.
 #[derive(Clone)]
@@ -28,6 +42,10 @@ pub struct FunctionConfig {
     pub api_url: String,
     /// `PUSHPOOL_JOB_API_KEY`: the key jobs get as `PREFECT_API_KEY`.
     pub job_api_key: Option<String>,
+    /// `PUSHPOOL_PROVIDER_RETRY_BUDGET`: seconds a provider call is retried on transient
+    /// errors ([`crate::ServiceConfig::retry_budget`]); default
+    /// [`crate::DEFAULT_RETRY_BUDGET`], 1 to [`MAX_FUNCTION_RETRY_BUDGET_SECS`].
+    pub retry_budget: std::time::Duration,
 }
 
 impl std::fmt::Debug for FunctionConfig {
@@ -39,19 +57,23 @@ impl std::fmt::Debug for FunctionConfig {
                 "job_api_key",
                 &self.job_api_key.as_ref().map(|_| "<redacted>"),
             )
+            .field("retry_budget", &self.retry_budget)
             .finish()
     }
 }
 
 impl FunctionConfig {
     /// The submission settings of a function: jobs get [`Self::api_url`] and
-    /// [`Self::job_api_key`]; deadlines and retries keep their defaults.
+    /// [`Self::job_api_key`]; provider calls are retried for [`Self::retry_budget`] and the
+    /// claim deadline follows from it ([`crate::ServiceConfig::with_retry_budget`]); the
+    /// rest keeps its defaults.
     pub fn service_config(&self) -> crate::ServiceConfig {
         crate::ServiceConfig {
             api_url: self.api_url.clone(),
             api_key: self.job_api_key.clone(),
             ..crate::ServiceConfig::default()
         }
+        .with_retry_budget(self.retry_budget)
     }
 
     /// Reads the settings through `lookup` (the process environment in `main`).
@@ -77,10 +99,29 @@ impl FunctionConfig {
         } else {
             format!("{base}/api")
         };
+        let retry_budget = match lookup("PUSHPOOL_PROVIDER_RETRY_BUDGET").filter(|v| !v.is_empty())
+        {
+            None => crate::DEFAULT_RETRY_BUDGET,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(secs) if (1..=MAX_FUNCTION_RETRY_BUDGET_SECS).contains(&secs) => {
+                    std::time::Duration::from_secs(secs)
+                }
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "PUSHPOOL_PROVIDER_RETRY_BUDGET",
+                        message: format!(
+                            "{v:?} is not a whole number of seconds from 1 to {MAX_FUNCTION_RETRY_BUDGET_SECS} \
+                             (the functions' 300 s timeout must hold a release wait, the whole budget and a last try)"
+                        ),
+                    });
+                }
+            },
+        };
         Ok(Self {
             table,
             api_url,
             job_api_key: lookup("PUSHPOOL_JOB_API_KEY").filter(|k| !k.is_empty()),
+            retry_budget,
         })
     }
 }
@@ -127,5 +168,58 @@ mod tests {
             e.to_string(),
             "environment variable PUSHPOOL_PUBLIC_URL: \"ftp://x\" is not an http(s) URL"
         );
+    }
+
+    fn lookup(budget: Option<&'static str>) -> impl Fn(&str) -> Option<String> {
+        move |k: &str| match k {
+            "PUSHPOOL_TABLE" => Some("t".to_owned()),
+            "PUSHPOOL_PUBLIC_URL" => Some("https://x.example".to_owned()),
+            "PUSHPOOL_PROVIDER_RETRY_BUDGET" => budget.map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_retry_budget_defaults_to_75_s_and_sets_the_claim_deadline() {
+        let c = FunctionConfig::from_lookup(lookup(None)).unwrap();
+        assert_eq!(c.retry_budget, std::time::Duration::from_secs(75));
+        let s = c.service_config();
+        assert_eq!(s.retry_budget, std::time::Duration::from_secs(75));
+        assert_eq!(s.claim_deadline, std::time::Duration::from_secs(135));
+        s.validate().unwrap();
+
+        let c = FunctionConfig::from_lookup(lookup(Some("120"))).unwrap();
+        let s = c.service_config();
+        assert_eq!(s.retry_budget, std::time::Duration::from_secs(120));
+        assert_eq!(s.claim_deadline, std::time::Duration::from_secs(180));
+    }
+
+    #[test]
+    fn a_retry_budget_that_cannot_fit_the_function_timeout_is_refused() {
+        for bad in ["0", "181", "1.5", "soon"] {
+            let e = FunctionConfig::from_lookup(lookup(Some(bad))).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "environment variable PUSHPOOL_PROVIDER_RETRY_BUDGET: {bad:?} is not a whole number of seconds from 1 to 180 \
+                     (the functions' 300 s timeout must hold a release wait, the whole budget and a last try)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_claim_deadline_shorter_than_the_budget_is_refused() {
+        let s = crate::ServiceConfig {
+            claim_deadline: std::time::Duration::from_secs(60),
+            ..crate::ServiceConfig::default()
+        };
+        assert_eq!(
+            s.validate().unwrap_err().to_string(),
+            "the claim deadline (60 s) must be at least the provider retry budget (75 s) plus 60 s, \
+             or the reconciler would resubmit runs whose submitter is still retrying; \
+             lower the retry budget or raise the claim deadline"
+        );
+        crate::ServiceConfig::default().validate().unwrap();
     }
 }

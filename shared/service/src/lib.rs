@@ -10,7 +10,8 @@
 //! - the provider call carries the run's idempotency key, so a retried submission after a
 //!   crash between "claimed" and "pid recorded" finds the job it already started;
 //! - a submission that fails for good ends the run CRASHED with the provider's reason; a
-//!   transient failure is retried with backoff, a bounded number of times, then CRASHED;
+//!   transient failure is retried with backoff within a time budget
+//!   ([`ServiceConfig::retry_budget`]), then CRASHED with the tries and the time they took;
 //! - a job that ended without the flow run reporting is finished from the provider's status,
 //!   through the same orchestration rules, so a COMPLETED run is never moved back.
 //!
@@ -24,7 +25,10 @@ mod task_runs;
 
 pub use job::{JobBuildError, build_job};
 pub use providers::push_providers;
-pub use service::{Outcome, Service, ServiceConfig, ServiceError};
+pub use service::{
+    CLAIM_DEADLINE_MARGIN, DEFAULT_RETRY_BUDGET, MAX_RETRY_DELAY, Outcome, Service, ServiceConfig,
+    ServiceError, Tries,
+};
 pub use task_runs::{TaskRunError, TaskRunTransition};
 
 mod function_config;

@@ -19,6 +19,22 @@ use uuid::Uuid;
 
 use crate::job::{JobBuildError, build_job};
 
+/// How long transient provider errors are retried by default: long enough to ride out a
+/// minute of throttling (cloud APIs throttle for tens of seconds, not the 3.5 s of 4 quick
+/// tries). `pushpool serve --provider-retry-budget` and the functions'
+/// `PUSHPOOL_PROVIDER_RETRY_BUDGET` change it.
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(75);
+
+/// The longest wait between two tries of a provider call before jitter (backon's jitter
+/// adds up to as much again): the AWS SDKs' own cap on a retry backoff is 20 s.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(15);
+
+/// How much longer than [`ServiceConfig::retry_budget`] the claim deadline must be: the
+/// last try starts at most `retry_budget` after the first and may itself take a while (an
+/// SDK call has its own retries and timeouts); a claim deadline shorter than both would let
+/// the reconciler resubmit a run whose submitter is still trying.
+pub const CLAIM_DEADLINE_MARGIN: Duration = Duration::from_secs(60);
+
 /// Settings of the use cases.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
@@ -27,14 +43,19 @@ pub struct ServiceConfig {
     /// The `PREFECT_API_KEY` handed to jobs, when the API requires one.
     pub api_key: Option<String>,
     /// A PENDING run with no infrastructure pid older than this is resubmitted (same
-    /// idempotency key): its submitter died between the claim and the pid write.
+    /// idempotency key): its submitter died between the claim and the pid write. Must be at
+    /// least `retry_budget` + [`CLAIM_DEADLINE_MARGIN`] ([`ServiceConfig::validate`]);
+    /// [`ServiceConfig::with_retry_budget`] sets it so.
     pub claim_deadline: Duration,
     /// A run whose infrastructure is reported missing for longer than this ends CRASHED
     /// (providers can be briefly inconsistent right after a start).
     pub missing_grace: Duration,
-    /// Tries of a provider call on transient errors (exponential backoff from
-    /// `retry_base_delay`), before the run ends CRASHED.
-    pub provider_attempts: usize,
+    /// How long a provider call is retried on transient errors: waits grow exponentially
+    /// from `retry_base_delay` (doubling, at most [`MAX_RETRY_DELAY`] plus jitter, at least
+    /// the provider's `Retry-After` up to [`pushpool_providers::MAX_RETRY_AFTER`]), and no
+    /// new try starts later than this after the first. Then the run ends CRASHED with the
+    /// number of tries and the time they took.
+    pub retry_budget: Duration,
     /// First backoff delay.
     pub retry_base_delay: Duration,
     /// How long a final run's job may keep running before its resources are released anyway
@@ -49,13 +70,67 @@ impl Default for ServiceConfig {
         Self {
             api_url: "http://127.0.0.1:4200/api".into(),
             api_key: None,
-            claim_deadline: Duration::from_secs(60),
+            claim_deadline: DEFAULT_RETRY_BUDGET + CLAIM_DEADLINE_MARGIN,
             missing_grace: Duration::from_secs(30),
-            provider_attempts: 4,
+            retry_budget: DEFAULT_RETRY_BUDGET,
             retry_base_delay: Duration::from_millis(500),
             release_grace: Duration::from_secs(60),
             release_poll: Duration::from_secs(2),
         }
+    }
+}
+
+impl ServiceConfig {
+    /// Sets the retry budget and derives the claim deadline from it
+    /// (`budget` + [`CLAIM_DEADLINE_MARGIN`]).
+    pub fn with_retry_budget(mut self, budget: Duration) -> Self {
+        self.retry_budget = budget;
+        self.claim_deadline = budget.saturating_add(CLAIM_DEADLINE_MARGIN);
+        self
+    }
+
+    /// Checks that the timings fit together: the claim deadline exceeds the retry budget by
+    /// at least [`CLAIM_DEADLINE_MARGIN`], so that the reconciler never resubmits a run
+    /// whose submitter is still retrying.
+    ///
+    /// # Errors
+    /// [`crate::ConfigError::Timing`] saying which setting to change.
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        let needed = self.retry_budget.saturating_add(CLAIM_DEADLINE_MARGIN);
+        if self.claim_deadline < needed {
+            return Err(crate::ConfigError::Timing(format!(
+                "the claim deadline ({} s) must be at least the provider retry budget ({} s) plus {} s, \
+                 or the reconciler would resubmit runs whose submitter is still retrying; \
+                 lower the retry budget or raise the claim deadline",
+                self.claim_deadline.as_secs(),
+                self.retry_budget.as_secs(),
+                CLAIM_DEADLINE_MARGIN.as_secs()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What the retries of one provider call did: how many tries, over how long (from the start
+/// of the first to the end of the last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tries {
+    /// Tries made (at least 1).
+    pub attempts: usize,
+    /// Time from the start of the first try to the end of the last.
+    pub elapsed: Duration,
+}
+
+impl std::fmt::Display for Tries {
+    /// `7 attempts over 63 s` (whole seconds, rounded).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = if self.attempts == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{} attempt{plural} over {} s",
+            self.attempts,
+            self.elapsed.as_secs_f64().round()
+        )
     }
 }
 
@@ -111,6 +186,16 @@ impl std::fmt::Debug for Service {
         f.debug_struct("Service")
             .field("providers", &self.providers)
             .finish_non_exhaustive()
+    }
+}
+
+/// `text` with final punctuation (a period added when it has none).
+fn as_sentence(text: &str) -> String {
+    let text = text.trim_end();
+    if text.ends_with(['.', '!', '?', '…']) {
+        text.to_owned()
+    } else {
+        format!("{text}.")
     }
 }
 
@@ -406,24 +491,48 @@ impl Service {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ProviderError>>,
     {
-        op.retry(
+        self.with_counted_retries(op).await.0
+    }
+
+    /// Runs `op`, retrying transient errors within [`ServiceConfig::retry_budget`]; returns
+    /// the last result and what the tries were.
+    async fn with_counted_retries<T, F, Fut>(&self, mut op: F) -> (Result<T, ProviderError>, Tries)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        let started = tokio::time::Instant::now();
+        let budget = self.config.retry_budget;
+        let attempts = std::sync::atomic::AtomicUsize::new(0);
+        let result = (|| {
+            attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            op()
+        })
+        .retry(
             ExponentialBuilder::default()
                 .with_min_delay(self.config.retry_base_delay)
-                .with_max_times(self.config.provider_attempts.saturating_sub(1))
+                .with_max_delay(MAX_RETRY_DELAY)
+                .without_max_times()
                 .with_jitter(),
         )
         .when(ProviderError::is_transient)
         .adjust(|e: &ProviderError, delay| {
-            // A provider's Retry-After lengthens the next wait (never past the cap, and never
-            // turns a last attempt into another one: `None` stays `None`).
-            match (delay, e.retry_after()) {
+            // A provider's Retry-After lengthens the next wait (never past the cap); no try
+            // starts past the budget.
+            let delay = match (delay, e.retry_after()) {
                 (Some(d), Some(asked)) => {
                     Some(d.max(asked.min(pushpool_providers::MAX_RETRY_AFTER)))
                 }
                 (d, _) => d,
-            }
+            }?;
+            (started.elapsed().saturating_add(delay) <= budget).then_some(delay)
         })
-        .await
+        .await;
+        let tries = Tries {
+            attempts: attempts.load(std::sync::atomic::Ordering::Relaxed).max(1),
+            elapsed: started.elapsed(),
+        };
+        (result, tries)
     }
 
     /// Submits a SCHEDULED run if it is due and its pool is submitted by pushpool: claim
@@ -461,10 +570,15 @@ impl Service {
                 "retry handled by the running engine of the current attempt".into(),
             ));
         }
-        let mut claim = State::new(StateType::Pending, now).with_message(format!(
-            "Submitting to work pool '{}' ({})",
-            pool.name, pool.r#type
-        ));
+        let mut message = format!("Submitting to work pool '{}' ({})", pool.name, pool.r#type);
+        let ignored = self.ignored_job_variables(&pool, &run).await?;
+        if !ignored.is_empty() {
+            let notes: Vec<String> = ignored.iter().map(ToString::to_string).collect();
+            let notes = notes.join(" ");
+            warn!(flow_run_id = %run.id, work_pool = %pool.name, "{}: {notes}", short(&run));
+            message = format!("{message}. {notes}");
+        }
+        let mut claim = State::new(StateType::Pending, now).with_message(message);
         claim.state_details.flow_run_id = Some(run.id);
         let mut claimed_run = run.clone();
         claimed_run.submission_attempt += 1;
@@ -534,21 +648,53 @@ impl Service {
             }
         };
         let provider: &dyn Provider = provider.as_ref();
-        match self.with_retries(|| provider.submit(&job)).await {
+        let (result, tries) = self.with_counted_retries(|| provider.submit(&job)).await;
+        match result {
             Ok(pid) => self.record_pid(&run, provider, &job, &pid).await,
             Err(e) => {
-                warn!(flow_run_id = %run.id, work_pool = %pool.name, error = %e, "submission failed");
+                warn!(flow_run_id = %run.id, work_pool = %pool.name, error = %e, attempts = tries.attempts, elapsed_s = tries.elapsed.as_secs(), "submission failed");
+                let reason = pushpool_providers::cap_message(&e.to_string());
                 let message = if e.is_transient() {
                     format!(
-                        "Flow run could not be submitted to infrastructure after {} attempts: {e}",
-                        self.config.provider_attempts
+                        "Flow run could not be submitted to infrastructure after {tries}: {} \
+                         pushpool stopped retrying at the end of its {} s retry budget: run the flow \
+                         again later, or raise the budget (PUSHPOOL_PROVIDER_RETRY_BUDGET).",
+                        as_sentence(&reason),
+                        self.config.retry_budget.as_secs_f64().round()
                     )
                 } else {
-                    format!("Flow run could not be submitted to infrastructure: {e}")
+                    format!("Flow run could not be submitted to infrastructure: {reason}")
                 };
                 self.crash(run, message).await
             }
         }
+    }
+
+    /// The job variables the pool's provider will not use for this run
+    /// ([`Provider::ignored_job_variables`], over the pool's defaults, the deployment's and the
+    /// run's variables); none when the pool has no provider or its template does not parse
+    /// (the submission then fails with the reason).
+    async fn ignored_job_variables(
+        &self,
+        pool: &WorkPool,
+        run: &FlowRun,
+    ) -> Result<Vec<pushpool_providers::IgnoredVariables>, ServiceError> {
+        let Some(provider) = self.providers.get(&pool.r#type) else {
+            return Ok(Vec::new());
+        };
+        let Ok(template) = self.template(pool) else {
+            return Ok(Vec::new());
+        };
+        let deployment = self.deployment_of(run).await?;
+        let defaults = template.defaults();
+        let empty = pushpool_core::model::Object::new();
+        let deployment_vars = deployment.as_ref().map_or(&empty, |d| &d.job_variables);
+        let variables = pushpool_core::template::merge_job_variables(&[
+            &defaults,
+            deployment_vars,
+            &run.job_variables,
+        ]);
+        Ok(provider.ignored_job_variables(&variables))
     }
 
     async fn job_for(&self, run: &FlowRun, pool: &WorkPool) -> Result<Job, JobBuildError> {

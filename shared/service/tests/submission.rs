@@ -124,7 +124,14 @@ struct World {
     deployment: Deployment,
 }
 
+/// Base delay 20 ms, budget 130 ms: jittered waits are 20–40 ms then 40–80 ms, so two waits
+/// take 60–120 ms and three at least 140 ms: a call failing transiently is tried exactly 3
+/// times.
 async fn world() -> World {
+    world_with_budget(Duration::from_millis(130)).await
+}
+
+async fn world_with_budget(retry_budget: Duration) -> World {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
     let provider = Arc::new(FakeProvider::default());
     let mut pool = work_pool("ecs-pool");
@@ -147,8 +154,8 @@ async fn world() -> World {
             api_key: None,
             claim_deadline: Duration::from_secs(60),
             missing_grace: Duration::from_secs(30),
-            provider_attempts: 3,
-            retry_base_delay: Duration::from_millis(1),
+            retry_budget,
+            retry_base_delay: Duration::from_millis(20),
             release_grace: Duration::from_millis(200),
             release_poll: Duration::from_millis(5),
         },
@@ -330,7 +337,9 @@ async fn transient_errors_that_do_not_stop_crash_the_run_after_the_bounded_attem
     assert_eq!(
         run.state.unwrap().message.as_deref(),
         Some(
-            "Flow run could not be submitted to infrastructure after 3 attempts: ThrottlingException: Rate exceeded"
+            "Flow run could not be submitted to infrastructure after 3 attempts over 0 s: ThrottlingException: Rate exceeded. \
+             pushpool stopped retrying at the end of its 0 s retry budget: run the flow again later, \
+             or raise the budget (PUSHPOOL_PROVIDER_RETRY_BUDGET)."
         )
     );
     assert_eq!(w.provider.submits().len(), 3);
@@ -658,14 +667,14 @@ async fn retry_after_lengthens_the_wait_between_submission_attempts() {
     let w = world().await;
     w.provider.script_submit(Err(ProviderError::throttled(
         "429 Too Many Requests",
-        Some(Duration::from_millis(300)),
+        Some(Duration::from_millis(100)),
     )));
     let run = new_run(&w).await;
     let started = std::time::Instant::now();
     let outcome = w.service.handle_change(run.id).await.unwrap();
     assert!(matches!(outcome, Outcome::Submitted(_)), "{outcome:?}");
-    // The base delay is 1 ms: only the provider's Retry-After explains the wait.
-    assert!(started.elapsed() >= Duration::from_millis(300));
+    // The first wait is 20–40 ms: only the provider's Retry-After explains the wait.
+    assert!(started.elapsed() >= Duration::from_millis(100));
     assert_eq!(w.provider.submits().len(), 2);
 }
 
@@ -911,4 +920,52 @@ async fn an_exit_code_read_before_the_engine_reported_does_not_overwrite_it() {
         Outcome::LostRace
     );
     assert_eq!(read(&w, &run).await.state_type, Some(StateType::Failed));
+}
+
+#[tokio::test]
+async fn throttling_is_retried_for_the_budget_and_the_message_says_how_long() {
+    // Retry-After 1 s on every answer, budget 2.5 s: tries at 0, 1 and 2 s; a fourth would
+    // start at 3 s, past the budget.
+    let w = world_with_budget(Duration::from_millis(2500)).await;
+    for _ in 0..6 {
+        w.provider.script_submit(Err(ProviderError::throttled(
+            "ECS RunTask failed: ThrottlingException: Rate exceeded.",
+            Some(Duration::from_secs(1)),
+        )));
+    }
+    let run = new_run(&w).await;
+    let outcome = w.service.handle_change(run.id).await.unwrap();
+    assert_eq!(outcome, Outcome::Finished(StateType::Crashed));
+    assert_eq!(w.provider.submits().len(), 3);
+    let run = read(&w, &run).await;
+    assert_eq!(
+        run.state.unwrap().message.as_deref(),
+        Some(
+            "Flow run could not be submitted to infrastructure after 3 attempts over 2 s: ECS RunTask failed: ThrottlingException: Rate exceeded. \
+             pushpool stopped retrying at the end of its 3 s retry budget: run the flow again later, \
+             or raise the budget (PUSHPOOL_PROVIDER_RETRY_BUDGET)."
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_the_budget_ends_the_tries() {
+    let w = world().await;
+    w.provider.script_submit(Err(ProviderError::throttled(
+        "429 Too Many Requests",
+        Some(Duration::from_secs(30)),
+    )));
+    let run = new_run(&w).await;
+    let started = std::time::Instant::now();
+    let outcome = w.service.handle_change(run.id).await.unwrap();
+    assert_eq!(outcome, Outcome::Finished(StateType::Crashed));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        read(&w, &run).await.state.unwrap().message.as_deref(),
+        Some(
+            "Flow run could not be submitted to infrastructure after 1 attempt over 0 s: 429 Too Many Requests. \
+             pushpool stopped retrying at the end of its 0 s retry budget: run the flow again later, \
+             or raise the budget (PUSHPOOL_PROVIDER_RETRY_BUDGET)."
+        )
+    );
 }

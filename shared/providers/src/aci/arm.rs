@@ -189,9 +189,55 @@ pub(super) fn classify(op: &str, resp: &ArmResponse, redactor: &Redactor) -> Pro
         || status >= 500
         || code.is_some_and(|c| TRANSIENT_CODES.contains(&c));
     if transient {
-        ProviderError::throttled(text, resp.retry_after())
+        ProviderError::throttled(crate::cap_message(&text), resp.retry_after())
     } else {
-        ProviderError::permanent(text)
+        let text = match code.and_then(arm_hint) {
+            Some(hint) => format!("{} {hint}", sentence(&text)),
+            None => text,
+        };
+        ProviderError::permanent(crate::cap_message(&text))
+    }
+}
+
+/// What to do about a permanent ARM error, by its code.
+fn arm_hint(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "AuthorizationFailed" | "LinkedAuthorizationFailed" => {
+            "The service principal of the work pool's aci_credentials may not do this: give it a \
+             role with Microsoft.ContainerInstance/containerGroups/* on the resource group (for \
+             example Contributor)."
+        }
+        "InvalidAuthenticationToken"
+        | "InvalidAuthenticationTokenTenant"
+        | "ExpiredAuthenticationToken"
+        | "AuthenticationFailed" => {
+            "Azure rejected the token of the work pool's aci_credentials: check its tenant id, \
+             client id and client secret."
+        }
+        "ResourceGroupNotFound" => {
+            "Create the resource group, or set resource_group_name to an existing one."
+        }
+        "SubscriptionNotFound" | "InvalidSubscriptionId" => {
+            "Check subscription_id: the service principal must see that subscription."
+        }
+        "InvalidRequestContent"
+        | "InvalidContainerGroupName"
+        | "InvalidResourceName"
+        | "InvalidParameter" => {
+            "ACI refused a value pushpool sent from the flow run's job configuration: fix the \
+             job variable or ARM template field it names."
+        }
+        _ => return None,
+    })
+}
+
+/// `text` with final punctuation (a period added when it has none).
+fn sentence(text: &str) -> String {
+    let text = text.trim_end();
+    if text.ends_with(['.', '!', '?', ')']) {
+        text.to_owned()
+    } else {
+        format!("{text}.")
     }
 }
 
@@ -226,7 +272,8 @@ mod tests {
         assert!(!e.is_transient());
         assert_eq!(
             e.to_string(),
-            "ACI container group create failed: ResourceGroupNotFound: Resource group 'x' could not be found."
+            "ACI container group create failed: ResourceGroupNotFound: Resource group 'x' could not \
+             be found. Create the resource group, or set resource_group_name to an existing one."
         );
     }
 
@@ -263,7 +310,9 @@ mod tests {
         let e = classify("op", &r, &Redactor::new(["hunter2"]));
         assert_eq!(
             e.to_string(),
-            "op failed: InvalidRequestContent: bad value '<redacted>'"
+            "op failed: InvalidRequestContent: bad value '<redacted>'. ACI refused a value pushpool \
+             sent from the flow run's job configuration: fix the job variable or ARM template field \
+             it names."
         );
     }
 

@@ -243,8 +243,9 @@ fn str_list(cfg: &Map<String, Value>, key: &str) -> Result<Vec<String>, Provider
     }
 }
 
-/// Checks the job variables that have documented limits (`cpu`, `memory`,
-/// `subscription_id`, `resource_group_name`); absent and `null` ones are not checked.
+/// Checks the job variables that have documented limits (`cpu`, `memory`, `gpu_count` with
+/// `gpu_sku`, `subscription_id`, `resource_group_name`); absent and `null` ones are not
+/// checked.
 ///
 /// # Errors
 /// [`ProviderError::InvalidConfiguration`] naming the variable.
@@ -254,6 +255,7 @@ pub fn check_variables(variables: &Map<String, Value>) -> Result<(), ProviderErr
             limits::check_number(key, number(key, v)?, limit)?;
         }
     }
+    limits::check_gpu(variables.get("gpu_count"), variables.get("gpu_sku"))?;
     match variables.get("subscription_id") {
         Some(Value::String(s)) if !s.is_empty() => {
             limits::check_subscription_id("subscription_id", s)?
@@ -279,6 +281,44 @@ pub fn check_variables(variables: &Map<String, Value>) -> Result<(), ProviderErr
         }
     }
     Ok(())
+}
+
+/// The variables of the `azure-container-instance:push` template that steer prefect-azure's
+/// worker process, which pushpool does not run: reported when set to anything but the
+/// template's default (`stream_output` true, `task_start_timeout_seconds` other than 240,
+/// `task_watch_poll_interval` other than 5).
+pub fn ignored_variables(variables: &Map<String, Value>) -> Vec<crate::IgnoredVariables> {
+    let mut ignored = Vec::new();
+    if variables.get("stream_output") == Some(&Value::Bool(true)) {
+        ignored.push(crate::IgnoredVariables {
+            names: vec!["stream_output".to_owned()],
+            reason: "pushpool runs no worker to stream the container's output: read it in ACI \
+                     (az container logs) or in the flow run's Prefect logs"
+                .to_owned(),
+        });
+    }
+    let differs = |key: &str, default: f64| {
+        variables
+            .get(key)
+            .and_then(Value::as_f64)
+            .is_some_and(|v| (v - default).abs() > f64::EPSILON)
+    };
+    let mut watch = Vec::new();
+    if differs("task_start_timeout_seconds", 240.0) {
+        watch.push("task_start_timeout_seconds".to_owned());
+    }
+    if differs("task_watch_poll_interval", 5.0) {
+        watch.push("task_watch_poll_interval".to_owned());
+    }
+    if !watch.is_empty() {
+        ignored.push(crate::IgnoredVariables {
+            names: watch,
+            reason: "pushpool waits for the container group's creation for a fixed bound and then \
+                     follows it with its reconciler, not with a worker's polling"
+                .to_owned(),
+        });
+    }
+    ignored
 }
 
 impl AciJobConfig {
@@ -495,6 +535,11 @@ impl AciJobConfig {
             };
             limits::check_number(&field, value, limit)?;
             requests.insert(wire.into(), json!(value));
+        }
+        // `gpu_count`/`gpu_sku` → `resources.requests.gpu` (GpuResource: count and sku, both
+        // required); a template that writes `gpu` itself keeps it.
+        if let Some((count, sku)) = limits::check_gpu(cfg.get("gpu_count"), cfg.get("gpu_sku"))? {
+            requests.insert("gpu".into(), json!({"count": count, "sku": sku}));
         }
 
         properties.entry("osType").or_insert_with(|| json!("Linux"));
@@ -736,6 +781,73 @@ mod tests {
                 Err(ProviderError::InvalidConfiguration { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("{other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn worker_only_variables_are_reported_when_changed() {
+        let ignored = |v: Value| -> Vec<String> {
+            ignored_variables(v.as_object().unwrap())
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            ignored(
+                json!({"stream_output": false, "task_start_timeout_seconds": 240,
+                "task_watch_poll_interval": 5.0})
+            ),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            ignored(
+                json!({"stream_output": true, "task_start_timeout_seconds": 600,
+                "task_watch_poll_interval": 1})
+            ),
+            vec![
+                "Job variable stream_output is ignored: pushpool runs no worker to stream the \
+                 container's output: read it in ACI (az container logs) or in the flow run's \
+                 Prefect logs.",
+                "Job variables task_start_timeout_seconds and task_watch_poll_interval are \
+                 ignored: pushpool waits for the container group's creation for a fixed bound \
+                 and then follows it with its reconciler, not with a worker's polling."
+            ]
+        );
+    }
+
+    #[test]
+    fn gpu_variables_are_checked_together() {
+        let check = |v: Value| check_variables(v.as_object().unwrap());
+        check(json!({"gpu_count": 1, "gpu_sku": "V100"})).unwrap();
+        check(json!({"gpu_count": 4, "gpu_sku": "K80"})).unwrap();
+        check(json!({"gpu_count": null, "gpu_sku": null})).unwrap();
+        check(json!({"gpu_count": 0})).unwrap();
+        let cases = [
+            (
+                json!({"gpu_count": 1}),
+                "invalid job configuration: gpu_sku: gpu_count asks for GPUs but gpu_sku names none: \
+                 set gpu_sku to one of K80, P100, V100",
+            ),
+            (
+                json!({"gpu_sku": "V100"}),
+                "invalid job configuration: gpu_count: gpu_sku is set but gpu_count is not: set \
+                 gpu_count to 1, 2 or 4, or remove gpu_sku",
+            ),
+            (
+                json!({"gpu_count": 3, "gpu_sku": "V100"}),
+                "invalid job configuration: gpu_count: 3 is not a GPU count ACI accepts: 1, 2 or 4 \
+                 (Azure docs, Deploy container instances that use GPU resources \
+                 (articles/container-instances/container-instances-gpu.md), Preview limitations: \
+                 \"Count - The number of GPUs: 1, 2, or 4\")",
+            ),
+            (
+                json!({"gpu_count": 1, "gpu_sku": "A100"}),
+                "invalid job configuration: gpu_sku: \"A100\" is not a GPU SKU of the Container \
+                 Instances API 2023-05-01: one of K80, P100, V100",
+            ),
+        ];
+        for (vars, expected) in cases {
+            assert_eq!(check(vars).unwrap_err().to_string(), expected);
         }
     }
 }

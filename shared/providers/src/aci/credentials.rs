@@ -238,7 +238,7 @@ impl TokenSource {
         let redactor = Redactor::new([block.client_secret.as_str()]);
         match tokio::time::timeout(self.timeout, credential.get_token(&[ARM_SCOPE], None)).await {
             Ok(Ok(token)) => Ok(token.token.secret().to_owned()),
-            Ok(Err(err)) => Err(classify(&err, &redactor)),
+            Ok(Err(err)) => Err(classify(&err, &redactor).capped()),
             Err(_) => Err(ProviderError::transient(format!(
                 "Entra ID token request timed out after {} s ({})",
                 self.timeout.as_secs_f64(),

@@ -55,6 +55,76 @@ pub const MEMORY_GB: NumberLimit = NumberLimit {
              Standard Container Resources, Linux Container Groups: Max Memory (GB) 16",
 };
 
+/// The GPU SKUs a container may request (`resources.requests.gpu.sku`): the `GpuSku` enum of
+/// the Container Instances API 2023-05-01 (`specs/azure/aci_models_from_python_sdk_2023-05-01.json`).
+pub const GPU_SKUS: &[&str] = &["K80", "P100", "V100"];
+
+/// The GPU counts a container may request (`resources.requests.gpu.count`).
+pub const GPU_COUNTS: &[i64] = &[1, 2, 4];
+
+/// Where [`GPU_COUNTS`] comes from.
+pub const GPU_COUNTS_SOURCE: &str = "Azure docs, Deploy container instances that use GPU \
+     resources (articles/container-instances/container-instances-gpu.md), Preview limitations: \
+     \"Count - The number of GPUs: 1, 2, or 4\"";
+
+/// Checks the `gpu_count` and `gpu_sku` job variables together: both or neither, a count of
+/// [`GPU_COUNTS`] and a SKU of [`GPU_SKUS`]. Returns the GPU request (`count`, `sku`), if any.
+/// A count of 0 or `null` is no GPU.
+///
+/// # Errors
+/// [`ProviderError::InvalidConfiguration`] naming `gpu_count` or `gpu_sku`.
+pub fn check_gpu(
+    count: Option<&serde_json::Value>,
+    sku: Option<&serde_json::Value>,
+) -> Result<Option<(i64, String)>, ProviderError> {
+    use serde_json::Value;
+    let count = match count {
+        None | Some(Value::Null) => None,
+        Some(v) => match v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        {
+            Some(0) => None,
+            Some(n) if GPU_COUNTS.contains(&n) => Some(n),
+            _ => {
+                return Err(ProviderError::invalid(
+                    "gpu_count",
+                    format!("{v} is not a GPU count ACI accepts: 1, 2 or 4 ({GPU_COUNTS_SOURCE})"),
+                ));
+            }
+        },
+    };
+    let sku = match sku {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) if GPU_SKUS.contains(&s.as_str()) => Some(s.clone()),
+        Some(v) => {
+            return Err(ProviderError::invalid(
+                "gpu_sku",
+                format!(
+                    "{v} is not a GPU SKU of the Container Instances API 2023-05-01: one of {}",
+                    GPU_SKUS.join(", ")
+                ),
+            ));
+        }
+    };
+    match (count, sku) {
+        (None, None) => Ok(None),
+        (Some(count), Some(sku)) => Ok(Some((count, sku))),
+        (Some(_), None) => Err(ProviderError::invalid(
+            "gpu_sku",
+            format!(
+                "gpu_count asks for GPUs but gpu_sku names none: set gpu_sku to one of {}",
+                GPU_SKUS.join(", ")
+            ),
+        )),
+        (None, Some(_)) => Err(ProviderError::invalid(
+            "gpu_count",
+            "gpu_sku is set but gpu_count is not: set gpu_count to 1, 2 or 4, or remove gpu_sku",
+        )),
+    }
+}
+
 /// `Microsoft.ContainerInstance/containerGroups` names.
 pub const CONTAINER_GROUP_NAME: NameLimit = NameLimit {
     min_len: 1,

@@ -64,15 +64,19 @@ impl CallError {
     pub fn into_provider_error(self, op: &str) -> ProviderError {
         match self {
             CallError::Google(g) => {
-                let message = if g.status.is_empty() {
+                let said = if g.status.is_empty() {
                     format!("Cloud Run {op} failed: HTTP {}: {}", g.http, g.message)
                 } else {
                     format!("Cloud Run {op} failed: {}: {}", g.status, g.message)
                 };
                 if g.http == 429 || g.http == 408 || g.http >= 500 {
-                    ProviderError::throttled(message, g.retry_after)
+                    ProviderError::throttled(crate::cap_message(&said), g.retry_after)
                 } else {
-                    ProviderError::permanent(message)
+                    let message = match google_hint(&g.status) {
+                        Some(hint) => format!("{} {hint}", sentence(&said)),
+                        None => said,
+                    };
+                    ProviderError::permanent(crate::cap_message(&message))
                 }
             }
             CallError::Transport(e) => {
@@ -84,7 +88,7 @@ impl CallError {
                     "the call failed"
                 };
                 let permanent = e.is_builder();
-                let message = format!("Cloud Run {op} failed: {what}: {e}");
+                let message = crate::cap_message(&format!("Cloud Run {op} failed: {what}: {e}"));
                 let source: Option<Box<dyn std::error::Error + Send + Sync>> = Some(Box::new(e));
                 if permanent {
                     ProviderError::Permanent { message, source }
@@ -100,6 +104,36 @@ impl CallError {
                 ProviderError::transient(format!("Cloud Run {op} failed: {what}"))
             }
         }
+    }
+}
+
+/// What to do about a permanent Google error, by its `error.status`.
+fn google_hint(status: &str) -> Option<&'static str> {
+    Some(match status {
+        "PERMISSION_DENIED" => {
+            "The Google credentials pushpool used may not do this: grant their service account \
+             the Cloud Run Developer role (roles/run.developer) on the project, and \
+             iam.serviceAccounts.actAs on the job's service account."
+        }
+        "UNAUTHENTICATED" => {
+            "Google rejected the credentials pushpool used: check the work pool's credentials \
+             block (service account key), else the application default credentials."
+        }
+        "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" => {
+            "Cloud Run refused a value pushpool sent from the flow run's job configuration: fix \
+             the job variable or base job template field it names."
+        }
+        _ => return None,
+    })
+}
+
+/// `text` with final punctuation (a period added when it has none).
+fn sentence(text: &str) -> String {
+    let text = text.trim_end();
+    if text.ends_with(['.', '!', '?', ')']) {
+        text.to_owned()
+    } else {
+        format!("{text}.")
     }
 }
 
@@ -220,8 +254,44 @@ mod tests {
         assert!(!err.is_transient());
         assert_eq!(
             err.to_string(),
-            "Cloud Run jobs.create failed: PERMISSION_DENIED: Permission 'run.jobs.create' denied on resource 'projects/p/locations/us-central1/jobs/j' (or resource may not exist)."
+            "Cloud Run jobs.create failed: PERMISSION_DENIED: Permission 'run.jobs.create' denied on \
+             resource 'projects/p/locations/us-central1/jobs/j' (or resource may not exist). The \
+             Google credentials pushpool used may not do this: grant their service account the \
+             Cloud Run Developer role (roles/run.developer) on the project, and \
+             iam.serviceAccounts.actAs on the job's service account."
         );
+    }
+
+    #[test]
+    fn rejected_credentials_and_refused_values_say_what_to_do() {
+        let body = br#"{"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}}"#;
+        let err = CallError::Google(google_error(StatusCode::UNAUTHORIZED, body, None))
+            .into_provider_error("jobs.create");
+        assert!(!err.is_transient());
+        assert_eq!(
+            err.to_string(),
+            "Cloud Run jobs.create failed: UNAUTHENTICATED: Request had invalid authentication \
+             credentials. Google rejected the credentials pushpool used: check the work pool's \
+             credentials block (service account key), else the application default credentials."
+        );
+        let body = br#"{"error": {"code": 400, "message": "spec.template.spec.template.spec.containers[0].resources.limits.cpu: must be one of 1, 2, 4, 6, 8", "status": "INVALID_ARGUMENT"}}"#;
+        let err = CallError::Google(google_error(StatusCode::BAD_REQUEST, body, None))
+            .into_provider_error("jobs.create");
+        assert_eq!(
+            err.to_string(),
+            "Cloud Run jobs.create failed: INVALID_ARGUMENT: \
+             spec.template.spec.template.spec.containers[0].resources.limits.cpu: must be one of 1, \
+             2, 4, 6, 8. Cloud Run refused a value pushpool sent from the flow run's job \
+             configuration: fix the job variable or base job template field it names."
+        );
+        let long = format!(
+            r#"{{"error": {{"code": 400, "message": "{}", "status": "NOT_FOUND"}}}}"#,
+            "y".repeat(900)
+        );
+        let err = CallError::Google(google_error(StatusCode::NOT_FOUND, long.as_bytes(), None))
+            .into_provider_error("jobs.get");
+        assert_eq!(err.to_string().chars().count(), 500);
+        assert!(err.to_string().ends_with("yy…"));
     }
 
     #[test]

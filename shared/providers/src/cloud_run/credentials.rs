@@ -212,7 +212,7 @@ pub(super) async fn access_token(
             timeout.as_secs()
         ))),
         Ok(Ok(token)) => Ok(token),
-        Ok(Err(err)) => Err(token_error(&who, &err)),
+        Ok(Err(err)) => Err(token_error(&who, &err).capped()),
     }
 }
 

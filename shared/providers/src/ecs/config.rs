@@ -233,6 +233,11 @@ impl EcsJobConfig {
                     &td,
                     &TaskDefinitionContext {
                         container_name: configured_container.as_deref(),
+                        default_family: task_definition::default_family(
+                            job.work_pool_name(),
+                            job.deployment_id(),
+                            job.flow_id(),
+                        ),
                         fargate: launch.fargate,
                         execution_role_fallback,
                         logs,
@@ -291,6 +296,125 @@ impl EcsJobConfig {
             extras,
         })
     }
+}
+
+/// The launch types the `launch_type` variable may name (the `ecs:push` template's enum).
+const LAUNCH_TYPES: &[&str] = &["FARGATE", "FARGATE_SPOT", "EC2", "EXTERNAL"];
+
+/// Checks the job variables of an `ecs:push` deployment or flow run (the pool's defaults
+/// merged under them) against what `submit` would refuse, before any job exists:
+/// - on Fargate (`launch_type` `FARGATE`, `FARGATE_SPOT` or unset) without
+///   `task_definition_arn`, the task size `cpu`/`memory` (each defaulting to prefect-aws's
+///   1024/2048 when the other is set) must be a pair of [`task_definition::FARGATE_TASK_SIZES`];
+///   with `task_definition_arn`, a given pair (task overrides) must be;
+/// - `cpu` and `memory` are positive amounts;
+/// - `family` must keep at least one character after slugifying, `container_name` must be
+///   1 to 255 letters, numbers, hyphens and underscores.
+///
+/// Absent and `null` variables are not checked.
+///
+/// # Errors
+/// [`ProviderError::InvalidConfiguration`] naming the variable.
+pub(super) fn check_variables(variables: &Map<String, Value>) -> Result<(), ProviderError> {
+    let vars = Obj::root(variables);
+    let launch = vars.enum_str("launch_type", LAUNCH_TYPES)?;
+    let fargate = matches!(launch.as_deref(), None | Some("FARGATE" | "FARGATE_SPOT"));
+    let cpu = match vars.value("cpu") {
+        Some(v) if !is_empty_value(v) => Some(task_definition::parse_cpu(v, "cpu")?),
+        _ => None,
+    };
+    let memory = match vars.value("memory") {
+        Some(v) if !is_empty_value(v) => Some(task_definition::parse_memory(v, "memory")?),
+        _ => None,
+    };
+    let given_arn = vars.str("task_definition_arn")?.is_some();
+    if fargate {
+        let pair = if given_arn {
+            cpu.zip(memory)
+        } else if cpu.is_some() || memory.is_some() {
+            Some((
+                cpu.unwrap_or(task_definition::DEFAULT_CPU),
+                memory.unwrap_or(task_definition::DEFAULT_MEMORY),
+            ))
+        } else {
+            None
+        };
+        if let Some((cpu, memory)) = pair {
+            task_definition::check_fargate_size(cpu, memory, "cpu", "memory")?;
+        }
+    }
+    if let Some(family) = vars.str("family")? {
+        if task_definition::slugify_family(&family).is_none() {
+            return Err(ProviderError::invalid(
+                "family",
+                "has no letters, numbers, hyphens or underscores to make a task definition family of",
+            ));
+        }
+    }
+    if let Some(name) = vars.str("container_name")? {
+        if !task_definition::valid_name(&name) {
+            return Err(ProviderError::invalid(
+                "container_name",
+                "must be 1 to 255 letters, numbers, hyphens and underscores",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The variables of the `ecs:push` template that only shape the task definition pushpool
+/// builds: with a given `task_definition_arn` they are not used.
+const TASK_DEFINITION_ONLY_VARIABLES: &[&str] = &[
+    "image",
+    "family",
+    "execution_role_arn",
+    "configure_cloudwatch_logs",
+    "cloudwatch_logs_options",
+    "cloudwatch_logs_prefix",
+];
+
+/// The variables `submit` will not use given the others (see [`crate::IgnoredVariables`]):
+/// the task-definition-only ones next to `task_definition_arn` (`cpu`, `memory`,
+/// `task_role_arn`, `container_name`, `env` and `command` still apply, as `RunTask`
+/// overrides), `vpc_id` next to `network_configuration`, and
+/// `auto_deregister_task_definition` (pushpool keeps and reuses the revisions it registers).
+pub(super) fn ignored_variables(variables: &Map<String, Value>) -> Vec<crate::IgnoredVariables> {
+    let set = |key: &str| match variables.get(key) {
+        None | Some(Value::Bool(false)) => false,
+        Some(v) => !is_empty_value(v),
+    };
+    let mut ignored = Vec::new();
+    if set("task_definition_arn") {
+        let names: Vec<String> = TASK_DEFINITION_ONLY_VARIABLES
+            .iter()
+            .filter(|k| set(k))
+            .map(|k| (*k).to_owned())
+            .collect();
+        if !names.is_empty() {
+            ignored.push(crate::IgnoredVariables {
+                names,
+                reason: "task_definition_arn names the task definition to run, which is used \
+                         as it is (cpu, memory, task_role_arn, env and command still apply, as \
+                         task overrides)"
+                    .to_owned(),
+            });
+        }
+    }
+    if set("vpc_id") && set("network_configuration") {
+        ignored.push(crate::IgnoredVariables {
+            names: vec!["vpc_id".to_owned()],
+            reason: "network_configuration gives the subnets, so no VPC is looked up".to_owned(),
+        });
+    }
+    if set("auto_deregister_task_definition") {
+        ignored.push(crate::IgnoredVariables {
+            names: vec!["auto_deregister_task_definition".to_owned()],
+            reason: "pushpool keeps the task definition revisions it registers, to reuse them \
+                     for the next runs of the deployment"
+                .to_owned(),
+        });
+    }
+    ignored
 }
 
 fn parse_launch(trr: &Obj<'_>) -> Result<Launch, ProviderError> {
@@ -765,6 +889,95 @@ mod tests {
             None
         );
         assert_eq!(cluster_of_task_arn("0123abcd"), None);
+    }
+
+    fn check(v: serde_json::Value) -> Result<(), String> {
+        check_variables(v.as_object().unwrap()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn fargate_pairs_are_checked_on_the_variables() {
+        use serde_json::json;
+        check(json!({})).unwrap();
+        check(json!({"cpu": 512, "memory": 1024})).unwrap();
+        check(json!({"cpu": 256})).unwrap(); // with prefect-aws's 2048 MiB
+        check(json!({"cpu": 4096, "memory": 8192, "launch_type": "FARGATE_SPOT"})).unwrap();
+        check(json!({"cpu": 300, "memory": 1024, "launch_type": "EC2"})).unwrap();
+        // A task definition ARN with only one of them: no task size override pair to check.
+        check(json!({"cpu": 4096, "task_definition_arn": "arn:x"})).unwrap();
+        assert_eq!(
+            check(json!({"cpu": 256, "memory": 4096})).unwrap_err(),
+            "invalid job configuration: memory: Fargate does not allow memory 4096 MiB with cpu 256; \
+             allowed memory with cpu 256: 512, 1024, 2048 MiB"
+        );
+        assert_eq!(
+            check(json!({"cpu": 4096})).unwrap_err(),
+            "invalid job configuration: memory: Fargate does not allow memory 2048 MiB with cpu 4096; \
+             allowed memory with cpu 4096: 8192 to 30720 MiB in steps of 1024 MiB"
+        );
+        assert_eq!(
+            check(json!({"cpu": 300, "memory": 1024, "task_definition_arn": "arn:x"})).unwrap_err(),
+            "invalid job configuration: cpu: Fargate has no task size with cpu 300; allowed cpu \
+             values: 256, 512, 1024, 2048, 4096, 8192, 16384"
+        );
+        assert_eq!(
+            check(json!({"memory": 0})).unwrap_err(),
+            "invalid job configuration: memory: must be a positive amount in MiB (2048) or GB (\"2 GB\")"
+        );
+        assert_eq!(
+            check(json!({"launch_type": "LAMBDA"})).unwrap_err(),
+            "invalid job configuration: launch_type: \"LAMBDA\" is not one of FARGATE, FARGATE_SPOT, EC2, EXTERNAL"
+        );
+        assert_eq!(
+            check(json!({"family": "!!!"})).unwrap_err(),
+            "invalid job configuration: family: has no letters, numbers, hyphens or underscores to \
+             make a task definition family of"
+        );
+        check(json!({"family": "my flows"})).unwrap();
+        assert_eq!(
+            check(json!({"container_name": "flow container"})).unwrap_err(),
+            "invalid job configuration: container_name: must be 1 to 255 letters, numbers, hyphens \
+             and underscores"
+        );
+    }
+
+    #[test]
+    fn variables_a_given_task_definition_makes_useless_are_reported() {
+        use serde_json::json;
+        let ignored = |v: serde_json::Value| -> Vec<String> {
+            ignored_variables(v.as_object().unwrap())
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            ignored(json!({"image": "i", "cpu": 512})),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            ignored(
+                json!({"task_definition_arn": "arn:td", "image": "i", "family": "f",
+                "cpu": 512, "memory": 1024, "configure_cloudwatch_logs": false,
+                "execution_role_arn": null})
+            ),
+            vec![
+                "Job variables image and family are ignored: task_definition_arn names the task \
+                 definition to run, which is used as it is (cpu, memory, task_role_arn, env and \
+                 command still apply, as task overrides)."
+            ]
+        );
+        assert_eq!(
+            ignored(
+                json!({"vpc_id": "vpc-1", "network_configuration": {"subnets": ["s"]},
+                "auto_deregister_task_definition": true})
+            ),
+            vec![
+                "Job variable vpc_id is ignored: network_configuration gives the subnets, so no VPC \
+                 is looked up.",
+                "Job variable auto_deregister_task_definition is ignored: pushpool keeps the task \
+                 definition revisions it registers, to reuse them for the next runs of the deployment."
+            ]
+        );
     }
 
     #[test]

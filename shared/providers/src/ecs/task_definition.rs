@@ -15,12 +15,60 @@ use serde_json::Value;
 use super::config::{DEFAULT_CONTAINER_NAME, Obj, is_empty_value};
 use crate::ProviderError;
 
-/// The family prefect-aws uses when the template names none.
+/// The prefix of the family prefect-aws generates when the template names none
+/// (`ECS_DEFAULT_FAMILY`).
 const DEFAULT_FAMILY: &str = "prefect";
+
+/// The family of a job whose template names none, as prefect-aws's `_get_or_generate_family`
+/// builds it: `prefect_<work pool name>_<deployment id>` (the flow id for a flow run without a
+/// deployment), slugified ([`slugify_family`]). One family per work pool and deployment, so
+/// that alternating deployments each reuse their own latest revision instead of registering
+/// a new revision of a shared family on every run. `prefect` when the job names neither (a
+/// job not built by the service).
+pub(crate) fn default_family(
+    work_pool_name: Option<&str>,
+    deployment_id: Option<&str>,
+    flow_id: Option<&str>,
+) -> String {
+    let Some(pool) = work_pool_name else {
+        return DEFAULT_FAMILY.to_owned();
+    };
+    let family = match deployment_id.or(flow_id) {
+        Some(id) => format!("{DEFAULT_FAMILY}_{pool}_{id}"),
+        None => format!("{DEFAULT_FAMILY}_{pool}"),
+    };
+    slugify_family(&family).unwrap_or_else(|| DEFAULT_FAMILY.to_owned())
+}
+
+/// A family ECS accepts (`[A-Za-z0-9_-]{1,255}`, the model's rule): a valid name is kept as it
+/// is; otherwise each run of other characters becomes one `-`, hyphens at either end are
+/// dropped, and the result is cut to 255 characters. This is what the `family` variable's
+/// description promises ("Values for this field will be slugified to match AWS character
+/// requirements"; prefect-aws slugifies with the pattern `[^a-zA-Z0-9-_]+`). Unlike
+/// python-slugify, case is kept, so that an existing family keeps its name. `None` when nothing
+/// is left.
+pub(crate) fn slugify_family(family: &str) -> Option<String> {
+    if valid_name(family) {
+        return Some(family.to_owned());
+    }
+    let mut out = String::with_capacity(family.len());
+    let mut in_run = false;
+    for c in family.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+            out.push(c);
+            in_run = false;
+        } else if !in_run {
+            out.push('-');
+            in_run = true;
+        }
+    }
+    let out: String = out.trim_matches('-').chars().take(255).collect();
+    (!out.is_empty()).then_some(out)
+}
 /// prefect-aws's default task cpu (units; 1024 = 1 vCPU) when the template gives none.
-const DEFAULT_CPU: u32 = 1024;
+pub(super) const DEFAULT_CPU: u32 = 1024;
 /// prefect-aws's default task memory (MiB) when the template gives none.
-const DEFAULT_MEMORY: u32 = 2048;
+pub(super) const DEFAULT_MEMORY: u32 = 2048;
 
 /// The task definition fields pushpool models.
 const TASK_DEFINITION_KEYS: &[&str] = &[
@@ -264,6 +312,8 @@ pub(super) struct LogsSettings {
 /// What the task definition depends on besides the template's `task_definition`.
 pub(super) struct TaskDefinitionContext<'a> {
     pub container_name: Option<&'a str>,
+    /// The family when the template names none ([`default_family`]).
+    pub default_family: String,
     pub fargate: bool,
     pub execution_role_fallback: Option<String>,
     pub logs: Option<LogsSettings>,
@@ -358,7 +408,7 @@ pub(super) fn flow_container_of(td: &TaskDefinition) -> String {
 }
 
 /// `[A-Za-z0-9_-]{1,255}`: the rule the model states for `family` and container `name`.
-fn valid_name(name: &str) -> bool {
+pub(super) fn valid_name(name: &str) -> bool {
     (1..=255).contains(&name.len())
         && name
             .bytes()
@@ -372,15 +422,15 @@ pub(super) fn desired(
 ) -> Result<DesiredTaskDefinition, ProviderError> {
     td.check_keys(TASK_DEFINITION_KEYS)?;
 
-    let family = td
-        .str("family")?
-        .unwrap_or_else(|| DEFAULT_FAMILY.to_owned());
-    if !valid_name(&family) {
-        return Err(ProviderError::invalid(
-            td.path_of("family"),
-            "must be 1 to 255 letters, numbers, hyphens and underscores",
-        ));
-    }
+    let family = match td.str("family")? {
+        Some(given) => slugify_family(&given).ok_or_else(|| {
+            ProviderError::invalid(
+                td.path_of("family"),
+                "has no letters, numbers, hyphens or underscores to make a task definition family of",
+            )
+        })?,
+        None => ctx.default_family.clone(),
+    };
 
     // The container definitions, empty ones dropped (prefect-aws does the same).
     let mut raw: Vec<(serde_json::Map<String, Value>, String)> = Vec::new();
@@ -924,6 +974,7 @@ mod tests {
             &Obj::new(&map, "task_definition"),
             &TaskDefinitionContext {
                 container_name: None,
+                default_family: "prefect".to_owned(),
                 fargate,
                 execution_role_fallback: None,
                 logs: None,
@@ -1009,6 +1060,60 @@ mod tests {
         assert_eq!(td.network_mode, Some(NetworkMode::Awsvpc));
         assert_eq!(td.requires_compatibilities, vec![Compatibility::Fargate]);
         assert_eq!(td.containers[0].name(), Some("prefect"));
+    }
+
+    #[test]
+    fn the_default_family_is_one_per_work_pool_and_deployment() {
+        let deployment = "0b9f2f5e-6d0c-4a8e-9d43-3f0f5b0c1a2b";
+        let flow = "7e0d3f1c-2b4a-4c5d-8e6f-1a2b3c4d5e6f";
+        assert_eq!(
+            default_family(Some("ecs-pool"), Some(deployment), Some(flow)),
+            "prefect_ecs-pool_0b9f2f5e-6d0c-4a8e-9d43-3f0f5b0c1a2b"
+        );
+        assert_eq!(
+            default_family(Some("ecs-pool"), None, Some(flow)),
+            "prefect_ecs-pool_7e0d3f1c-2b4a-4c5d-8e6f-1a2b3c4d5e6f"
+        );
+        assert_eq!(
+            default_family(Some("My ECS pool!"), Some(deployment), None),
+            "prefect_My-ECS-pool-_0b9f2f5e-6d0c-4a8e-9d43-3f0f5b0c1a2b"
+        );
+        assert_eq!(default_family(None, Some(deployment), None), "prefect");
+        let long = "p".repeat(300);
+        assert_eq!(
+            default_family(Some(&long), Some(deployment), None).len(),
+            255
+        );
+    }
+
+    #[test]
+    fn a_given_family_is_slugified_not_refused() {
+        assert_eq!(slugify_family("flows_v2-x").as_deref(), Some("flows_v2-x"));
+        assert_eq!(
+            slugify_family("my flows: nightly/ETL").as_deref(),
+            Some("my-flows-nightly-ETL")
+        );
+        assert_eq!(slugify_family(" données ").as_deref(), Some("donn-es"));
+        assert_eq!(slugify_family("!!!"), None);
+        let td = build(
+            json!({"family": "team a/flows", "containerDefinitions": [{"image": "i"}]}),
+            true,
+        )
+        .unwrap();
+        assert_eq!(td.family, "team-a-flows");
+        let err = build(
+            json!({"family": "???", "containerDefinitions": [{"image": "i"}]}),
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(
+            field(err),
+            (
+                "task_definition.family".to_owned(),
+                "has no letters, numbers, hyphens or underscores to make a task definition family of"
+                    .to_owned()
+            )
+        );
     }
 
     #[test]
