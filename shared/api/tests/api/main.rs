@@ -11,6 +11,7 @@
 mod blocks;
 mod collections;
 mod deployments;
+mod hardening;
 mod meta;
 mod set_state;
 mod support;
