@@ -26,7 +26,8 @@ pub struct ServeConfig {
     /// Directory of `pushpool.db` (created 0700 when missing).
     pub data_dir: PathBuf,
     /// Public base URL handed to jobs as `PREFECT_API_URL` (`/api` appended when missing);
-    /// `None`: the bound address.
+    /// `None`: the bound address. In open mode its host is answered besides loopback
+    /// ([`pushpool_api::guard`]).
     pub public_url: Option<String>,
     /// Time between reconciler ticks.
     pub reconcile_interval: Duration,
@@ -84,6 +85,7 @@ pub struct Server {
     auth: pushpool_api::auth::AuthMode,
     reconcile_interval: Duration,
     db: PathBuf,
+    public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Server {
@@ -140,6 +142,7 @@ impl Server {
             auth: config.auth,
             reconcile_interval: config.reconcile_interval,
             db,
+            public_url: config.public_url,
         })
     }
 
@@ -165,9 +168,12 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let local = self.listener.local_addr()?;
-        let app = pushpool_api::router(
-            pushpool_api::AppState::new(self.service.clone()).with_auth(self.auth),
-        );
+        let app = pushpool_api::router(app_state(
+            self.service.clone(),
+            self.auth,
+            local,
+            self.public_url.as_deref(),
+        ));
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -189,7 +195,15 @@ impl Server {
         if self.auth == pushpool_api::auth::AuthMode::Required {
             tracing::info!("API keys required (Authorization: Bearer); /api/health is open");
         } else if local.ip().is_loopback() {
-            tracing::info!("open mode: no API key is required on loopback");
+            tracing::info!(
+                "open mode: no API key is required on loopback; only the hosts 127.0.0.1, \
+                 localhost, [::1]{} are answered",
+                self.public_url
+                    .as_deref()
+                    .and_then(|u| u.parse::<axum::http::Uri>().ok())
+                    .and_then(|u| u.host().map(|h| format!(" and {h}")))
+                    .unwrap_or_default()
+            );
         } else {
             tracing::warn!(
                 "listening on {local} without API keys: anyone who can reach it can use this API"
@@ -206,6 +220,26 @@ impl Server {
         tracing::info!("pushpool stopped");
         Ok(())
     }
+}
+
+/// The API's state: `auth`, and in open mode the hosts answered besides loopback: the host of
+/// `public_url`, and the bound address when it is one specific, non-loopback address (a
+/// client that dials that address sends it as its `Host`; a DNS-rebinding page cannot).
+fn app_state(
+    service: Service,
+    auth: pushpool_api::auth::AuthMode,
+    bound: SocketAddr,
+    public_url: Option<&str>,
+) -> pushpool_api::AppState {
+    let mut state = pushpool_api::AppState::new(service).with_auth(auth);
+    if let Some(url) = public_url {
+        state = state.allow_url_host(url);
+    }
+    let ip = bound.ip();
+    if !ip.is_unspecified() && !ip.is_loopback() {
+        state = state.allow_host(&SocketAddr::new(ip, bound.port()).to_string());
+    }
+    state
 }
 
 /// Opens the store in `data_dir` (for the admin commands).
