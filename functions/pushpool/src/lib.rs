@@ -198,11 +198,10 @@ impl Server {
             tracing::info!(
                 "open mode: no API key is required on loopback; only the hosts 127.0.0.1, \
                  localhost, [::1]{} are answered",
-                self.public_url
-                    .as_deref()
-                    .and_then(|u| u.parse::<axum::http::Uri>().ok())
-                    .and_then(|u| u.host().map(|h| format!(" and {h}")))
-                    .unwrap_or_default()
+                open_mode_hosts(local, self.public_url.as_deref())
+                    .iter()
+                    .map(|h| format!(" and {h}"))
+                    .collect::<String>()
             );
         } else {
             tracing::warn!(
@@ -222,9 +221,8 @@ impl Server {
     }
 }
 
-/// The API's state: `auth`, and in open mode the hosts answered besides loopback: the host of
-/// `public_url`, and the bound address when it is one specific, non-loopback address (a
-/// client that dials that address sends it as its `Host`; a DNS-rebinding page cannot).
+/// The API's state: `auth`, and in open mode the hosts answered besides loopback
+/// ([`open_mode_hosts`]).
 fn app_state(
     service: Service,
     auth: pushpool_api::auth::AuthMode,
@@ -232,14 +230,33 @@ fn app_state(
     public_url: Option<&str>,
 ) -> pushpool_api::AppState {
     let mut state = pushpool_api::AppState::new(service).with_auth(auth);
-    if let Some(url) = public_url {
-        state = state.allow_url_host(url);
-    }
-    let ip = bound.ip();
-    if !ip.is_unspecified() && !ip.is_loopback() {
-        state = state.allow_host(&SocketAddr::new(ip, bound.port()).to_string());
+    for host in open_mode_hosts(bound, public_url) {
+        state = state.allow_host(&host);
     }
     state
+}
+
+/// The hosts open mode answers besides loopback (`127.0.0.1`, `localhost`, `[::1]`): the host
+/// of `public_url`, and the bound address when it is not loopback. The bound address is what
+/// jobs dial when there is no public URL (`http://0.0.0.0:4200/api` after
+/// `--bind 0.0.0.0:4200`), and what a client that dials the address itself sends; a page that
+/// rebinds its own name to this machine sends its own name, which stays refused.
+pub fn open_mode_hosts(bound: SocketAddr, public_url: Option<&str>) -> Vec<String> {
+    let mut hosts = Vec::new();
+    if let Some(host) = public_url
+        .and_then(|u| u.parse::<axum::http::Uri>().ok())
+        .and_then(|u| u.host().map(str::to_ascii_lowercase))
+    {
+        hosts.push(host);
+    }
+    if !bound.ip().is_loopback() {
+        let host = match bound.ip() {
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        hosts.push(host);
+    }
+    hosts
 }
 
 /// Opens the store in `data_dir` (for the admin commands).
@@ -273,6 +290,28 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_mode_answers_the_public_url_host_and_a_non_loopback_bound_address() {
+        let loopback: SocketAddr = "127.0.0.1:4200".parse().unwrap();
+        assert_eq!(open_mode_hosts(loopback, None), Vec::<String>::new());
+        assert_eq!(
+            open_mode_hosts(loopback, Some("https://PP.example.com:8443/api")),
+            ["pp.example.com"]
+        );
+        assert_eq!(
+            open_mode_hosts("0.0.0.0:4200".parse().unwrap(), None),
+            ["0.0.0.0"]
+        );
+        assert_eq!(
+            open_mode_hosts("192.0.2.7:4200".parse().unwrap(), Some("http://h:1")),
+            ["h", "192.0.2.7"]
+        );
+        assert_eq!(
+            open_mode_hosts("[::]:4200".parse().unwrap(), None),
+            ["[::]"]
+        );
+    }
 
     #[test]
     fn api_url_appends_api_once() {
