@@ -26,7 +26,8 @@ pub struct ServeConfig {
     /// Directory of `pushpool.db` (created 0700 when missing).
     pub data_dir: PathBuf,
     /// Public base URL handed to jobs as `PREFECT_API_URL` (`/api` appended when missing);
-    /// `None`: the bound address.
+    /// `None`: the bound address. In open mode its host is answered besides loopback
+    /// ([`pushpool_api::guard`]).
     pub public_url: Option<String>,
     /// Time between reconciler ticks.
     pub reconcile_interval: Duration,
@@ -85,6 +86,7 @@ pub struct Server {
     auth: pushpool_api::auth::AuthMode,
     reconcile_interval: Duration,
     db: PathBuf,
+    public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Server {
@@ -148,6 +150,7 @@ impl Server {
             auth: config.auth,
             reconcile_interval: config.reconcile_interval,
             db,
+            public_url: config.public_url,
         })
     }
 
@@ -173,9 +176,12 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let local = self.listener.local_addr()?;
-        let app = pushpool_api::router(
-            pushpool_api::AppState::new(self.service.clone()).with_auth(self.auth),
-        );
+        let app = pushpool_api::router(app_state(
+            self.service.clone(),
+            self.auth,
+            local,
+            self.public_url.as_deref(),
+        ));
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -197,7 +203,14 @@ impl Server {
         if self.auth == pushpool_api::auth::AuthMode::Required {
             tracing::info!("API keys required (Authorization: Bearer); /api/health is open");
         } else if local.ip().is_loopback() {
-            tracing::info!("open mode: no API key is required on loopback");
+            tracing::info!(
+                "open mode: no API key is required on loopback; only the hosts 127.0.0.1, \
+                 localhost, [::1]{} are answered",
+                open_mode_hosts(local, self.public_url.as_deref())
+                    .iter()
+                    .map(|h| format!(" and {h}"))
+                    .collect::<String>()
+            );
         } else {
             tracing::warn!(
                 "listening on {local} without API keys: anyone who can reach it can use this API"
@@ -214,6 +227,44 @@ impl Server {
         tracing::info!("pushpool stopped");
         Ok(())
     }
+}
+
+/// The API's state: `auth`, and in open mode the hosts answered besides loopback
+/// ([`open_mode_hosts`]).
+fn app_state(
+    service: Service,
+    auth: pushpool_api::auth::AuthMode,
+    bound: SocketAddr,
+    public_url: Option<&str>,
+) -> pushpool_api::AppState {
+    let mut state = pushpool_api::AppState::new(service).with_auth(auth);
+    for host in open_mode_hosts(bound, public_url) {
+        state = state.allow_host(&host);
+    }
+    state
+}
+
+/// The hosts open mode answers besides loopback (`127.0.0.1`, `localhost`, `[::1]`): the host
+/// of `public_url`, and the bound address when it is not loopback. The bound address is what
+/// jobs dial when there is no public URL (`http://0.0.0.0:4200/api` after
+/// `--bind 0.0.0.0:4200`), and what a client that dials the address itself sends; a page that
+/// rebinds its own name to this machine sends its own name, which stays refused.
+pub fn open_mode_hosts(bound: SocketAddr, public_url: Option<&str>) -> Vec<String> {
+    let mut hosts = Vec::new();
+    if let Some(host) = public_url
+        .and_then(|u| u.parse::<axum::http::Uri>().ok())
+        .and_then(|u| u.host().map(str::to_ascii_lowercase))
+    {
+        hosts.push(host);
+    }
+    if !bound.ip().is_loopback() {
+        let host = match bound.ip() {
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        hosts.push(host);
+    }
+    hosts
 }
 
 /// Opens the store in `data_dir` (for the admin commands).
@@ -247,6 +298,28 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_mode_answers_the_public_url_host_and_a_non_loopback_bound_address() {
+        let loopback: SocketAddr = "127.0.0.1:4200".parse().unwrap();
+        assert_eq!(open_mode_hosts(loopback, None), Vec::<String>::new());
+        assert_eq!(
+            open_mode_hosts(loopback, Some("https://PP.example.com:8443/api")),
+            ["pp.example.com"]
+        );
+        assert_eq!(
+            open_mode_hosts("0.0.0.0:4200".parse().unwrap(), None),
+            ["0.0.0.0"]
+        );
+        assert_eq!(
+            open_mode_hosts("192.0.2.7:4200".parse().unwrap(), Some("http://h:1")),
+            ["h", "192.0.2.7"]
+        );
+        assert_eq!(
+            open_mode_hosts("[::]:4200".parse().unwrap(), None),
+            ["[::]"]
+        );
+    }
 
     #[test]
     fn api_url_appends_api_once() {

@@ -133,17 +133,17 @@ fn default_data_dir() -> PathBuf {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                "info,tower_http=warn,aws_config=error,aws_smithy_runtime=error,aws_runtime=error"
-                    .into()
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+    // RUST_LOG chooses the level; the targets that log secrets stay capped whatever it says.
+    pushpool_telemetry::init(pushpool_telemetry::Options {
+        filter: pushpool_telemetry::cli_filter(
+            std::env::var("RUST_LOG").ok().as_deref(),
+            "info,tower_http=warn,aws_config=error,aws_smithy_runtime=error,aws_runtime=error",
+        ),
+        json: false,
+        ansi: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        time: true,
+        writer: pushpool_telemetry::Writer::Stderr,
+    })?;
     match Cli::parse().command {
         Command::Serve(args) => {
             let mut config = ServeConfig::new(args.data_dir.unwrap_or_else(default_data_dir));

@@ -26,9 +26,22 @@ pub enum ApiError {
     /// 413: the body is larger than [`crate::MAX_BODY_BYTES`].
     #[error("request body larger than {} bytes", crate::MAX_BODY_BYTES)]
     PayloadTooLarge,
-    /// 503 with `Retry-After`: the store is busy; the Prefect client retries it.
+    /// 403: the request is refused whatever its body (a `Host` that open mode does not
+    /// answer); the message says why and how to allow it.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 415: a state-changing request carries a body that is not `application/json`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 503: the store is busy ([`StoreError::Transient`], [`StoreError::VersionConflict`]:
+    /// generic detail and `Retry-After: 1`, the Prefect client retries it), or cannot serve
+    /// until an operator acts ([`StoreError::Unavailable`]: the detail says what is wrong).
     #[error("service temporarily unavailable")]
     Unavailable(#[source] StoreError),
+    /// 507 Insufficient Storage: the store is full ([`StoreError::Full`]); nothing of the
+    /// request was written.
+    #[error("storage is full")]
+    StorageFull(#[source] StoreError),
     /// 500: logged with its cause chain, answered with a generic body.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -39,7 +52,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(m) => Self::NotFound(m),
             StoreError::Conflict(m) => Self::Conflict(m),
-            e @ (StoreError::Transient(_) | StoreError::VersionConflict(_)) => Self::Unavailable(e),
+            e @ (StoreError::Transient(_)
+            | StoreError::VersionConflict(_)
+            | StoreError::Unavailable { .. }) => Self::Unavailable(e),
+            e @ StoreError::Full(_) => Self::StorageFull(e),
             e @ StoreError::Backend(_) => Self::Internal(Box::new(e)),
         }
     }
@@ -87,6 +103,27 @@ impl IntoResponse for ApiError {
             Self::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.clone()),
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+            Self::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m.clone()),
+            Self::Unavailable(StoreError::Unavailable { reason, source }) => {
+                tracing::error!(error = %chain(source.as_ref()), reason, "storage unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "Storage unavailable: {reason}. Nothing was written; \
+                         retry once the server's storage is fixed."
+                    ),
+                )
+            }
+            Self::StorageFull(e) => {
+                tracing::error!(error = %chain(e), "storage full");
+                (
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "Storage is full: nothing was written. Free disk space (or raise the \
+                     storage limit) on the server, then retry."
+                        .to_owned(),
+                )
+            }
             Self::Unavailable(e) => {
                 tracing::warn!(error = %chain(e), "store busy");
                 let mut r = (

@@ -11,7 +11,12 @@
 //!
 //! Errors are mapped to responses in one place ([`error::ApiError`]): a client mistake is a
 //! 4xx whose `detail` names the field, never a 500; a 500 body is generic and its cause is
-//! logged once.
+//! logged once. A handler that panics anyway is answered a logged, generic 500 (never a
+//! dropped connection): see [`panic_response`].
+//!
+//! Before any handler, [`guard`] refuses what a web page in the user's browser could send to
+//! an open server on loopback (a foreign `Host`, a body that is not JSON); resource names are
+//! checked by [`names`].
 //!
 //! This crate must not depend on provider SDKs or Lambda crates.
 //!
@@ -26,12 +31,15 @@
 pub mod auth;
 pub mod error;
 mod extract;
+pub mod guard;
+pub mod names;
 mod routes;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
 use pushpool_service::Service;
 use pushpool_store::Store;
 
@@ -44,11 +52,22 @@ pub const PREFECT_API_VERSION: &str = "3.9.1";
 /// Largest request body accepted, in bytes (2 MiB: a base job template is about 28 KB).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
+/// Longest retry delay accepted in a flow run's `empirical_policy`, in seconds: 365 days.
+///
+/// Prefect declares `retry_delay` as an integer with no bound, and its server fails (an
+/// `OverflowError` adding the delay to the current time) on a delay past the year 9999. A
+/// retry delayed by more than a year is no longer a retry, so pushpool refuses such a policy
+/// when the run is created or updated, naming the field, rather than at the failure that would
+/// schedule the retry.
+pub const MAX_RETRY_DELAY_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct AppState {
     service: Service,
     auth: auth::AuthMode,
+    /// Hosts answered in open mode besides [`guard::LOOPBACK_HOSTS`], lowercased, no port.
+    allowed_hosts: Arc<Vec<String>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -63,7 +82,27 @@ impl AppState {
         Self {
             service,
             auth: auth::AuthMode::Open,
+            allowed_hosts: Arc::new(Vec::new()),
         }
+    }
+
+    /// Answers `host` (a `Host` header's host part: a name, an IPv4 address or a bracketed
+    /// IPv6 address; any port) in open mode, besides loopback ([`guard`]). Anything that is
+    /// not a valid host is ignored.
+    pub fn allow_host(mut self, host: &str) -> Self {
+        if let Some(host) = guard::host_of(host) {
+            Arc::make_mut(&mut self.allowed_hosts).push(host);
+        }
+        self
+    }
+
+    /// Answers the host of `url` (the server's public URL, `https://pp.example.com/api`) in
+    /// open mode; see [`AppState::allow_host`]. A URL without a host is ignored.
+    pub fn allow_url_host(mut self, url: &str) -> Self {
+        if let Some(host) = guard::url_host(url) {
+            Arc::make_mut(&mut self.allowed_hosts).push(host);
+        }
+        self
     }
 
     /// Sets whether requests need an API key.
@@ -79,14 +118,88 @@ impl AppState {
 
 /// The whole API, with routes under `/api`.
 pub fn router(state: AppState) -> Router {
+    wrap(routes::routes(), state)
+}
+
+/// `api` under `/api` with every layer the API runs behind, outermost first: tracing, the
+/// panic guard, the request [`guard`], the body limit, API keys.
+fn wrap(api: Router<AppState>, state: AppState) -> Router {
     Router::new()
-        .nest("/api", routes::routes())
+        .nest("/api", api)
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check_request,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response as fn(Box<dyn std::any::Any + Send + 'static>) -> Response,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The answer to a request whose handler panicked: a 500 with Prefect's generic
+/// `{"detail": "Internal server error"}` body (the same as any other internal error), and the
+/// panic's message logged once at error level. Without it the connection would be dropped
+/// and the client would see an empty reply.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(a panic without a message)");
+    tracing::error!(panic = message, "a request handler panicked");
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(serde_json::json!({"detail": "Internal server error"})),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_generic_500_with_a_json_body() {
+        let store = pushpool_store::sqlite::SqliteStore::in_memory().unwrap();
+        let service = Service::new(
+            Arc::new(store),
+            pushpool_providers::Providers::new(),
+            pushpool_service::ServiceConfig::default(),
+        );
+        async fn boom() -> &'static str {
+            panic!("deliberate panic in a test handler")
+        }
+        let api = routes::routes().route("/boom", axum::routing::get(boom));
+        let app = wrap(api, AppState::new(service));
+        let response = app
+            .clone()
+            .oneshot(Request::get("/api/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[axum::http::header::CONTENT_TYPE],
+            "application/json"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], br#"{"detail":"Internal server error"}"#);
+        // The server goes on answering.
+        let health = app
+            .oneshot(Request::get("/api/health").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+    }
 }

@@ -428,7 +428,11 @@ fn retry_failed_flows(
         .empirical_policy
         .retry_delay
         .unwrap_or(run.empirical_policy.retry_delay_seconds);
-    let at = now + chrono::Duration::milliseconds((delay * 1000.0) as i64);
+    // Checked: a delay too large for a date (the API refuses one past
+    // `MAX_RETRY_DELAY_SECONDS`, but a stored run may predate that check) means no retry can
+    // be scheduled, and the FAILED state is accepted as proposed.
+    let at = chrono::TimeDelta::try_milliseconds((delay * 1000.0) as i64)
+        .and_then(|d| now.checked_add_signed(d))?;
     let mut retry = State::new(StateType::Scheduled, now);
     retry.name = "AwaitingRetry".into();
     retry.message = proposed.message.clone();

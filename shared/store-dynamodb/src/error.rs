@@ -151,8 +151,26 @@ pub(crate) fn is_transient_code(code: &str) -> bool {
     TRANSIENT_CODES.contains(&code)
 }
 
+/// The error code, and the transaction cancellation reason, of a write that would grow an item
+/// collection (the items of one partition key, on a table with a local secondary index) past
+/// DynamoDB's 10 GB: the store is full for that partition.
+const FULL_CODE: &str = "ItemCollectionSizeLimitExceededException";
+const FULL_REASON: &str = "ItemCollectionSizeLimitExceeded";
+
 impl From<DynamoError> for StoreError {
+    /// Throttling (`ProvisionedThroughputExceededException`, `RequestLimitExceeded`,
+    /// `ThrottlingException`), 5xx answers, timeouts and contention are
+    /// [`StoreError::Transient`] (a 503 the client retries); a full item collection is
+    /// [`StoreError::Full`] (a 507); anything else is [`StoreError::Backend`].
     fn from(e: DynamoError) -> Self {
+        let full = match &e {
+            DynamoError::Service { code, .. } => code == FULL_CODE,
+            DynamoError::Cancelled { codes, .. } => codes.split(", ").any(|c| c == FULL_REASON),
+            _ => false,
+        };
+        if full {
+            return StoreError::Full(Box::new(e));
+        }
         let transient = match &e {
             DynamoError::Service { code, status, .. } => is_transient_code(code) || *status >= 500,
             DynamoError::Response { status, .. } => *status >= 500,
@@ -256,6 +274,35 @@ mod tests {
             status: 400,
         };
         assert!(matches!(StoreError::from(invalid), StoreError::Backend(_)));
+    }
+
+    #[test]
+    fn a_full_item_collection_is_full_and_throttling_is_transient() {
+        let full = DynamoError::Service {
+            operation: "PutItem",
+            code: "ItemCollectionSizeLimitExceededException".into(),
+            message: "Item collection size limit exceeded".into(),
+            status: 400,
+        };
+        assert!(matches!(StoreError::from(full), StoreError::Full(_)));
+        let cancelled = DynamoError::Cancelled {
+            operation: "TransactWriteItems",
+            codes: "None, ItemCollectionSizeLimitExceeded".into(),
+            transient: false,
+        };
+        assert!(matches!(StoreError::from(cancelled), StoreError::Full(_)));
+        for code in ["RequestLimitExceeded", "ThrottlingException"] {
+            let throttled = DynamoError::Service {
+                operation: "PutItem",
+                code: code.into(),
+                message: String::new(),
+                status: 400,
+            };
+            assert!(
+                matches!(StoreError::from(throttled), StoreError::Transient(_)),
+                "{code}"
+            );
+        }
     }
 
     #[test]

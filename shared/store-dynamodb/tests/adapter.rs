@@ -435,3 +435,29 @@ async fn an_oversized_block_document_fails_without_echoing_its_secret() {
         Err(StoreError::NotFound(_))
     ));
 }
+
+/// The longest names the API accepts (`pushpool_api::names::MAX_NAME_CHARS`, 200 characters)
+/// of the widest characters (4 bytes in UTF-8) fit DynamoDB's key limits (a sort key of at most
+/// 1024 bytes; moto enforces it): the deployment's unique key `<flow id>#<name>` is 837 bytes.
+#[tokio::test]
+async fn the_longest_names_the_api_accepts_fit_in_the_keys() {
+    let store = common::fresh_store().await;
+    let name = "\u{1F600}".repeat(200);
+    assert_eq!(name.len(), 800);
+    let pool = work_pool(&name);
+    store.create_work_pool(&pool).await.unwrap();
+    assert_eq!(store.read_work_pool(&name).await.unwrap(), pool);
+    let flow = pushpool_store::conformance::flow(&name);
+    store.upsert_flow(&flow).await.unwrap();
+    let deployment = pushpool_store::conformance::deployment(flow.id, &name, &name);
+    store.create_deployment(&deployment).await.unwrap();
+    assert_eq!(
+        store.read_deployment_by_name(&name, &name).await.unwrap(),
+        deployment
+    );
+    store.delete_work_pool(&name).await.unwrap();
+    assert!(matches!(
+        store.read_work_pool(&name).await,
+        Err(StoreError::NotFound(_))
+    ));
+}

@@ -15,6 +15,23 @@ pub enum StoreError {
     /// Retry later (busy database, throttling).
     #[error("storage is temporarily unavailable")]
     Transient(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The storage has no room for the write (SQLite `SQLITE_FULL`: the disk or the database's
+    /// size limit is full; DynamoDB `ItemCollectionSizeLimitExceededException`). Nothing of the
+    /// failed operation was written; reads still work.
+    #[error("storage is full")]
+    Full(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The storage cannot take writes, or cannot be read, until an operator acts (SQLite
+    /// `SQLITE_READONLY`, `SQLITE_IOERR`, `SQLITE_CANTOPEN`). `reason` says what is wrong in
+    /// words that are safe to show a client (no path, no data); the source keeps the detail
+    /// for the log. Nothing of the failed operation was written.
+    #[error("storage unavailable: {reason}")]
+    Unavailable {
+        /// What is wrong (`the database is read-only`).
+        reason: &'static str,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Anything else from the backend.
     #[error("storage backend error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

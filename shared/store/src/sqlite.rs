@@ -42,10 +42,33 @@ fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
+/// The one place where SQLite's errors become [`StoreError`]s, by SQLite's primary result
+/// code (<https://sqlite.org/rescode.html>):
+/// - `SQLITE_BUSY`, `SQLITE_LOCKED`: [`StoreError::Transient`] (another writer holds the lock);
+/// - `SQLITE_FULL` (the disk, or the [`SqliteOptions::max_pages`] limit, is full):
+///   [`StoreError::Full`];
+/// - `SQLITE_READONLY` (a read-only file, directory or mount), `SQLITE_IOERR` (the disk failed
+///   a read or write), `SQLITE_CANTOPEN` (the file or its WAL cannot be opened) and
+///   `SQLITE_CORRUPT`/`SQLITE_NOTADB`: [`StoreError::Unavailable`] with a reason fit for a
+///   client;
+/// - anything else: [`StoreError::Backend`].
+///
+/// In every case SQLite has rolled the failed statement (and our transaction, which is dropped
+/// without commit) back: nothing acknowledged is lost and nothing half-written stays.
 fn sql(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    let unavailable = |reason: &'static str, e: rusqlite::Error| StoreError::Unavailable {
+        reason,
+        source: Box::new(e),
+    };
     match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-            StoreError::Transient(Box::new(e))
+        Some(C::DatabaseBusy | C::DatabaseLocked) => StoreError::Transient(Box::new(e)),
+        Some(C::DiskFull) => StoreError::Full(Box::new(e)),
+        Some(C::ReadOnly) => unavailable("the database is read-only", e),
+        Some(C::SystemIoFailure) => unavailable("the disk failed a read or write (I/O error)", e),
+        Some(C::CannotOpen) => unavailable("the database file cannot be opened", e),
+        Some(C::DatabaseCorrupt | C::NotADatabase) => {
+            unavailable("the database file is damaged", e)
         }
         _ => backend(e),
     }
@@ -87,18 +110,63 @@ fn run_from(body: &str, version: i64) -> Result<FlowRun> {
     Ok(run)
 }
 
+/// How [`SqliteStore::open_with`] opens the database file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// Open the file read-only (`SQLITE_OPEN_READ_ONLY`): reads work, every write is
+    /// [`StoreError::Unavailable`] ("the database is read-only"). The file must exist and hold
+    /// the schema.
+    pub read_only: bool,
+    /// A cap on the database size, in pages of 4096 bytes (SQLite's `max_page_count`): a write
+    /// that would grow the file past it is [`StoreError::Full`], exactly as on a full disk.
+    /// `None`: SQLite's own limit.
+    pub max_pages: Option<u32>,
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`, in WAL mode, mode 0600.
     ///
     /// # Errors
-    /// `Backend` when the file cannot be opened or the schema cannot be created.
+    /// `Backend` (or `Unavailable`) when the file cannot be opened or the schema cannot be
+    /// created.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// [`SqliteStore::open`] with [`SqliteOptions`] (a read-only file, a size cap).
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`]; a read-only open of a missing file is `Unavailable`.
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
         let path = path.as_ref();
+        if options.read_only {
+            let conn = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(sql)?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(sql)?;
+            return Ok(Self::from_conn(conn));
+        }
         if !path.exists() {
             create_private_file(path)?;
         }
         let conn = Connection::open(path).map_err(sql)?;
+        if let Some(pages) = options.max_pages {
+            // Before the schema: a tiny cap then fails the open as the disk would.
+            conn.pragma_update(None, "max_page_count", pages)
+                .map_err(sql)?;
+        }
         Self::init(conn)
+    }
+
+    fn from_conn(conn: Connection) -> Self {
+        Self {
+            conn: Arc::new(Mutex::new(conn)),
+            notify: Arc::new(Notify::new()),
+        }
     }
 
     /// An in-memory store, for tests and benchmarks.
@@ -118,10 +186,7 @@ impl SqliteStore {
             .map_err(sql)?;
         let mut conn = conn;
         migrations::migrate(&mut conn)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            notify: Arc::new(Notify::new()),
-        })
+        Ok(Self::from_conn(conn))
     }
 
     async fn with<T, F>(&self, f: F) -> Result<T>
@@ -1255,5 +1320,58 @@ impl Store for SqliteStore {
 
     fn change_notifier(&self) -> Option<Arc<Notify>> {
         Some(Arc::clone(&self.notify))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: std::ffi::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn sqlite_result_codes_map_to_the_callers_terms() {
+        assert!(matches!(
+            sql(failure(rusqlite::ffi::SQLITE_BUSY)),
+            StoreError::Transient(_)
+        ));
+        assert!(matches!(
+            sql(failure(rusqlite::ffi::SQLITE_FULL)),
+            StoreError::Full(_)
+        ));
+        for (code, expected) in [
+            (rusqlite::ffi::SQLITE_READONLY, "the database is read-only"),
+            (
+                rusqlite::ffi::SQLITE_READONLY_DBMOVED,
+                "the database is read-only",
+            ),
+            (
+                rusqlite::ffi::SQLITE_IOERR_WRITE,
+                "the disk failed a read or write (I/O error)",
+            ),
+            (
+                rusqlite::ffi::SQLITE_IOERR_FSYNC,
+                "the disk failed a read or write (I/O error)",
+            ),
+            (
+                rusqlite::ffi::SQLITE_CANTOPEN,
+                "the database file cannot be opened",
+            ),
+            (
+                rusqlite::ffi::SQLITE_CORRUPT,
+                "the database file is damaged",
+            ),
+        ] {
+            match sql(failure(code)) {
+                StoreError::Unavailable { reason, .. } => assert_eq!(reason, expected, "{code}"),
+                other => panic!("{code}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            sql(failure(rusqlite::ffi::SQLITE_MISMATCH)),
+            StoreError::Backend(_)
+        ));
     }
 }

@@ -55,18 +55,8 @@ pub(crate) async fn create_block_type(
     State(state): State<AppState>,
     Json(body): Json<BlockTypeCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
-    super::work_pools::validate_name("name", &body.name)?;
-    if body.slug.is_empty()
-        || !body
-            .slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        return Err(ApiError::Invalid(format!(
-            "slug: {:?} must be lowercase letters, digits and hyphens",
-            body.slug
-        )));
-    }
+    crate::names::check("name", &body.name, crate::names::Rule::Name)?;
+    crate::names::check("slug", &body.slug, crate::names::Rule::LowercaseDashes)?;
     let now = Utc::now();
     let bt = BlockType {
         id: Uuid::new_v4(),
@@ -366,7 +356,7 @@ pub(crate) async fn create_block_document(
     }
     let name = match (body.name, body.is_anonymous) {
         (Some(n), _) => {
-            super::work_pools::validate_name("name", &n)?;
+            crate::names::check("name", &n, crate::names::Rule::LowercaseDashes)?;
             Some(n)
         }
         (None, true) => Some(format!("anonymous-{}", Uuid::new_v4())),

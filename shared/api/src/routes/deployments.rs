@@ -151,7 +151,10 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     Json(body): Json<DeploymentCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
-    super::work_pools::validate_name("name", &body.name)?;
+    crate::names::check("name", &body.name, crate::names::Rule::Name)?;
+    if let Some(queue) = &body.work_queue_name {
+        crate::names::check("work_queue_name", queue, crate::names::Rule::Name)?;
+    }
     let flow = match state.store().read_flow(body.flow_id).await {
         Ok(f) => f,
         Err(StoreError::NotFound(_)) => {
@@ -256,6 +259,9 @@ pub(crate) async fn update(
     Json(body): Json<DeploymentUpdate>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id("id", &id)?;
+    if let Some(Some(queue)) = &body.work_queue_name {
+        crate::names::check("work_queue_name", queue, crate::names::Rule::Name)?;
+    }
     let mut d = state.store().read_deployment(id).await?;
     macro_rules! set {
         ($($field:ident),*) => { $( if let Some(v) = body.$field { d.$field = v; } )* };
@@ -379,6 +385,9 @@ pub(crate) async fn create_flow_run(
     OptionalJson(body): OptionalJson<DeploymentFlowRunCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = parse_id("id", &id)?;
+    if let Some(policy) = &body.empirical_policy {
+        super::flow_runs::check_empirical_policy(policy)?;
+    }
     let deployment = state.store().read_deployment(id).await?;
     let job_variables = body.job_variables.unwrap_or_default();
     let pool = match &deployment.work_pool_name {

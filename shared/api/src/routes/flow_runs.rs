@@ -49,10 +49,36 @@ pub(crate) struct FlowRunCreate {
     job_variables: Option<Object>,
 }
 
+/// Checks the retry delays of a flow run's `empirical_policy`: `retry_delay` and its
+/// deprecated alias `retry_delay_seconds` (the fallback when `retry_delay` is null) must lie
+/// between 0 and [`crate::MAX_RETRY_DELAY_SECONDS`]. A negative delay is refused too: Prefect's
+/// client never sends one, and it would schedule the retry in the past.
+///
+/// # Errors
+/// [`ApiError::Invalid`] naming `empirical_policy.retry_delay` (or `.retry_delay_seconds`).
+pub(crate) fn check_empirical_policy(policy: &EmpiricalPolicy) -> Result<(), ApiError> {
+    for (field, value) in [
+        ("retry_delay", policy.retry_delay),
+        ("retry_delay_seconds", Some(policy.retry_delay_seconds)),
+    ] {
+        if let Some(v) = value.filter(|v| !(0.0..=crate::MAX_RETRY_DELAY_SECONDS).contains(v)) {
+            return Err(ApiError::Invalid(format!(
+                "empirical_policy.{field}: {v} seconds is out of range: from 0 to \
+                 {} (365 days)",
+                crate::MAX_RETRY_DELAY_SECONDS
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn create(
     State(state): State<AppState>,
     Json(body): Json<FlowRunCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
+    if let Some(policy) = &body.empirical_policy {
+        check_empirical_policy(policy)?;
+    }
     match state.store().read_flow(body.flow_id).await {
         Err(StoreError::NotFound(_)) => {
             return Err(ApiError::NotFound(format!(
@@ -164,6 +190,9 @@ pub(crate) async fn update(
     Json(body): Json<FlowRunUpdate>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id("id", &id)?;
+    if let Some(policy) = &body.empirical_policy {
+        check_empirical_policy(policy)?;
+    }
     modify(&state, id, |run| {
         if let Some(v) = &body.name {
             run.name = v.clone();

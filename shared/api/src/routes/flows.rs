@@ -29,7 +29,7 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     Json(body): Json<FlowCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
-    super::work_pools::validate_name("name", &body.name)?;
+    crate::names::check("name", &body.name, crate::names::Rule::Name)?;
     let now = Utc::now();
     let flow = Flow {
         id: Uuid::new_v4(),

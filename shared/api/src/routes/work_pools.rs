@@ -64,21 +64,6 @@ pub(crate) struct WorkPoolUpdate {
     storage_configuration: Option<StorageConfiguration>,
 }
 
-pub(crate) fn validate_name(field: &str, name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() {
-        return Err(ApiError::Invalid(format!("{field}: must not be empty")));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| matches!(c, '/' | '%' | '&' | '>' | '<'))
-    {
-        return Err(ApiError::Invalid(format!(
-            "{field}: {name:?} contains the character {c:?}, which names cannot contain"
-        )));
-    }
-    Ok(())
-}
-
 fn check_template(template: &Value) -> Result<(), ApiError> {
     if !template.is_object() {
         return Err(ApiError::Invalid(
@@ -98,7 +83,7 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     Json(body): Json<WorkPoolCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
-    validate_name("name", &body.name)?;
+    crate::names::check("name", &body.name, crate::names::Rule::NonEmptyish)?;
     let pool_type_name = body.r#type.unwrap_or_else(|| "process".into());
     let known = pool_type(&pool_type_name);
     if known.is_none() && !WORKER_POOL_TYPES.contains(&pool_type_name.as_str()) {

@@ -12,6 +12,7 @@ mod blocks;
 mod collections;
 mod deployments;
 mod filters;
+mod hardening;
 mod meta;
 mod set_state;
 mod support;
