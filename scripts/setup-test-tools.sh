@@ -3,6 +3,8 @@
 #   - moto server (the AWS API emulator the DynamoDB/ECS tests talk to)
 #   - the real Prefect client (prefect 3.9.1 with prefect-aws 0.7.12, prefect-gcp 0.6.22 and
 #     prefect-azure 0.4.13, for their credential blocks) the end-to-end tests use.
+# and into a second one (.venv-fuzz, apart so that its dependencies never move Prefect's):
+#   - schemathesis, the fuzzer `functions/pushpool/tests/fuzz.rs` runs against `pushpool serve`.
 # Idempotent: a second run only checks that the pinned versions are there.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,6 +25,19 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "setup-test-tools: creating $venv"
   "$python" -m venv "$venv"
 fi
+# The fuzzer's own virtualenv.
+fuzz_venv="${PUSHPOOL_FUZZ_VENV:-$here/.venv-fuzz}"
+fuzz_pin="schemathesis==4.32.5"
+if [ ! -x "$fuzz_venv/bin/python" ]; then
+  echo "setup-test-tools: creating $fuzz_venv"
+  "$python" -m venv "$fuzz_venv"
+fi
+if [ "$(cat "$fuzz_venv/.pushpool-pins" 2>/dev/null)" != "$fuzz_pin" ]; then
+  echo "setup-test-tools: installing $fuzz_pin into $fuzz_venv"
+  "$fuzz_venv/bin/python" -m pip install --quiet --disable-pip-version-check "$fuzz_pin"
+  echo "$fuzz_pin" > "$fuzz_venv/.pushpool-pins"
+fi
+
 stamp="$venv/.pushpool-pins"
 want="$(printf '%s\n' "${pins[@]}")"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

@@ -480,15 +480,23 @@ pub struct FlowRunFilter {
     /// `FlowRun.created_by`.
     #[serde(default)]
     pub created_by: Option<CreatedByFilter>,
+    /// Not part of Prefect's body: the ids of the task runs of the flow runs named by
+    /// `parent_flow_run_id.any_`, which the caller reads from the store before the filter is
+    /// evaluated (Prefect joins `task_run` in SQL).
+    #[serde(skip)]
+    pub parent_task_runs: Option<Vec<Uuid>>,
 }
 
 impl FlowRunFilter {
-    /// The first criterion pushpool cannot answer yet, as its path under `flow_runs`
-    /// (`"parent_flow_run_id"`: subflow links need task runs), or `None`.
+    /// The first criterion that cannot be answered as it stands, as its path under
+    /// `flow_runs`: `"parent_flow_run_id"` until [`FlowRunFilter::parent_task_runs`] holds
+    /// the task runs of those parents (the caller reads them from the store), or `None`.
     pub fn unsupported(&self) -> Option<&'static str> {
-        self.parent_flow_run_id
-            .is_some()
-            .then_some("parent_flow_run_id")
+        let unresolved = self
+            .parent_flow_run_id
+            .as_ref()
+            .is_some_and(|p| p.any_.is_some() && self.parent_task_runs.is_none());
+        unresolved.then_some("parent_flow_run_id")
     }
 
     /// Whether `run` passes the filter. [`FlowRunFilter::unsupported`] criteria count as
@@ -535,7 +543,14 @@ impl FlowRunFilter {
             .next_scheduled_start_time
             .as_ref()
             .map(|f| f.eval(run.next_scheduled_start_time))));
-        c.push(sub(self.parent_flow_run_id.as_ref().map(|_| None)));
+        c.push(sub(self.parent_flow_run_id.as_ref().map(|p| {
+            // Prefect: the run's parent task run belongs to one of these flow runs.
+            p.any_.as_ref().map(|_| {
+                let resolved = self.parent_task_runs.as_deref().unwrap_or_default();
+                run.parent_task_run_id
+                    .is_some_and(|t| resolved.contains(&t))
+            })
+        })));
         c.push(sub(self
             .parent_task_run_id
             .as_ref()

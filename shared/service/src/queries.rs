@@ -20,7 +20,7 @@ use pushpool_core::filter::{
     DeploymentSort, FlowFilter, FlowRunFilter, FlowRunSort, FlowSort, WorkPoolFilter,
 };
 use pushpool_core::model::{BlockDocument, Deployment, Flow, FlowRun, WorkPool};
-use pushpool_store::{FlowRunQuery, Page, Store, StoreError};
+use pushpool_store::{FlowRunQuery, Page, Store, StoreError, TaskRunFilter};
 use uuid::Uuid;
 
 /// The filters a route takes besides its own resource's, each `None` when absent.
@@ -34,6 +34,33 @@ pub struct Related {
     pub deployments: Option<DeploymentFilter>,
     /// `work_pools`.
     pub work_pools: Option<WorkPoolFilter>,
+}
+
+/// Reads what a flow run filter needs from other resources: the task runs of the flow runs
+/// its `parent_flow_run_id` names (Prefect's join through `task_run`).
+async fn resolve(store: &dyn Store, filter: &mut FlowRunFilter) -> Result<(), StoreError> {
+    let Some(parents) = filter
+        .parent_flow_run_id
+        .as_ref()
+        .and_then(|p| p.any_.clone())
+    else {
+        return Ok(());
+    };
+    let task_runs = if parents.is_empty() {
+        Vec::new()
+    } else {
+        store
+            .list_task_runs(&TaskRunFilter {
+                flow_run_ids: Some(parents),
+                ..TaskRunFilter::default()
+            })
+            .await?
+            .into_iter()
+            .map(|t| t.id)
+            .collect()
+    };
+    filter.parent_task_runs = Some(task_runs);
+    Ok(())
 }
 
 /// Applies a page to an ordered list.
@@ -131,6 +158,7 @@ pub async fn flow_run_query(
         page,
         ..FlowRunQuery::default()
     };
+    resolve(store, &mut query.filter).await?;
     if let Some(flows) = &related.flows {
         query.flow_ids = Some(
             matching_flows(store, Some(flows))
@@ -186,8 +214,10 @@ async fn run_field<T: Eq + std::hash::Hash>(
     filter: &FlowRunFilter,
     field: impl Fn(&FlowRun) -> Option<T>,
 ) -> Result<HashSet<T>, StoreError> {
+    let mut filter = filter.clone();
+    resolve(store, &mut filter).await?;
     Ok(store
-        .list_flow_runs(&FlowRunQuery::new(filter.clone()))
+        .list_flow_runs(&FlowRunQuery::new(filter))
         .await?
         .iter()
         .filter_map(field)

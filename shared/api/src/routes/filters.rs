@@ -13,7 +13,7 @@
 //!   422 naming the key.
 //! - Criteria whose data pushpool does not hold yet are refused with a 422 that says so:
 //!   `task_runs` (task runs are not filterable yet), `work_pool_queues` (work queues other
-//!   than each pool's default are not modelled yet), `flow_runs.parent_flow_run_id`.
+//!   than each pool's default are not modelled yet).
 
 use axum::extract::{FromRequest, Request};
 use pushpool_core::filter::{
@@ -278,13 +278,6 @@ impl<S: Default> ListBody<S> {
             "work_pool_queues",
             NO_QUEUES,
         )?;
-        if let Some(path) = self.flow_runs.as_ref().and_then(FlowRunFilter::unsupported) {
-            refuse(
-                true,
-                &format!("flow_runs.{path}"),
-                "subflow links are not filterable by pushpool yet (they need task runs)",
-            )?;
-        }
         Ok(Listing {
             related: Related {
                 flows: self.flows,

@@ -11,7 +11,7 @@
 //! | alpha-one | etl | etl/nightly | alpha | nightly, prod | COMPLETED | 2026-01-01 01:00 | now | now | |
 //! | alpha-two | etl | etl/nightly | alpha | nightly, prod, big | SCHEDULED | 2099-01-01 | – | – | next scheduled 2099-01-01, idempotency key `k2` |
 //! | beta-one | report | report/weekly | beta | – | FAILED | 2026-01-01 02:00 | now¹ | now | |
-//! | adhoc | orphan | – | – | adhoc | PENDING | now | – | – | flow version 1.0, parent task run P |
+//! | adhoc | orphan | – | – | adhoc | PENDING | now | – | – | flow version 1.0, parent task run P (a task run of alpha-one) |
 //!
 //! ¹ A run that ends without having run gets its end time as start time too (Prefect's
 //! `SetEndTime`). Each "now" is later than the one before it in the table's order of events:
@@ -66,10 +66,15 @@ fn case(route: &'static str, body: Value, expect: Expect) -> Case {
 #[derive(Default)]
 struct Seeded {
     ids: BTreeMap<&'static str, String>,
+    /// Every id is the nil UUID (to list the paths the cases send, with no data).
+    placeholders: bool,
 }
 
 impl Seeded {
     fn id(&self, name: &str) -> String {
+        if self.placeholders {
+            return uuid::Uuid::nil().to_string();
+        }
         self.ids
             .get(name)
             .unwrap_or_else(|| panic!("no seeded {name}"))
@@ -190,6 +195,15 @@ async fn seed(app: &Router) -> Seeded {
     .await;
     s.ids
         .insert("adhoc", adhoc["id"].as_str().unwrap().to_owned());
+    // adhoc's parent task run P belongs to alpha-one (as a subflow's tracking task run).
+    ok(
+        app,
+        "POST",
+        "/api/task_runs/",
+        json!({"id": PARENT_TASK_RUN, "flow_run_id": s.id("alpha-one"), "task_key": "child",
+               "dynamic_key": "0", "name": "child-0"}),
+    )
+    .await;
     force(app, &s.id("alpha-one"), "RUNNING").await;
     force(app, &s.id("alpha-one"), "COMPLETED").await;
     force(app, &s.id("beta-one"), "FAILED").await;
@@ -441,9 +455,17 @@ fn cases(s: &Seeded) -> Vec<Case> {
         case(
             RUNS,
             json!({"flow_runs": {"parent_flow_run_id": {"operator": "and_", "any_": [id("alpha-one")]}}}),
-            Invalid(
-                "flow_runs.parent_flow_run_id: subflow links are not filterable by pushpool yet (they need task runs)",
-            ),
+            Names(&["adhoc"]),
+        ),
+        case(
+            RUNS,
+            json!({"flow_runs": {"operator": "or_", "parent_flow_run_id": {"any_": [id("beta-one")]}, "name": {"any_": ["beta-one"]}}}),
+            Names(&["beta-one"]),
+        ),
+        case(
+            RUNS,
+            json!({"flow_runs": {"parent_flow_run_id": {"any_": []}}}),
+            Names(&[]),
         ),
         case(
             RUNS,
@@ -1188,31 +1210,9 @@ fn sent_paths(body: &Value, prefix: &str, out: &mut BTreeSet<String>) {
 
 #[test]
 fn every_prefect_criterion_has_a_case() {
-    let seeded = Seeded::default();
-    // Ids are not needed to list the paths; a placeholder stands in for each.
     let seeded = Seeded {
-        ids: seeded
-            .ids
-            .into_iter()
-            .chain(
-                [
-                    "alpha-one",
-                    "alpha-two",
-                    "adhoc",
-                    "nightly",
-                    "weekly",
-                    "etl",
-                    "alpha",
-                    "gamma",
-                    "doc-one",
-                    "doc-two",
-                    "alpha-creds",
-                    "beta-store",
-                    "schema-2.0",
-                ]
-                .map(|n| (n, "00000000-0000-0000-0000-000000000000".to_owned())),
-            )
-            .collect(),
+        placeholders: true,
+        ..Seeded::default()
     };
     let mut sent: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     let mut refused_whole: BTreeSet<String> = BTreeSet::new();
@@ -1220,7 +1220,7 @@ fn every_prefect_criterion_has_a_case() {
         let mut paths = BTreeSet::new();
         sent_paths(&c.body, "", &mut paths);
         if let Invalid(d) = c.expect {
-            // A 422 naming a path (`task_runs: ...`, `flow_runs.parent_flow_run_id: ...`)
+            // A 422 naming a path (`task_runs: ...`, `work_pool_queues: ...`)
             // covers every criterion under it: it is refused as a whole.
             if let Some((key, _)) = d.split_once(": ") {
                 if paths

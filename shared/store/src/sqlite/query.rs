@@ -231,7 +231,20 @@ fn criteria(f: &FlowRunFilter) -> Vec<Option<Frag>> {
     if let Some(x) = &f.next_scheduled_start_time {
         out.push(Some(range("next_scheduled_start_time", x)));
     }
-    if f.parent_flow_run_id.is_some() || f.parent_task_run_id.is_some() || f.created_by.is_some() {
+    if let Some(x) = &f.parent_flow_run_id {
+        // Resolved by the caller to the task runs of those flow runs (see
+        // `FlowRunFilter::parent_task_runs`); unresolved, it is left to Rust (which refuses
+        // nothing: the API resolves it or answers 422 before a query is planned).
+        out.push(match (&x.any_, &f.parent_task_runs) {
+            (None, _) => Some(Frag::always()),
+            (Some(_), Some(resolved)) => is_in("parent_task_run_id", &texts(resolved)),
+            (Some(_), None) => None,
+        });
+    }
+    if let Some(x) = &f.parent_task_run_id {
+        out.push(any_or_null("parent_task_run_id", x));
+    }
+    if f.created_by.is_some() {
         out.push(None);
     }
     if let Some(x) = &f.idempotency_key {
