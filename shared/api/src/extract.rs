@@ -11,7 +11,7 @@ use crate::ApiError;
 /// Whether a body rejection is the size limit: axum reports it as 413, or as a 400
 /// "Failed to buffer the request body: length limit exceeded" depending on where the
 /// limit tripped.
-fn too_large(status: axum::http::StatusCode, text: &str) -> bool {
+pub(crate) fn too_large(status: axum::http::StatusCode, text: &str) -> bool {
     status == axum::http::StatusCode::PAYLOAD_TOO_LARGE || text.contains("length limit exceeded")
 }
 

@@ -43,9 +43,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for FilterBod
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| {
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE
-                    || e.body_text().contains("length limit exceeded")
-                {
+                if crate::extract::too_large(e.status(), &e.body_text()) {
                     ApiError::PayloadTooLarge
                 } else {
                     ApiError::BadRequest(e.body_text())
