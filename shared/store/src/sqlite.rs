@@ -886,6 +886,33 @@ impl Store for SqliteStore {
     async fn list_flow_runs(&self, q: &FlowRunQuery) -> Result<Vec<FlowRun>> {
         let q = q.clone();
         self.with(move |c| {
+            if let Some(parts) = query::split_by_state_type(&q) {
+                // One index range per state type, each read in order, merged here: SQLite
+                // would otherwise read every run of those states and sort them.
+                let mut runs = Vec::new();
+                for part in parts {
+                    let plan = query::plan(&part);
+                    let stmt = format!(
+                        "SELECT body, version FROM flow_runs {} {} LIMIT {}",
+                        plan.where_,
+                        plan.order_by,
+                        part.page
+                            .limit
+                            .map_or(-1, |l| l.min(i64::MAX as usize) as i64),
+                    );
+                    let mut stmt = c.prepare(&stmt).map_err(sql)?;
+                    runs.extend(query_runs(
+                        &mut stmt,
+                        rusqlite::params_from_iter(plan.params),
+                    )?);
+                }
+                runs.sort_by(|a, b| q.sort.compare(a, b));
+                return Ok(runs
+                    .into_iter()
+                    .skip(q.page.offset)
+                    .take(q.page.limit.unwrap_or(usize::MAX))
+                    .collect());
+            }
             let plan = query::plan(&q);
             let take = q.page.limit.unwrap_or(usize::MAX);
             if plan.exact {

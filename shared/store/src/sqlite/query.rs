@@ -301,6 +301,56 @@ pub(super) fn plan(q: &FlowRunQuery) -> Plan {
     }
 }
 
+/// A paged query limited to two or more state types (`state.type.any_` under `and_`) and
+/// sorted by a column, split into one query per state type, each asking for the first
+/// `offset + limit` runs: merged by the sort, they give the same page as the whole query,
+/// and each is one ordered range of the `(state_type, <column>)` indexes where the whole
+/// query would read and sort every run of those states. `None` when the split does not
+/// apply (other state criteria beside the types under `or_`, `not_any_`, an inexact plan,
+/// the id sort, no limit).
+pub(super) fn split_by_state_type(q: &FlowRunQuery) -> Option<Vec<FlowRunQuery>> {
+    let limit = q.page.limit?;
+    if q.filter.operator != Operator::And || q.sort == FlowRunSort::IdDesc {
+        return None;
+    }
+    let state = q.filter.state.as_ref()?;
+    if state.operator != Operator::And && state.name.is_some() {
+        return None;
+    }
+    let types = state.r#type.as_ref()?;
+    let any = types.any_.as_ref()?;
+    if any.len() < 2 || types.not_any_.as_ref().is_some_and(|l| !l.is_empty()) {
+        return None;
+    }
+    if !plan(q).exact {
+        return None;
+    }
+    let mut seen = Vec::new();
+    let parts = any
+        .iter()
+        .filter(|t| {
+            let new = !seen.contains(*t);
+            seen.push(**t);
+            new
+        })
+        .map(|t| {
+            let mut part = q.clone();
+            if let Some(s) = part.filter.state.as_mut() {
+                s.r#type = Some(AnyNotAny {
+                    any_: Some(vec![*t]),
+                    not_any_: None,
+                });
+            }
+            part.page = crate::Page {
+                offset: 0,
+                limit: Some(q.page.offset.saturating_add(limit)),
+            };
+            part
+        })
+        .collect();
+    Some(parts)
+}
+
 /// The `ORDER BY` of a sort: SQLite puts `NULL`s first ascending and last descending, as
 /// [`FlowRunSort::compare`] does; ties by id descending.
 fn order_by(sort: FlowRunSort) -> &'static str {
@@ -337,6 +387,52 @@ mod tests {
             "WHERE ((((state_type IN (?))))) AND (deployment_id IN (?))"
         );
         assert_eq!(p.params.len(), 2);
+    }
+
+    #[test]
+    fn a_page_of_several_state_types_sorted_by_time_is_split_per_type() {
+        let mut q = FlowRunQuery::new(FlowRunFilter::state_types(&[
+            StateType::Running,
+            StateType::Pending,
+            StateType::Running,
+        ]));
+        q.sort = FlowRunSort::ExpectedStartTimeDesc;
+        q.page = crate::Page {
+            offset: 10,
+            limit: Some(200),
+        };
+        let parts = split_by_state_type(&q).expect("split");
+        let types: Vec<_> = parts
+            .iter()
+            .map(|p| {
+                p.filter
+                    .state
+                    .as_ref()
+                    .unwrap()
+                    .r#type
+                    .as_ref()
+                    .unwrap()
+                    .any_
+                    .clone()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(types, [vec![StateType::Running], vec![StateType::Pending]]);
+        assert!(parts.iter().all(|p| p.page
+            == crate::Page {
+                offset: 0,
+                limit: Some(210)
+            }));
+        // Not split: the id order, no limit, one state type.
+        q.sort = FlowRunSort::IdDesc;
+        assert!(split_by_state_type(&q).is_none());
+        q.sort = FlowRunSort::NameAsc;
+        q.page.limit = None;
+        assert!(split_by_state_type(&q).is_none());
+        let mut one = FlowRunQuery::new(FlowRunFilter::state_types(&[StateType::Running]));
+        one.page.limit = Some(5);
+        one.sort = FlowRunSort::NameAsc;
+        assert!(split_by_state_type(&one).is_none());
     }
 
     #[test]
