@@ -148,6 +148,8 @@ impl SqliteStore {
             .map_err(sql)?;
             conn.busy_timeout(std::time::Duration::from_secs(5))
                 .map_err(sql)?;
+            // A read-only file cannot be migrated: it must already be at this schema.
+            migrations::require_latest(&conn)?;
             return Ok(Self::from_conn(conn));
         }
         if !path.exists() {

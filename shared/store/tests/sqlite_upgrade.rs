@@ -163,3 +163,31 @@ async fn a_database_from_a_newer_pushpool_is_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_read_only_file_of_an_older_schema_is_refused_saying_how_to_migrate_it() {
+    use pushpool_store::sqlite::SqliteOptions;
+    let (_dir, path) = copy_of_fixture();
+    let read_only = SqliteOptions {
+        read_only: true,
+        ..SqliteOptions::default()
+    };
+    let err = SqliteStore::open_with(&path, read_only).unwrap_err();
+    let err = std::error::Error::source(&err)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert_eq!(
+        err,
+        "the database is at schema version 0 and this pushpool reads version 3; a read-only file cannot be migrated: open it read-write once"
+    );
+    // Once migrated, it opens read-only and answers.
+    drop(SqliteStore::open(&path).unwrap());
+    let store = SqliteStore::open_with(&path, read_only).unwrap();
+    assert_eq!(
+        store
+            .count_flow_runs(&FlowRunQuery::default())
+            .await
+            .unwrap(),
+        2
+    );
+}

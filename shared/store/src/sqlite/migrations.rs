@@ -145,6 +145,26 @@ const STEPS: &[Step] = &[
 /// The schema version this build writes.
 pub const LATEST: i64 = STEPS.len() as i64;
 
+/// Checks that a file opened read-only is at [`LATEST`] (it cannot be migrated).
+///
+/// # Errors
+/// `Backend`, saying to open the file read-write once (or to upgrade pushpool).
+pub(super) fn require_latest(conn: &Connection) -> Result<()> {
+    let current: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(sql)?;
+    if current == LATEST {
+        return Ok(());
+    }
+    Err(StoreError::Backend(
+        format!(
+            "the database is at schema version {current} and this pushpool reads version {LATEST}; a read-only file cannot be migrated: open it read-write once{}",
+            if current > LATEST { " with a pushpool as new as the one that wrote it" } else { "" }
+        )
+        .into(),
+    ))
+}
+
 /// Brings `conn`'s file to [`LATEST`].
 ///
 /// # Errors
