@@ -55,7 +55,8 @@
 //! | `UpdateStateDetails` | implemented: every state carries its `flow_run_id` |
 //! | `IncrementFlowRunCount` | implemented: each RUNNING counts, unless the run is resuming |
 //! | `RemoveResumingIndicator` | implemented: RUNNING or a final state clears `resuming` |
-//! | `UpdateSubflowParentTask`, `UpdateSubflowStateDetails` | not applicable: pushpool stores no task runs, so a subflow has no parent task run to update |
+//! | `UpdateSubflowParentTask` | implemented in the service (`update_subflow_parent_task`): each state a subflow run takes is copied onto its tracking task run |
+//! | `UpdateSubflowStateDetails` | implemented: a subflow run's states carry its tracking task run as `state_details.task_run_id` |
 //!
 //! Rules that pushpool's own submitter and reconciler rely on: a claim is SCHEDULED → PENDING
 //! (a second claim is aborted), and the service proposes its states only while the run is
@@ -481,8 +482,18 @@ pub fn apply_decision(
             _ => {}
         }
     }
+    let state = subflow_state_details(run, state);
     apply_state(run, state.clone(), now);
     Some(state)
+}
+
+/// `UpdateSubflowStateDetails`: a subflow run's states name its tracking task run in the
+/// parent (`state_details.task_run_id`).
+fn subflow_state_details(run: &FlowRun, mut state: State) -> State {
+    if let Some(parent) = run.parent_task_run_id {
+        state.state_details.task_run_id = Some(parent);
+    }
+    state
 }
 
 /// Applies an accepted state to the run's bookkeeping fields (`state`, `state_type`,
@@ -491,6 +502,7 @@ pub fn apply_decision(
 /// Prefect's `GlobalFlowPolicy` does after a transition (module docs). `now` is the
 /// `updated` time; the state's own timestamp is the time of the transition.
 pub fn apply_state(run: &mut FlowRun, state: State, now: DateTime<Utc>) {
+    let state = subflow_state_details(run, state);
     let at = state.timestamp;
     let to = state.r#type;
     if let Some(prev) = run.state.as_ref() {
@@ -995,6 +1007,28 @@ mod tests {
             Decision::Accept(s) => assert_eq!(s.timestamp, at + chrono::Duration::microseconds(1)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn update_subflow_state_details_names_the_tracking_task_run() {
+        let now = Utc::now();
+        let parent = uuid::Uuid::new_v4();
+        let mut run = FlowRun::new(
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+            "child".into(),
+            now,
+        );
+        run.parent_task_run_id = Some(parent);
+        apply_state(&mut run, State::new(StateType::Pending, now), now);
+        assert_eq!(
+            run.state.as_ref().unwrap().state_details.task_run_id,
+            Some(parent)
+        );
+        let decision = orchestrate(&run, State::new(StateType::Running, now), false, now);
+        let written = apply_decision(&mut run, &decision, false, now).expect("RUNNING written");
+        assert_eq!(written.state_details.task_run_id, Some(parent));
+        assert_eq!(run.state.unwrap().state_details.task_run_id, Some(parent));
     }
 
     #[test]
