@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::filters::{
-    BlockDocumentsBody, BlockSchemasBody, BlockTypesBody, FilterBody, offset_page,
+    BlockDocumentsBody, BlockSchemasBody, BlockTypesBody, FilterBody, checked_page, no_other_keys,
 };
 use super::{IncludeSecrets, parse_id};
 use crate::extract::{Json, Query};
@@ -121,7 +121,7 @@ pub(crate) async fn filter_block_types(
     State(state): State<AppState>,
     FilterBody(body): FilterBody<BlockTypesBody>,
 ) -> Result<axum::Json<Vec<BlockType>>, ApiError> {
-    let page = offset_page(&body.offset, &body.limit)?;
+    let page = checked_page(&body.other, &body.offset, &body.limit)?;
     let with_schema: Option<std::collections::HashSet<Uuid>> = match &body.block_schemas {
         Some(f) => Some(
             state
@@ -253,7 +253,7 @@ pub(crate) async fn filter_block_schemas(
     State(state): State<AppState>,
     FilterBody(body): FilterBody<BlockSchemasBody>,
 ) -> Result<axum::Json<Vec<BlockSchema>>, ApiError> {
-    let page = offset_page(&body.offset, &body.limit)?;
+    let page = checked_page(&body.other, &body.offset, &body.limit)?;
     let mut schemas: Vec<BlockSchema> = state
         .store()
         .list_block_schemas(Page::default())
@@ -495,7 +495,7 @@ pub(crate) async fn filter_block_documents(
     State(state): State<AppState>,
     FilterBody(body): FilterBody<BlockDocumentsBody>,
 ) -> Result<axum::Json<Vec<Value>>, ApiError> {
-    let page = offset_page(&body.offset, &body.limit)?;
+    let page = checked_page(&body.other, &body.offset, &body.limit)?;
     let docs = queries::read_block_documents(
         state.store().as_ref(),
         &body.query(),
@@ -515,6 +515,7 @@ pub(crate) async fn count_block_documents(
     State(state): State<AppState>,
     FilterBody(body): FilterBody<BlockDocumentsBody>,
 ) -> Result<axum::Json<u64>, ApiError> {
+    no_other_keys(&body.other)?;
     for (present, key) in [
         (body.offset.is_some(), "offset"),
         (body.limit.is_some(), "limit"),

@@ -1,10 +1,12 @@
 //! Prefect's filter route bodies (`POST /<resource>/filter`, `/count`, `/paginate`), parsed
 //! into typed structs that refuse what they do not know.
 //!
-//! - Every key of a body and of every filter model in it must be one Prefect 3.9.1 defines
-//!   (its OpenAPI document, `Body_read_flow_runs_flow_runs_filter_post` and friends); anything
-//!   else is a 422 that names its path (`flow_runs.tags.none_: unknown field ...`). Prefect
-//!   itself silently drops unknown top-level body keys (FastAPI), which pushpool does not.
+//! - Every key of every filter model in a body must be one Prefect 3.9.1 defines (its OpenAPI
+//!   document); anything else is a 422 that names its path (`flow_runs.tags.none_: unknown
+//!   field ...`), as Prefect's models forbid extra keys. At the top level of a body, Prefect's
+//!   server (FastAPI) silently drops keys it does not define, and its own client sends one
+//!   (`"work_queues": null` to `/flows/filter`): pushpool accepts such a key when it is `null`
+//!   and refuses it, naming it, otherwise.
 //! - A key sent as `null` is the same as a key left out, as FastAPI treats body fields.
 //! - `limit` follows Prefect's `LimitBody`: default and maximum 200
 //!   (`PREFECT_SERVER_API_DEFAULT_LIMIT`), `422 "Invalid limit: must be less than or equal to
@@ -144,6 +146,16 @@ pub(crate) fn offset_page(offset_raw: &RawNumber, limit_raw: &RawNumber) -> Resu
     })
 }
 
+/// `offset`/`limit` of a body, after checking its other keys.
+pub(crate) fn checked_page(
+    other: &serde_json::Map<String, Value>,
+    offset_raw: &RawNumber,
+    limit_raw: &RawNumber,
+) -> Result<Page, ApiError> {
+    no_other_keys(other)?;
+    offset_page(offset_raw, limit_raw)
+}
+
 /// Prefect's paginate response: `{results, count, limit, pages, page}`.
 pub(crate) fn paginated<T: serde::Serialize>(
     results: Vec<T>,
@@ -166,6 +178,19 @@ pub(crate) fn paginated<T: serde::Serialize>(
     })
 }
 
+/// Refuses a key of a body that Prefect's body for the route does not define, unless it is
+/// `null`. Prefect's server (FastAPI) drops such keys silently, and its own client sends one
+/// (`"work_queues": null` to `/flows/filter`): a `null` asks for nothing, anything else would
+/// be a criterion answered by ignoring it, so it is a 422 naming the key.
+pub(crate) fn no_other_keys(other: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
+    match other.iter().find(|(_, v)| !v.is_null()) {
+        Some((key, _)) => Err(ApiError::Invalid(format!(
+            "{key}: not a key of this route's body (Prefect's server would ignore it; pushpool refuses it)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Refuses a criterion pushpool cannot answer yet.
 fn refuse(present: bool, path: &str, why: &str) -> Result<(), ApiError> {
     if present {
@@ -181,7 +206,7 @@ const NO_QUEUES: &str = "filtering by work queues is not supported by pushpool y
 /// A body of one of the flow run, flow and deployment routes: the related filters, a sort,
 /// and the paging keys its route takes.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, bound(deserialize = "S: Deserialize<'de>"))]
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
 pub(crate) struct ListBody<S> {
     #[serde(default)]
     flows: Option<FlowFilter>,
@@ -203,6 +228,10 @@ pub(crate) struct ListBody<S> {
     offset: RawNumber,
     #[serde(default)]
     page: RawNumber,
+    /// Keys Prefect's body does not define: accepted only as `null` (the Prefect client
+    /// sends `"work_queues": null` to `/flows/filter`); see [`no_other_keys`].
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
 }
 
 /// What a list route needs: the filters, the sort, and its page.
@@ -228,6 +257,7 @@ impl<S: Default> ListBody<S> {
     /// Checks the body for a route with `paging`; the `flows`-filter route has no
     /// `work_pool_queues` key (Prefect's `Body_read_flows_flows_filter_post`).
     pub(crate) fn listing(self, paging: Paging, queues: bool) -> Result<Listing<S>, ApiError> {
+        no_other_keys(&self.other)?;
         let unexpected = |present: bool, key: &str| {
             refuse(
                 present,
@@ -300,7 +330,6 @@ pub(crate) type DeploymentsBody = ListBody<DeploymentSort>;
 
 /// `/work_pools/filter` and `/count`: `{work_pools, offset, limit}`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct WorkPoolsBody {
     #[serde(default)]
     pub work_pools: Option<WorkPoolFilter>,
@@ -308,11 +337,14 @@ pub(crate) struct WorkPoolsBody {
     pub offset: RawNumber,
     #[serde(default)]
     pub limit: RawNumber,
+    /// Keys Prefect's body does not define: accepted only as `null` (the Prefect client
+    /// sends `"work_queues": null` to `/flows/filter`); see [`no_other_keys`].
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
 }
 
 /// `/block_documents/filter` and `/count`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct BlockDocumentsBody {
     #[serde(default)]
     pub block_documents: Option<BlockDocumentFilter>,
@@ -328,11 +360,14 @@ pub(crate) struct BlockDocumentsBody {
     pub offset: RawNumber,
     #[serde(default)]
     pub limit: RawNumber,
+    /// Keys Prefect's body does not define: accepted only as `null` (the Prefect client
+    /// sends `"work_queues": null` to `/flows/filter`); see [`no_other_keys`].
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
 }
 
 /// `/block_types/filter`: `{block_types, block_schemas, offset, limit}`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct BlockTypesBody {
     #[serde(default)]
     pub block_types: Option<BlockTypeFilter>,
@@ -342,11 +377,14 @@ pub(crate) struct BlockTypesBody {
     pub offset: RawNumber,
     #[serde(default)]
     pub limit: RawNumber,
+    /// Keys Prefect's body does not define: accepted only as `null` (the Prefect client
+    /// sends `"work_queues": null` to `/flows/filter`); see [`no_other_keys`].
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
 }
 
 /// `/block_schemas/filter`: `{block_schemas, offset, limit}`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct BlockSchemasBody {
     #[serde(default)]
     pub block_schemas: Option<BlockSchemaFilter>,
@@ -354,4 +392,8 @@ pub(crate) struct BlockSchemasBody {
     pub offset: RawNumber,
     #[serde(default)]
     pub limit: RawNumber,
+    /// Keys Prefect's body does not define: accepted only as `null` (the Prefect client
+    /// sends `"work_queues": null` to `/flows/filter`); see [`no_other_keys`].
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::filters::{FilterBody, WorkPoolsBody, offset_page};
+use super::filters::{FilterBody, WorkPoolsBody, checked_page, no_other_keys};
 use super::parse_id;
 use crate::extract::Json;
 use crate::{ApiError, AppState};
@@ -190,7 +190,7 @@ pub(crate) async fn filter(
     State(state): State<AppState>,
     FilterBody(body): FilterBody<WorkPoolsBody>,
 ) -> Result<axum::Json<Vec<WorkPool>>, ApiError> {
-    let page = offset_page(&body.offset, &body.limit)?;
+    let page = checked_page(&body.other, &body.offset, &body.limit)?;
     Ok(axum::Json(
         queries::read_work_pools(
             state.store().as_ref(),
@@ -206,6 +206,7 @@ pub(crate) async fn count(
     State(state): State<AppState>,
     FilterBody(body): FilterBody<WorkPoolsBody>,
 ) -> Result<axum::Json<u64>, ApiError> {
+    no_other_keys(&body.other)?;
     for (present, key) in [
         (body.offset.is_some(), "offset"),
         (body.limit.is_some(), "limit"),

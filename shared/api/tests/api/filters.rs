@@ -669,7 +669,20 @@ fn cases(s: &Seeded) -> Vec<Case> {
             RUNS,
             json!({"colour": "blue"}),
             Invalid(
-                "colour: unknown field `colour`, expected one of `flows`, `flow_runs`, `task_runs`, `deployments`, `work_pools`, `work_pool_queues`, `sort`, `limit`, `offset`, `page`",
+                "colour: not a key of this route's body (Prefect's server would ignore it; pushpool refuses it)",
+            ),
+        ),
+        case(
+            FLOWS,
+            // What `prefect flow-run ls` sends (the client's `read_flows` adds `work_queues`).
+            json!({"flows": null, "flow_runs": {"id": {"any_": []}}, "task_runs": null, "deployments": null, "work_pools": null, "work_queues": null, "sort": null, "limit": null, "offset": 0}),
+            Ordered(&[]),
+        ),
+        case(
+            FLOWS,
+            json!({"work_queues": {"name": {"any_": ["default"]}}}),
+            Invalid(
+                "work_queues: not a key of this route's body (Prefect's server would ignore it; pushpool refuses it)",
             ),
         ),
         // -- flow_runs: sorts, limit, offset
