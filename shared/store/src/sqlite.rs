@@ -381,6 +381,36 @@ fn insert_state(tx: &rusqlite::Transaction<'_>, run: &FlowRun) -> Result<()> {
 }
 
 /// Runs the statement (selecting `body, version`) and decodes each row into a flow run.
+/// The page of `q` read by SQLite alone (`plan` is `q`'s, and exact).
+fn exact_page(c: &Connection, q: &FlowRunQuery, plan: &query::Plan) -> Result<Vec<FlowRun>> {
+    let stmt = format!(
+        "SELECT body, version FROM flow_runs {} {} LIMIT {} OFFSET {}",
+        plan.where_,
+        plan.order_by,
+        q.page.limit.map_or(-1, |l| l.min(i64::MAX as usize) as i64),
+        q.page.offset.min(i64::MAX as usize)
+    );
+    let mut stmt = c.prepare(&stmt).map_err(sql)?;
+    query_runs(&mut stmt, rusqlite::params_from_iter(plan.params.iter()))
+}
+
+/// A run's or task run's state history (`table` is `flow_run_states` or `task_run_states`,
+/// `column` its run column), oldest first.
+fn state_history(c: &Connection, table: &str, column: &str, id: Uuid) -> Result<Vec<State>> {
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT body FROM {table} WHERE {column} = ?1 ORDER BY rowid"
+        ))
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map(params![id.to_string()], |r| r.get::<_, String>(0))
+        .map_err(sql)?;
+    let bodies = rows
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(sql)?;
+    bodies.iter().map(|b| from_json(b)).collect()
+}
+
 fn query_runs(
     stmt: &mut rusqlite::Statement<'_>,
     args: impl rusqlite::Params,
@@ -893,20 +923,7 @@ impl Store for SqliteStore {
                 // would otherwise read every run of those states and sort them.
                 let mut runs = Vec::new();
                 for part in parts {
-                    let plan = query::plan(&part);
-                    let stmt = format!(
-                        "SELECT body, version FROM flow_runs {} {} LIMIT {}",
-                        plan.where_,
-                        plan.order_by,
-                        part.page
-                            .limit
-                            .map_or(-1, |l| l.min(i64::MAX as usize) as i64),
-                    );
-                    let mut stmt = c.prepare(&stmt).map_err(sql)?;
-                    runs.extend(query_runs(
-                        &mut stmt,
-                        rusqlite::params_from_iter(plan.params),
-                    )?);
+                    runs.extend(exact_page(c, &part, &query::plan(&part))?);
                 }
                 runs.sort_by(|a, b| q.sort.compare(a, b));
                 return Ok(runs
@@ -918,15 +935,7 @@ impl Store for SqliteStore {
             let plan = query::plan(&q);
             let take = q.page.limit.unwrap_or(usize::MAX);
             if plan.exact {
-                let stmt = format!(
-                    "SELECT body, version FROM flow_runs {} {} LIMIT {} OFFSET {}",
-                    plan.where_,
-                    plan.order_by,
-                    q.page.limit.map_or(-1, |l| l.min(i64::MAX as usize) as i64),
-                    q.page.offset.min(i64::MAX as usize)
-                );
-                let mut stmt = c.prepare(&stmt).map_err(sql)?;
-                return query_runs(&mut stmt, rusqlite::params_from_iter(plan.params));
+                return exact_page(c, &q, &plan);
             }
             // Part of the filter is not in the columns: read in order, keep what matches.
             let stmt = format!(
@@ -1012,21 +1021,8 @@ impl Store for SqliteStore {
     }
 
     async fn read_flow_run_states(&self, id: Uuid) -> Result<Vec<State>> {
-        let bodies: Vec<String> = self
-            .with(move |c| {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT body FROM flow_run_states WHERE flow_run_id = ?1 ORDER BY rowid",
-                    )
-                    .map_err(sql)?;
-                let rows = stmt
-                    .query_map(params![id.to_string()], |r| r.get::<_, String>(0))
-                    .map_err(sql)?;
-                rows.collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(sql)
-            })
-            .await?;
-        bodies.iter().map(|b| from_json(b)).collect()
+        self.with(move |c| state_history(c, "flow_run_states", "flow_run_id", id))
+            .await
     }
 
     async fn read_state(&self, state_id: Uuid) -> Result<State> {
@@ -1159,21 +1155,8 @@ impl Store for SqliteStore {
     }
 
     async fn read_task_run_states(&self, id: Uuid) -> Result<Vec<State>> {
-        let bodies: Vec<String> = self
-            .with(move |c| {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT body FROM task_run_states WHERE task_run_id = ?1 ORDER BY rowid",
-                    )
-                    .map_err(sql)?;
-                let rows = stmt
-                    .query_map(params![id.to_string()], |r| r.get::<_, String>(0))
-                    .map_err(sql)?;
-                rows.collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(sql)
-            })
-            .await?;
-        bodies.iter().map(|b| from_json(b)).collect()
+        self.with(move |c| state_history(c, "task_run_states", "task_run_id", id))
+            .await
     }
 
     async fn read_task_run_state(&self, state_id: Uuid) -> Result<State> {
