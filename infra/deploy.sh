@@ -7,8 +7,12 @@
 #
 # Options (environment variable in brackets):
 #   --build-only                 stop after building and checking the binaries
-#   --profile NAME               Cargo profile of the build (default release); CI checks the
-#                                binaries' glibc with the quicker `lambda-check` profile
+#   --profile NAME               Cargo profile of the build (default release)
+#   --binaries DIR               do not build: check (and with --build-only, only check) the
+#                                binaries pushpool-api-function, pushpool-submitter and
+#                                pushpool-reconciler already built in DIR. The test command uses
+#                                it on the debug binaries its own zig-linked test build made
+#                                (scripts/test.sh), so the workspace is compiled once
 #   --arch x86_64|arm64          CPU architecture (default x86_64) [PUSHPOOL_ARCH]; arm64 needs
 #                                the aarch64-unknown-linux-gnu Rust target (installed if missing)
 #   --pass-role-arns A,B         the ECS task/execution roles pools may name: the only
@@ -36,6 +40,7 @@ root="$(dirname "$here")"
 die() { echo "deploy: $*" >&2; exit 1; }
 
 build_only=0
+binaries=""
 profile=release
 arch="${PUSHPOOL_ARCH:-x86_64}"
 pass_roles="${PUSHPOOL_PASS_ROLE_ARNS:-}"
@@ -46,6 +51,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --build-only) build_only=1 ;;
     --profile) profile="${2:?--profile needs a name}"; shift ;;
+    --binaries) binaries="${2:?--binaries needs a directory}"; shift ;;
     --arch) arch="${2:?--arch needs a value}"; shift ;;
     --pass-role-arns) pass_roles="${2:?}"; shift ;;
     --job-api-key) job_key="${2:?}"; shift ;;
@@ -70,29 +76,43 @@ case "$arch" in
 esac
 
 # ------------------------------------------------------------------ tools
-tools_bin="$("$here/tools.sh" lambda)" || die "could not install aws-sam-cli/cargo-lambda/ziglang"
-# cargo-lambda finds Zig through `python3 -m ziglang`: this venv's python3 must come first.
-export PATH="$tools_bin:$PATH" SAM_CLI_TELEMETRY=0
+if [ -n "$binaries" ] && [ "$build_only" = 1 ]; then
+  : # only checking binaries built elsewhere: no tool to install
+elif [ -n "$binaries" ]; then
+  tools_bin="$("$here/tools.sh" sam)" || die "could not install aws-sam-cli"
+  export PATH="$tools_bin:$PATH" SAM_CLI_TELEMETRY=0
+else
+  tools_bin="$("$here/tools.sh" lambda)" || die "could not install aws-sam-cli/cargo-lambda/ziglang"
+  # cargo-lambda finds Zig through `python3 -m ziglang`: this venv's python3 must come first.
+  export PATH="$tools_bin:$PATH" SAM_CLI_TELEMETRY=0
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$triple"; then
+    echo "deploy: adding the Rust target $triple"
+    rustup target add "$triple" || die "could not install the Rust target $triple (rustup target add $triple)"
+  fi
+fi
 command -v objdump >/dev/null || command -v readelf >/dev/null ||
   die "objdump/readelf not found (apt-get install binutils)"
-if ! rustup target list --installed 2>/dev/null | grep -qx "$triple"; then
-  echo "deploy: adding the Rust target $triple"
-  rustup target add "$triple" || die "could not install the Rust target $triple (rustup target add $triple)"
-fi
 
 # ------------------------------------------------------------------ build
 # function directory -> Cargo binary (functions/*/Cargo.toml)
 fns=(api submitter reconciler)
 declare -A bin=([api]=pushpool-api-function [submitter]=pushpool-submitter [reconciler]=pushpool-reconciler)
 
-export CARGO_TARGET_DIR="${PUSHPOOL_LAMBDA_TARGET_DIR:-$root/target/lambda-build}"
-echo "deploy: building ${bin[*]} for $arch (cargo lambda, profile $profile, glibc <= 2.34; target dir $CARGO_TARGET_DIR)"
-start=$SECONDS
-# The .2.34 suffix makes zig link against glibc 2.34's symbols (Amazon Linux 2023's glibc):
-# a call to anything newer fails at link time instead of at cold start.
-(cd "$root" && cargo lambda build --profile "$profile" --output-format binary --target "$triple.2.34" \
-  --bin pushpool-api-function --bin pushpool-submitter --bin pushpool-reconciler)
-echo "deploy: built in $((SECONDS - start)) s"
+if [ -n "$binaries" ]; then
+  [ -d "$binaries" ] || die "--binaries: $binaries is not a directory"
+  echo "deploy: checking the binaries in $binaries (no build)"
+  bootstrap_of() { echo "$binaries/${bin[$1]}"; }
+else
+  export CARGO_TARGET_DIR="${PUSHPOOL_LAMBDA_TARGET_DIR:-$root/target/lambda-build}"
+  echo "deploy: building ${bin[*]} for $arch (cargo lambda, profile $profile, glibc <= 2.34; target dir $CARGO_TARGET_DIR)"
+  start=$SECONDS
+  # The .2.34 suffix makes zig link against glibc 2.34's symbols (Amazon Linux 2023's glibc):
+  # a call to anything newer fails at link time instead of at cold start.
+  (cd "$root" && cargo lambda build --profile "$profile" --output-format binary --target "$triple.2.34" \
+    --bin pushpool-api-function --bin pushpool-submitter --bin pushpool-reconciler)
+  echo "deploy: built in $((SECONDS - start)) s"
+  bootstrap_of() { echo "$CARGO_TARGET_DIR/lambda/${bin[$1]}/bootstrap"; }
+fi
 
 glibc_max() { # the newest GLIBC_x.y version the binary needs
   { objdump -T "$1" 2>/dev/null || readelf -W --dyn-syms -V "$1"; } |
@@ -101,7 +121,7 @@ glibc_max() { # the newest GLIBC_x.y version the binary needs
 want_machine="$([ "$arch" = arm64 ] && echo AArch64 || echo 'X86-64')"
 printf '%-11s %-24s %10s %8s  %s\n' function binary bytes MiB "max GLIBC_"
 for fn in "${fns[@]}"; do
-  src="$CARGO_TARGET_DIR/lambda/${bin[$fn]}/bootstrap"
+  src="$(bootstrap_of "$fn")"
   [ -f "$src" ] || die "$src was not built"
   mkdir -p "$here/build/$fn"
   install -m 0755 "$src" "$here/build/$fn/bootstrap"

@@ -3,6 +3,7 @@
 #
 #   infra/tools.sh sam        aws-sam-cli (sam validate --lint, sam deploy)     -> infra/.venv-sam
 #   infra/tools.sh lambda     + cargo-lambda and ziglang (the Lambda builds)    -> infra/.venv-sam
+#   infra/tools.sh zigbuild   + cargo-zigbuild and ziglang (the test build, scripts/test.sh)
 #   infra/tools.sh checkov    checkov                                           -> infra/.venv-checkov
 #
 # Prints the venv's bin directory. Why not the project's .venv (scripts/setup-test-tools.sh):
@@ -17,6 +18,7 @@ python="${PYTHON:-python3}"
 
 SAM_PINS=("aws-sam-cli==1.170.0")
 LAMBDA_PINS=("cargo-lambda==1.9.2" "ziglang==0.17.1")
+ZIGBUILD_PINS=("cargo-zigbuild==0.24.1" "ziglang==0.17.1")
 CHECKOV_PINS=("checkov==3.3.30")
 
 ensure() { # ensure VENV PIN...
@@ -50,6 +52,7 @@ ensure() { # ensure VENV PIN...
 case "${1:-}" in
   sam) ensure "$here/.venv-sam" "${SAM_PINS[@]}" ;;
   lambda) ensure "$here/.venv-sam" "${SAM_PINS[@]}" "${LAMBDA_PINS[@]}" ;;
+  zigbuild) ensure "$here/.venv-sam" "${SAM_PINS[@]}" "${ZIGBUILD_PINS[@]}" ;;
   checkov) ensure "$here/.venv-checkov" "${CHECKOV_PINS[@]}" ;;
-  *) echo "usage: $0 sam|lambda|checkov" >&2; exit 2 ;;
+  *) echo "usage: $0 sam|lambda|zigbuild|checkov" >&2; exit 2 ;;
 esac
