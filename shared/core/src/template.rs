@@ -99,6 +99,14 @@ pub enum TemplateError {
         .0.join(" ,")
     )]
     UndeclaredVariables(Vec<String>),
+    /// A non-empty base job template whose `job_configuration` or `variables` is missing or
+    /// empty (`null`, `{}`, `[]`, `""`, `0` or `false`: Python's falsy values, which Prefect's
+    /// check tests). Prefect's message.
+    #[error(
+        "The `base_job_template` must contain both a `job_configuration` key and a \
+         `variables` key."
+    )]
+    MissingSections,
     /// Job variables do not conform to the template's `variables` schema.
     #[error("invalid job variables: {field}: {message}")]
     InvalidJobVariables {
@@ -112,18 +120,34 @@ pub enum TemplateError {
 }
 
 /// Prefect's check of a base job template written through the API (`validate_base_job_template`
-/// in `prefect/server/schemas/actions.py`, run on work pool create and update): every
-/// placeholder name used in `job_configuration` (keys and values, at any depth, including
+/// in `prefect/server/schemas/actions.py`, run on work pool create and update): `{}` passes;
+/// any other template must have a non-empty `job_configuration` and a non-empty `variables`
+/// (Python truthiness); then every placeholder name used in `job_configuration` (keys and values, at any depth, including
 /// `prefect.variables.*`, `prefect.blocks.*` and `$ENV` names, as Prefect counts them) must be a
 /// property of `variables`. `{}` passes. Only writes are checked: a template stored before
 /// still parses ([`BaseJobTemplate::parse`]) and renders.
 ///
 /// # Errors
+/// [`TemplateError::MissingSections`] when a section is missing or empty;
 /// [`TemplateError::UndeclaredVariables`] with the undeclared names, sorted.
 pub fn check_declared_variables(value: &Value) -> Result<(), TemplateError> {
     let Some(template) = value.as_object() else {
         return Ok(());
     };
+    if template.is_empty() {
+        return Ok(());
+    }
+    let truthy = |key: &str| match template.get(key) {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64() != Some(0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+    };
+    if !(truthy("job_configuration") && truthy("variables")) {
+        return Err(TemplateError::MissingSections);
+    }
     let Some(Value::Object(job_configuration)) = template.get("job_configuration") else {
         return Ok(());
     };

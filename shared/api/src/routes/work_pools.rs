@@ -73,9 +73,9 @@ fn check_template(template: &Value) -> Result<(), ApiError> {
     if template.as_object().is_some_and(|o| o.is_empty()) {
         return Ok(());
     }
-    BaseJobTemplate::parse(template)
-        .map(|_| ())
-        .and_then(|()| check_declared_variables(template))
+    // Prefect's presence and declaration checks first, then what rendering needs.
+    check_declared_variables(template)
+        .and_then(|()| BaseJobTemplate::parse(template).map(|_| ()))
         .map_err(|e| ApiError::Invalid(format!("base_job_template: {e}")))
 }
 

@@ -528,6 +528,66 @@ async fn undeclared_template_variable_is_422_on_create_and_update() {
     assert_eq!(detail(&body), expected);
 }
 
+/// Prefect's `validate_base_job_template`: a template other than `{}` needs a non-empty
+/// `job_configuration` and a non-empty `variables`, on create and on update.
+#[tokio::test]
+async fn template_without_both_sections_is_422_on_create_and_update() {
+    let app = app();
+    create_ecs_pool(&app).await;
+    let expected = "base_job_template: The `base_job_template` must contain both a \
+        `job_configuration` key and a `variables` key.";
+    let config = json!({"command": "{{ command }}"});
+    let variables = json!({"type": "object", "properties": {"command": {"type": "string"}}});
+    for (i, template) in [
+        json!({"job_configuration": config}),
+        json!({"variables": variables}),
+        json!({"job_configuration": {}, "variables": variables}),
+        json!({"job_configuration": config, "variables": {}}),
+        json!({"job_configuration": config, "variables": null}),
+        json!({"other": 1}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, body) = send(
+            &app,
+            "POST",
+            "/api/work_pools/",
+            Some(json!({"name": format!("sections-{i}"), "type": "process",
+                "base_job_template": template})),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{template}: {body}"
+        );
+        assert_eq!(detail(&body), expected, "{template}");
+        let (status, body) = send(
+            &app,
+            "PATCH",
+            "/api/work_pools/my-push-pool",
+            Some(json!({"base_job_template": template})),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{template}: {body}"
+        );
+        assert_eq!(detail(&body), expected, "{template}");
+    }
+    // `{}` is still accepted (Prefect's default for a pool created without a template).
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/work_pools/",
+        Some(json!({"name": "empty-template", "type": "process", "base_job_template": {}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
 /// A pool stored before the check (or by another path) still reads.
 #[tokio::test]
 async fn a_stored_template_with_an_undeclared_variable_still_reads() {
