@@ -52,6 +52,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(m) => Self::NotFound(m),
             StoreError::Conflict(m) => Self::Conflict(m),
+            // A use case that takes a bounded counter (a concurrency slot) answers its own
+            // way (Prefect's WAIT); one that lets it through is a 409 naming the counter.
+            e @ StoreError::LimitReached(_) => Self::Conflict(e.to_string()),
             e @ (StoreError::Transient(_)
             | StoreError::VersionConflict(_)
             | StoreError::Unavailable { .. }) => Self::Unavailable(e),
