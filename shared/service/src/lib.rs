@@ -20,12 +20,12 @@
 //! - a job that ended without the flow run reporting is finished from the provider's status,
 //!   through the same orchestration rules, so a COMPLETED run is never moved back.
 //!
-//! This crate must not depend on HTTP or Lambda crates.
+//! This crate must not depend on HTTP or Lambda crates, nor configure provider SDKs: the
+//! hosts build the providers (`pushpool_providers::push_providers`) and hand them in.
 
 mod error;
 pub mod flow_runs;
 mod job;
-mod providers;
 pub mod queries;
 mod service;
 mod task_runs;
@@ -37,7 +37,6 @@ pub use flow_runs::{
     MAX_RETRY_DELAY_SECONDS,
 };
 pub use job::{JobBuildError, build_job};
-pub use providers::push_providers;
 pub use service::{
     CLAIM_DEADLINE_MARGIN, DEFAULT_RETRY_BUDGET, MAX_RETRY_DELAY, Outcome, Service, ServiceConfig,
     ServiceError, Tries,
