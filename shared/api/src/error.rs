@@ -75,6 +75,7 @@ impl From<pushpool_service::UseCaseError> for ApiError {
         match e {
             UseCaseError::Invalid(m) => Self::Invalid(m),
             UseCaseError::NotFound(m) => Self::NotFound(m),
+            UseCaseError::BadRequest(m) => Self::BadRequest(m),
             UseCaseError::KeptChanging(k) => Self::KeptChanging(k.to_string()),
             UseCaseError::Store(e) => e.into(),
         }

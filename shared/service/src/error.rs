@@ -12,6 +12,10 @@ pub enum UseCaseError {
     /// 422: a field has a bad value; the message names it (`job_variables.cpu: ...`).
     #[error("{0}")]
     Invalid(String),
+    /// 400: the request cannot apply to the resource as it is (Prefect's own 400s: job
+    /// variables of a run that is no longer SCHEDULED); the message says why.
+    #[error("{0}")]
+    BadRequest(String),
     /// 404: something the request points at does not exist; the message names it
     /// (`flow_id: flow <id> not found`).
     #[error("{0}")]

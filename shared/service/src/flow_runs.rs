@@ -190,6 +190,24 @@ pub fn check_empirical_policy(policy: &EmpiricalPolicy) -> Result<(), UseCaseErr
     Ok(())
 }
 
+/// Whether `run` may take new job variables (Prefect's `update_flow_run`): it has a state
+/// and it is SCHEDULED.
+///
+/// # Errors
+/// `BadRequest` with Prefect's detail.
+fn job_variables_updatable(run: &FlowRun) -> Result<(), UseCaseError> {
+    match run.state_type {
+        None => Err(UseCaseError::BadRequest(
+            "Flow run state is required to update job variables but none exists".into(),
+        )),
+        Some(StateType::Scheduled) => Ok(()),
+        Some(other) => Err(UseCaseError::BadRequest(format!(
+            "Job variables for a flow run in state {} cannot be updated",
+            other.as_str()
+        ))),
+    }
+}
+
 fn pending() -> StateCreate {
     StateCreate {
         r#type: StateType::Pending,
@@ -479,8 +497,16 @@ impl Service {
 
     /// `PATCH /flow_runs/{id}`: replaces each field the body gives.
     ///
+    /// New `job_variables` follow Prefect's `update_flow_run`: only a SCHEDULED run of a
+    /// deployment takes them (400 otherwise, with Prefect's details), and the deployment's
+    /// job variables merged with them are validated against its work pool as when a run is
+    /// created (a deployment without a pool has nothing to check against). The run's state
+    /// and deployment are checked again on the version written.
+    ///
     /// # Errors
-    /// `Invalid` (`empirical_policy.*`); `Store(NotFound)`; `KeptChanging`; `Store`.
+    /// `Invalid` (`empirical_policy.*`, `job_variables.*`); `BadRequest` (job variables of a
+    /// run that is not SCHEDULED or has no deployment); `Store(NotFound)`; `KeptChanging`;
+    /// `Store`.
     pub async fn update_flow_run(
         &self,
         id: Uuid,
@@ -489,30 +515,60 @@ impl Service {
         if let Some(policy) = &body.empirical_policy {
             check_empirical_policy(policy)?;
         }
-        self.change_flow_run(id, |run| {
-            if let Some(v) = &body.name {
-                run.name = v.clone();
-            }
-            if let Some(v) = &body.flow_version {
-                run.flow_version = v.clone();
-            }
-            if let Some(v) = &body.parameters {
-                run.parameters = v.clone();
-            }
-            if let Some(v) = &body.empirical_policy {
-                run.empirical_policy = v.clone();
-            }
-            if let Some(v) = &body.tags {
-                run.tags = v.clone();
-            }
-            if let Some(v) = &body.infrastructure_pid {
-                run.infrastructure_pid = v.clone();
-            }
-            if let Some(v) = &body.job_variables {
-                run.job_variables = v.clone();
-            }
-        })
-        .await
+        let mut checked_deployment = None;
+        if let Some(vars) = &body.job_variables {
+            let run = self.store().read_flow_run(id).await?;
+            job_variables_updatable(&run)?;
+            let no_deployment = || {
+                UseCaseError::BadRequest("A deployment for the flow run could not be found".into())
+            };
+            let deployment_id = run.deployment_id.ok_or_else(no_deployment)?;
+            let deployment = match self.store().read_deployment(deployment_id).await {
+                Ok(d) => d,
+                Err(StoreError::NotFound(_)) => return Err(no_deployment()),
+                Err(e) => return Err(e.into()),
+            };
+            self.check_run_job_variables(&deployment, vars).await?;
+            checked_deployment = Some(deployment_id);
+        }
+        let done = self
+            .modify_flow_run::<_, UseCaseError>(id, |run| {
+                if body.job_variables.is_some() {
+                    job_variables_updatable(run)?;
+                    if run.deployment_id != checked_deployment {
+                        return Err(UseCaseError::BadRequest(
+                            "A deployment for the flow run could not be found".into(),
+                        ));
+                    }
+                }
+                let mut next = run.clone();
+                if let Some(v) = &body.name {
+                    next.name = v.clone();
+                }
+                if let Some(v) = &body.flow_version {
+                    next.flow_version = v.clone();
+                }
+                if let Some(v) = &body.parameters {
+                    next.parameters = v.clone();
+                }
+                if let Some(v) = &body.empirical_policy {
+                    next.empirical_policy = v.clone();
+                }
+                if let Some(v) = &body.tags {
+                    next.tags = v.clone();
+                }
+                if let Some(v) = &body.infrastructure_pid {
+                    next.infrastructure_pid = v.clone();
+                }
+                if let Some(v) = &body.job_variables {
+                    next.job_variables = v.clone();
+                }
+                next.updated = Utc::now();
+                Ok(Plan::write(next, ()))
+            })
+            .await?;
+        done.written
+            .ok_or_else(|| StoreError::Backend("a planned write was not made".into()).into())
     }
 
     /// `PATCH /flow_runs/{id}/labels`: sets each label given, keeping the others.

@@ -732,3 +732,99 @@ async fn post_flow_runs_of_a_missing_deployment_is_404_naming_deployment_id() {
         json!({"detail": format!("deployment_id: deployment {missing} not found")})
     );
 }
+
+#[tokio::test]
+async fn patch_job_variables_of_a_scheduled_run_are_checked_like_a_new_runs() {
+    let app = app();
+    let (_, deployment) = create_yaml_deployment(&app).await;
+    let (status, run) = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{}/create_flow_run", id_of(&deployment)),
+        Some(recorded_request(D1.0, D1.1)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    assert_eq!(run["state_type"], "SCHEDULED");
+    let path = format!("/api/flow_runs/{}", id_of(&run));
+    let (_, refused_at_create) = send(
+        &app,
+        "POST",
+        "/api/flow_runs/",
+        Some(flow_run_of(&deployment, json!({"memory": "lots"}))),
+    )
+    .await;
+
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &path,
+        Some(json!({"job_variables": {"memory": "lots"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body, refused_at_create);
+
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &path,
+        Some(json!({"job_variables": {"memory": 4096}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (_, stored) = send(&app, "GET", &path, None).await;
+    assert_eq!(stored["job_variables"], json!({"memory": 4096}));
+
+    // Once the run left SCHEDULED, its job variables are fixed (Prefect's 400).
+    let (status, _) = send(
+        &app,
+        "POST",
+        &format!("{path}/set_state"),
+        Some(json!({"state": {"type": "PENDING"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &path,
+        Some(json!({"job_variables": {"memory": 2048}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"detail": "Job variables for a flow run in state PENDING cannot be updated"})
+    );
+    let (_, stored) = send(&app, "GET", &path, None).await;
+    assert_eq!(stored["job_variables"], json!({"memory": 4096}));
+}
+
+#[tokio::test]
+async fn patch_job_variables_of_a_run_without_deployment_is_400() {
+    let app = app();
+    let flow = create_flow(&app).await;
+    let (status, run) = send(
+        &app,
+        "POST",
+        "/api/flow_runs/",
+        Some(json!({"flow_id": flow["id"], "state": {"type": "SCHEDULED"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &format!("/api/flow_runs/{}", id_of(&run)),
+        Some(json!({"job_variables": {"memory": 2048}})),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"detail": "A deployment for the flow run could not be found"})
+    );
+}
