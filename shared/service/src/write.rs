@@ -629,4 +629,44 @@ mod tests {
         assert_eq!(stored.version, 3);
         assert_eq!(done.written.map(|w| w.version), Some(3));
     }
+
+    #[tokio::test]
+    async fn a_claim_that_lost_a_race_is_still_a_new_attempt() {
+        let store = Arc::new(RenamedOnce {
+            inner: SqliteStore::in_memory().unwrap(),
+            commits: AtomicU32::new(0),
+        });
+        store
+            .create_work_pool(&pushpool_store::conformance::work_pool("pool"))
+            .await
+            .unwrap();
+        let run = pushpool_store::conformance::flow_run(Uuid::new_v4(), Some("pool"));
+        let (run, _) = store.create_flow_run(&run).await.unwrap();
+        assert_eq!(run.submission_attempt, 0);
+        let service = service_over(store.clone());
+
+        // No provider for the pool's type: the claim is written (after losing the first
+        // race to the rename), then the run ends CRASHED saying so.
+        let outcome = service
+            .submit(run.clone(), chrono::Utc::now())
+            .await
+            .unwrap();
+
+        assert_eq!(
+            outcome,
+            crate::Outcome::Finished(pushpool_core::state::StateType::Crashed)
+        );
+        let stored = store.read_flow_run(run.id).await.unwrap();
+        assert_eq!(stored.name, "renamed");
+        assert_eq!(stored.submission_attempt, 1);
+        let types: Vec<_> = store
+            .read_flow_run_states(run.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.r#type)
+            .collect();
+        use pushpool_core::state::StateType::{Crashed, Pending, Scheduled};
+        assert_eq!(types, [Scheduled, Pending, Crashed]);
+    }
 }
