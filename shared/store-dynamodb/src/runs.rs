@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 use pushpool_core::filter::{FlowRunSort, Operator};
 use pushpool_core::model::FlowRun;
@@ -21,7 +22,6 @@ use crate::item::{
 };
 use crate::ops::{MAX_ATTEMPTS, Query, Tx, backoff, key_of, key_string};
 use crate::task_runs::{CHILD_PREFIX, task_run_pk};
-use aws_sdk_dynamodb::types::TransactWriteItem;
 
 /// At most this many values go into one `IN (...)` of a filter expression (DynamoDB's
 /// limit); longer lists are only checked after the runs are read.
