@@ -23,7 +23,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
     // The API never submits: its providers only check job variables against their limits.
-    let providers = pushpool_service::push_providers(sdk.clone())?;
+    let providers = pushpool_providers::push_providers(sdk.clone())?;
     let service = Service::new(Arc::new(store), providers, config.service_config());
     let app =
         pushpool_api::router(pushpool_api::AppState::new(service).with_auth(AuthMode::Required));

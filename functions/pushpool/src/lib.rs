@@ -133,7 +133,7 @@ impl Server {
             .with_context(|| format!("creating {}", process_dir.display()))?;
         let providers = Providers::new()
             .with("process", Arc::new(process))
-            .with_all(pushpool_service::push_providers(sdk)?)
+            .with_all(pushpool_providers::push_providers(sdk)?)
             .with_all(config.providers);
         let service = Service::new(
             Arc::new(store),

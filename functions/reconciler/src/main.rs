@@ -26,7 +26,7 @@ async fn main() -> Result<(), Error> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
     let service = Service::new(
         Arc::new(store),
-        pushpool_service::push_providers(sdk)?,
+        pushpool_providers::push_providers(sdk)?,
         config.service_config(),
     );
     let service = &service;

@@ -38,6 +38,11 @@ pub enum ApiError {
     /// until an operator acts ([`StoreError::Unavailable`]: the detail says what is wrong).
     #[error("service temporarily unavailable")]
     Unavailable(#[source] StoreError),
+    /// 503 with `Retry-After: 1`: the resource kept changing under the write
+    /// ([`pushpool_service::KeptChanging`]); the detail says so (`flow run <id> kept changing
+    /// while it was being written (8 attempts); retry`). The Prefect client retries a 503.
+    #[error("{0}")]
+    KeptChanging(String),
     /// 507 Insufficient Storage: the store is full ([`StoreError::Full`]); nothing of the
     /// request was written.
     #[error("storage is full")]
@@ -52,6 +57,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(m) => Self::NotFound(m),
             StoreError::Conflict(m) => Self::Conflict(m),
+            // A use case that takes a bounded counter (a concurrency slot) answers its own
+            // way (Prefect's WAIT); one that lets it through is a 409 naming the counter.
+            e @ StoreError::LimitReached(_) => Self::Conflict(e.to_string()),
             e @ (StoreError::Transient(_)
             | StoreError::VersionConflict(_)
             | StoreError::Unavailable { .. }) => Self::Unavailable(e),
@@ -61,13 +69,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<pushpool_service::TaskRunError> for ApiError {
-    fn from(e: pushpool_service::TaskRunError) -> Self {
-        use pushpool_service::TaskRunError;
+impl From<pushpool_service::UseCaseError> for ApiError {
+    fn from(e: pushpool_service::UseCaseError) -> Self {
+        use pushpool_service::UseCaseError;
         match e {
-            TaskRunError::Invalid(m) => Self::Invalid(m),
-            TaskRunError::NotFound(m) => Self::NotFound(m),
-            TaskRunError::Store(e) => e.into(),
+            UseCaseError::Invalid(m) => Self::Invalid(m),
+            UseCaseError::NotFound(m) => Self::NotFound(m),
+            UseCaseError::BadRequest(m) => Self::BadRequest(m),
+            UseCaseError::KeptChanging(k) => Self::KeptChanging(k.to_string()),
+            UseCaseError::Store(e) => e.into(),
         }
     }
 }
@@ -124,6 +134,17 @@ impl IntoResponse for ApiError {
                         .to_owned(),
                 )
             }
+            Self::KeptChanging(m) => {
+                tracing::warn!(detail = %m, "write contended");
+                let mut r = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({ "detail": m })),
+                )
+                    .into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return r;
+            }
             Self::Unavailable(e) => {
                 tracing::warn!(error = %chain(e), "store busy");
                 let mut r = (
@@ -144,5 +165,41 @@ impl IntoResponse for ApiError {
             }
         };
         (status, Json(json!({ "detail": detail }))).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_run_that_kept_changing_is_a_503_to_retry_that_says_so() {
+        let id = uuid::Uuid::nil();
+        let e = ApiError::from(pushpool_service::UseCaseError::KeptChanging(
+            pushpool_service::KeptChanging {
+                what: "flow run",
+                id,
+                attempts: pushpool_service::MAX_WRITE_ATTEMPTS,
+            },
+        ));
+        let response = e.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            json!({"detail": "flow run 00000000-0000-0000-0000-000000000000 kept changing \
+                while it was being written (8 attempts); retry"})
+        );
+    }
+
+    #[test]
+    fn a_counter_at_its_bound_is_a_409_naming_it() {
+        let e = ApiError::from(StoreError::LimitReached("slots:pool".into()));
+        assert!(
+            matches!(&e, ApiError::Conflict(m) if m == "counter \"slots:pool\" is at its bound")
+        );
     }
 }

@@ -52,14 +52,9 @@ pub const PREFECT_API_VERSION: &str = "3.9.1";
 /// Largest request body accepted, in bytes (2 MiB: a base job template is about 28 KB).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-/// Longest retry delay accepted in a flow run's `empirical_policy`, in seconds: 365 days.
-///
-/// Prefect declares `retry_delay` as an integer with no bound, and its server fails (an
-/// `OverflowError` adding the delay to the current time) on a delay past the year 9999. A
-/// retry delayed by more than a year is no longer a retry, so pushpool refuses such a policy
-/// when the run is created or updated, naming the field, rather than at the failure that would
-/// schedule the retry.
-pub const MAX_RETRY_DELAY_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+/// Longest retry delay accepted in a flow run's `empirical_policy`, in seconds (the rule
+/// lives with the use cases: [`pushpool_service::MAX_RETRY_DELAY_SECONDS`]).
+pub use pushpool_service::MAX_RETRY_DELAY_SECONDS;
 
 /// Shared state of the handlers.
 #[derive(Clone)]

@@ -22,6 +22,7 @@ pub mod cloud_run;
 pub mod ecs;
 mod error;
 pub mod process;
+mod push;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 pub use error::{MAX_MESSAGE_CHARS, MAX_RETRY_AFTER, ProviderError, cap_message};
+pub use push::push_providers;
 
 /// A job ready to submit.
 #[derive(Clone, PartialEq)]

@@ -1,7 +1,12 @@
-//! The use cases behind pushpool's functions: **submit** a due flow run to its pool's
-//! provider, **reconcile** runs with what their infrastructure says, and **cancel** runs
-//! that were asked to stop. The API, the embedded host and (later) the Lambda functions call
-//! these; none of them holds logic of its own.
+//! The use cases behind pushpool's functions: **create** flow runs (both constructors, one
+//! set of checks), **set their state** and **change** them ([`flow_runs`]), the same for task
+//! runs, **submit** a due flow run to its pool's provider, **reconcile** runs with what their
+//! infrastructure says, and **cancel** runs that were asked to stop. The API, the embedded
+//! host and the Lambda functions call these; none of them holds logic of its own.
+//!
+//! Every read → decide → write of a run goes through one bounded optimistic-write
+//! primitive ([`write`]: [`Service::modify_flow_run`] over [`pushpool_store::Store::commit`],
+//! at most [`MAX_WRITE_ATTEMPTS`] tries, then [`KeptChanging`]).
 //!
 //! The rules (DESIGN §2):
 //! - a claim is the orchestrated, conditional write SCHEDULED → PENDING; whoever loses the
@@ -15,21 +20,29 @@
 //! - a job that ended without the flow run reporting is finished from the provider's status,
 //!   through the same orchestration rules, so a COMPLETED run is never moved back.
 //!
-//! This crate must not depend on HTTP or Lambda crates.
+//! This crate must not depend on HTTP or Lambda crates, nor configure provider SDKs: the
+//! hosts build the providers (`pushpool_providers::push_providers`) and hand them in.
 
+mod error;
+pub mod flow_runs;
 mod job;
-mod providers;
 pub mod queries;
 mod service;
 mod task_runs;
+pub mod write;
 
+pub use error::{TaskRunError, UseCaseError};
+pub use flow_runs::{
+    DeploymentFlowRunCreate, FlowRunCreate, FlowRunTransition, FlowRunUpdate,
+    MAX_RETRY_DELAY_SECONDS,
+};
 pub use job::{JobBuildError, build_job};
-pub use providers::push_providers;
 pub use service::{
     CLAIM_DEADLINE_MARGIN, DEFAULT_RETRY_BUDGET, MAX_RETRY_DELAY, Outcome, Service, ServiceConfig,
     ServiceError, Tries,
 };
-pub use task_runs::{TaskRunError, TaskRunTransition};
+pub use task_runs::TaskRunTransition;
+pub use write::{KeptChanging, MAX_WRITE_ATTEMPTS, Modified, Plan};
 
 mod function_config;
 pub use function_config::{ConfigError, FunctionConfig};

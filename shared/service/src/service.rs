@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::job::{JobBuildError, build_job};
+use crate::write::{Conflict, KeptChanging, Plan};
 
 /// How long transient provider errors are retried by default: long enough to ride out a
 /// minute of throttling (cloud APIs throttle for tens of seconds, not the 3.5 s of 4 quick
@@ -166,6 +167,17 @@ pub enum ServiceError {
     /// A transient provider failure on a status or cancel call; try on the next tick.
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// The run kept changing under the write ([`crate::MAX_WRITE_ATTEMPTS`] lost races):
+    /// the step is left to the next change or tick (a claim without a pid is found by the
+    /// reconciler, and the same idempotency key finds its job again).
+    #[error(transparent)]
+    KeptChanging(#[from] KeptChanging),
+}
+
+impl Conflict for ServiceError {
+    fn is_version_conflict(&self) -> bool {
+        matches!(self, Self::Store(StoreError::VersionConflict(_)))
+    }
 }
 
 /// The use cases, over a store and the providers.
@@ -363,9 +375,10 @@ impl Service {
         }
     }
 
-    /// Proposes `state` for the run (not forced) and writes it when orchestration accepts it,
-    /// retrying on version conflicts with a fresh read. Returns the written run, or `None`
-    /// when the proposal was refused (the run moved on: e.g. it already COMPLETED).
+    /// Proposes `state` for the run (not forced) and writes it when orchestration accepts it
+    /// ([`Service::modify_flow_run`]: on a lost race the run is read and orchestrated
+    /// again). Returns the written run, or `None` when the proposal was refused (the run
+    /// moved on: e.g. it already COMPLETED).
     ///
     /// The service's proposals are its own reading of the run: each is written only while the
     /// run is still in the state type it was read in (a run someone else moved on in the
@@ -373,58 +386,62 @@ impl Service {
     /// FAILED, nor the reconciler's COMPLETED a CANCELLED.
     async fn propose(&self, run: FlowRun, state: State) -> Result<Option<FlowRun>, ServiceError> {
         let expected = run.state_type;
-        self.propose_if(run, state, false, move |r| r.state_type == expected)
-            .await
+        self.propose_if(
+            run.id,
+            state,
+            false,
+            move |r| r.state_type == expected,
+            |_| {},
+        )
+        .await
     }
 
-    /// [`Service::propose`] with `force` and the condition `still` that a re-read run must
-    /// meet for the proposal to be made again after a version conflict.
+    /// [`Service::propose`] with `force`, the condition `still` that the run as read must
+    /// meet for the proposal to be made (checked on every read: a run that moved on is left
+    /// alone), and `change`, applied to the run with the state (the claim's new attempt).
     async fn propose_if(
         &self,
-        run: FlowRun,
+        id: Uuid,
         state: State,
         force: bool,
         still: impl Fn(&FlowRun) -> bool,
+        change: impl Fn(&mut FlowRun),
     ) -> Result<Option<FlowRun>, ServiceError> {
-        let mut run = run;
-        for _ in 0..5 {
-            let now = Utc::now();
-            let mut proposed = state.clone();
-            proposed.timestamp = now;
-            proposed.state_details.flow_run_id = Some(run.id);
-            let decision = orchestrate(&run, proposed, force, now);
-            if !matches!(decision, Decision::Accept(_)) {
-                info!(flow_run_id = %run.id, proposed = %state.r#type, decision = ?decision.status(), "proposal refused");
-                return Ok(None);
-            }
-            let from = run.state_type;
-            let mut next = run.clone();
-            apply_decision(&mut next, &decision, force, now);
-            match self.store.update_flow_run(&next).await {
-                Ok(written) => {
-                    self.update_subflow_parent_task(&written).await;
-                    info!(
-                        flow_run_id = %written.id,
-                        work_pool = written.work_pool_name.as_deref().unwrap_or(""),
-                        message = written.state.as_ref().and_then(|s| s.message.as_deref()).unwrap_or(""),
-                        "{}: {} -> {}",
-                        short(&written),
-                        from.map_or("-", |t| t.as_str()),
-                        state.r#type
-                    );
-                    return Ok(Some(written));
+        let done = self
+            .modify_flow_run::<_, ServiceError>(id, |run| {
+                if !still(run) {
+                    info!(flow_run_id = %run.id, proposed = %state.r#type, now_in = ?run.state_type, "the run moved on; proposal dropped");
+                    return Ok(Plan::Keep(()));
                 }
-                Err(StoreError::VersionConflict(_)) => {
-                    run = self.store.read_flow_run(run.id).await?;
-                    if !still(&run) {
-                        info!(flow_run_id = %run.id, proposed = %state.r#type, now_in = ?run.state_type, "the run moved on; proposal dropped");
-                        return Ok(None);
-                    }
+                let now = Utc::now();
+                let mut proposed = state.clone();
+                proposed.timestamp = now;
+                proposed.state_details.flow_run_id = Some(run.id);
+                let decision = orchestrate(run, proposed, force, now);
+                if !matches!(decision, Decision::Accept(_)) {
+                    info!(flow_run_id = %run.id, proposed = %state.r#type, decision = ?decision.status(), "proposal refused");
+                    return Ok(Plan::Keep(()));
                 }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(None)
+                let mut next = run.clone();
+                change(&mut next);
+                apply_decision(&mut next, &decision, force, now);
+                Ok(Plan::write(next, ()))
+            })
+            .await?;
+        let Some(written) = done.written else {
+            return Ok(None);
+        };
+        self.update_subflow_parent_task(&written).await;
+        info!(
+            flow_run_id = %written.id,
+            work_pool = written.work_pool_name.as_deref().unwrap_or(""),
+            message = written.state.as_ref().and_then(|s| s.message.as_deref()).unwrap_or(""),
+            "{}: {} -> {}",
+            short(&written),
+            done.read.state_type.map_or("-", |t| t.as_str()),
+            state.r#type
+        );
+        Ok(Some(written))
     }
 
     /// Records the infrastructure pid of the job started for `claimed` (the run as it was
@@ -440,42 +457,42 @@ impl Service {
         job: &Job,
         pid: &str,
     ) -> Result<Outcome, ServiceError> {
-        for _ in 0..10 {
-            let mut run = self.store.read_flow_run(claimed.id).await?;
-            let same_attempt = run.submission_attempt == claimed.submission_attempt
-                && run.infrastructure_pid.as_deref().is_none_or(|p| p == pid);
-            let wanted = !matches!(
-                run.state_type,
-                None | Some(StateType::Scheduled | StateType::Cancelled)
-            );
-            if !(same_attempt && wanted) {
-                warn!(flow_run_id = %run.id, infrastructure_pid = %pid, state = ?run.state_type, attempt = claimed.submission_attempt, "{}: the job started for an attempt the run no longer is; stopping it", short(&run));
-                match self.with_retries(|| provider.cancel(job, pid)).await {
-                    Ok(()) => {}
-                    Err(e) if e.is_transient() => return Err(e.into()),
-                    Err(e) => {
-                        warn!(flow_run_id = %run.id, infrastructure_pid = %pid, error = %e, "stopping the abandoned job failed");
-                    }
+        let done = self
+            .modify_flow_run::<_, ServiceError>(claimed.id, |run| {
+                let same_attempt = run.submission_attempt == claimed.submission_attempt
+                    && run.infrastructure_pid.as_deref().is_none_or(|p| p == pid);
+                let wanted = !matches!(
+                    run.state_type,
+                    None | Some(StateType::Scheduled | StateType::Cancelled)
+                );
+                if !(same_attempt && wanted) {
+                    return Ok(Plan::Keep(false));
                 }
-                return Ok(Outcome::Stopped(pid.to_owned()));
+                if run.infrastructure_pid.is_some() {
+                    return Ok(Plan::Keep(true));
+                }
+                let mut next = run.clone();
+                next.infrastructure_pid = Some(pid.to_owned());
+                Ok(Plan::write(next, true))
+            })
+            .await?;
+        let run = done.written.unwrap_or(done.read);
+        if !done.answer {
+            warn!(flow_run_id = %run.id, infrastructure_pid = %pid, state = ?run.state_type, attempt = claimed.submission_attempt, "{}: the job started for an attempt the run no longer is; stopping it", short(&run));
+            match self.with_retries(|| provider.cancel(job, pid)).await {
+                Ok(()) => {}
+                Err(e) if e.is_transient() => return Err(e.into()),
+                Err(e) => {
+                    warn!(flow_run_id = %run.id, infrastructure_pid = %pid, error = %e, "stopping the abandoned job failed");
+                }
             }
-            if run.infrastructure_pid.is_none() {
-                run.infrastructure_pid = Some(pid.to_owned());
-                run = match self.store.update_flow_run(&run).await {
-                    Ok(r) => r,
-                    Err(StoreError::VersionConflict(_)) => continue,
-                    Err(e) => return Err(e.into()),
-                };
-            }
-            info!(flow_run_id = %run.id, infrastructure_pid = %pid, work_pool = run.work_pool_name.as_deref().unwrap_or(""), "{}: submitted", short(&run));
-            if run.state_type == Some(StateType::Cancelling) {
-                return self.cancel(run).await;
-            }
-            return Ok(Outcome::Submitted(pid.to_owned()));
+            return Ok(Outcome::Stopped(pid.to_owned()));
         }
-        // Ten writers in a row changed the run: leave the claim to the reconciler (the same
-        // key finds this job again).
-        Err(StoreError::VersionConflict(claimed.id).into())
+        info!(flow_run_id = %run.id, infrastructure_pid = %pid, work_pool = run.work_pool_name.as_deref().unwrap_or(""), "{}: submitted", short(&run));
+        if run.state_type == Some(StateType::Cancelling) {
+            return self.cancel(run).await;
+        }
+        Ok(Outcome::Submitted(pid.to_owned()))
     }
 
     async fn crash(&self, run: FlowRun, message: String) -> Result<Outcome, ServiceError> {
@@ -580,10 +597,21 @@ impl Service {
         }
         let mut claim = State::new(StateType::Pending, now).with_message(message);
         claim.state_details.flow_run_id = Some(run.id);
-        let mut claimed_run = run.clone();
-        claimed_run.submission_attempt += 1;
-        claimed_run.infrastructure_pid = None;
-        let Some(claimed) = self.propose(claimed_run, claim).await? else {
+        // The claim is a new attempt with no pid yet, made only while the run is still
+        // SCHEDULED (a lost race reads it again: the attempt counts from the fresh read).
+        let Some(claimed) = self
+            .propose_if(
+                run.id,
+                claim,
+                false,
+                |r| r.state_type == Some(StateType::Scheduled),
+                |r| {
+                    r.submission_attempt += 1;
+                    r.infrastructure_pid = None;
+                },
+            )
+            .await?
+        else {
             return Ok(Outcome::LostRace);
         };
         self.start_job(claimed, pool).await
@@ -702,6 +730,7 @@ impl Service {
         let deployment = self.deployment_of(run).await.map_err(|e| match e {
             ServiceError::Store(s) => JobBuildError::Store(s),
             ServiceError::Provider(p) => JobBuildError::Store(StoreError::Backend(Box::new(p))),
+            ServiceError::KeptChanging(k) => JobBuildError::Store(StoreError::Backend(Box::new(k))),
         })?;
         build_job(
             self.store.as_ref(),
@@ -758,14 +787,12 @@ impl Service {
                     && matches!(r.state_type, Some(StateType::Crashed | StateType::Failed))
                     && r.state.as_ref().is_some_and(|s| s.timestamp >= since))
         };
-        let current = self.store.read_flow_run(run.id).await?;
-        if !still(&current) {
-            return Ok(Outcome::LostRace);
+        let written = self.propose_if(run.id, state, false, still, |_| {}).await?;
+        if let Some(w) = &written {
+            if run.state_type != Some(StateType::Cancelling) {
+                info!(flow_run_id = %run.id, "{}: the job reported {:?} while it was being cancelled; marked CANCELLED", short(w), run.state_type);
+            }
         }
-        if current.state_type != Some(StateType::Cancelling) {
-            info!(flow_run_id = %run.id, "{}: the job reported {:?} while it was being cancelled; marking it CANCELLED", short(&current), current.state_type);
-        }
-        let written = self.propose_if(current, state, false, still).await?;
         Ok(match written {
             Some(_) => Outcome::Finished(StateType::Cancelled),
             None => Outcome::LostRace,

@@ -20,24 +20,8 @@ use pushpool_store::StoreError;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::Service;
-
-/// How many times a task run write is retried on a version conflict before giving up.
-const MAX_WRITE_ATTEMPTS: usize = 10;
-
-/// Errors of the task run use cases.
-#[derive(Debug, thiserror::Error)]
-pub enum TaskRunError {
-    /// The request names a field with a bad value; the message names it.
-    #[error("{0}")]
-    Invalid(String),
-    /// Something the request points at does not exist; the message names it.
-    #[error("{0}")]
-    NotFound(String),
-    /// The store failed (its own `NotFound` included: "Task run not found").
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+use crate::write::retry_on_conflict;
+use crate::{Service, TaskRunError};
 
 /// What `set_state` did: the decision, the state to answer with (the written one, else the
 /// current one), and whether a state was written.
@@ -130,7 +114,7 @@ impl Service {
         force: bool,
     ) -> Result<TaskRunTransition, TaskRunError> {
         refuse_deferred(Some(&proposed))?;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        retry_on_conflict("task run", id, || async {
             let run = self.store().read_task_run(id).await?;
             let flow_run = match run.flow_run_id {
                 Some(fid) => match self.store().read_flow_run(fid).await {
@@ -160,26 +144,42 @@ impl Service {
                     written: false,
                 });
             }
-            match self.store().update_task_run(&next).await {
-                Ok(written) => {
-                    info!(
-                        task_run_id = %id,
-                        "task run '{}': {} -> {} (reported)",
-                        written.name,
-                        run.state_type.map_or("-", |t| t.as_str()),
-                        written.state_type.map_or("-", |t| t.as_str())
-                    );
-                    return Ok(TaskRunTransition {
-                        decision: decision.decision,
-                        state: written.state,
-                        written: true,
-                    });
-                }
-                Err(StoreError::VersionConflict(_)) => continue,
-                Err(e) => return Err(e.into()),
+            let written = self.store().update_task_run(&next).await?;
+            info!(
+                task_run_id = %id,
+                "task run '{}': {} -> {} (reported)",
+                written.name,
+                run.state_type.map_or("-", |t| t.as_str()),
+                written.state_type.map_or("-", |t| t.as_str())
+            );
+            Ok(TaskRunTransition {
+                decision: decision.decision,
+                state: written.state,
+                written: true,
+            })
+        })
+        .await
+    }
+
+    /// `PATCH /task_runs/{id}`: renames the task run when `name` is given (Prefect's
+    /// `TaskRunUpdate` has only the name), on the run's version.
+    ///
+    /// # Errors
+    /// `Store(NotFound)` ("Task run not found"); `KeptChanging`; `Store`.
+    pub async fn update_task_run_name(
+        &self,
+        id: Uuid,
+        name: Option<String>,
+    ) -> Result<TaskRun, TaskRunError> {
+        retry_on_conflict("task run", id, || async {
+            let mut run = self.store().read_task_run(id).await?;
+            if let Some(name) = &name {
+                run.name = name.clone();
             }
-        }
-        Err(StoreError::VersionConflict(id).into())
+            run.updated = Utc::now();
+            Ok(self.store().update_task_run(&run).await?)
+        })
+        .await
     }
 
     /// After a state of flow run `child` was written: when it is a subflow run
@@ -195,34 +195,26 @@ impl Service {
         else {
             return;
         };
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let run = match self.store().read_task_run(task_run_id).await {
-                Ok(run) => run,
-                Err(StoreError::NotFound(_)) => {
-                    warn!(flow_run_id = %child.id, task_run_id = %task_run_id,
-                        "the parent task run of this subflow run does not exist; its state is not copied");
-                    return;
-                }
-                Err(e) => {
-                    warn!(flow_run_id = %child.id, task_run_id = %task_run_id, error = %e,
-                        "could not read the parent task run of this subflow run");
-                    return;
-                }
-            };
-            let now = Utc::now();
-            let mut next = run.clone();
-            apply_task_state(&mut next, subflow_parent_task_state(child, state, now), now);
-            match self.store().update_task_run(&next).await {
-                Ok(_) => return,
-                Err(StoreError::VersionConflict(_)) => continue,
-                Err(e) => {
-                    warn!(flow_run_id = %child.id, task_run_id = %task_run_id, error = %e,
-                        "could not copy the subflow run's state to its parent task run");
-                    return;
-                }
+        let copied =
+            retry_on_conflict::<_, TaskRunError, _, _>("task run", task_run_id, || async {
+                let run = self.store().read_task_run(task_run_id).await?;
+                let now = Utc::now();
+                let mut next = run.clone();
+                apply_task_state(&mut next, subflow_parent_task_state(child, state, now), now);
+                self.store().update_task_run(&next).await?;
+                Ok(())
+            })
+            .await;
+        match copied {
+            Ok(()) => {}
+            Err(TaskRunError::Store(StoreError::NotFound(_))) => {
+                warn!(flow_run_id = %child.id, task_run_id = %task_run_id,
+                    "the parent task run of this subflow run does not exist; its state is not copied");
+            }
+            Err(e) => {
+                warn!(flow_run_id = %child.id, task_run_id = %task_run_id, error = %e,
+                    "could not copy the subflow run's state to its parent task run");
             }
         }
-        warn!(flow_run_id = %child.id, task_run_id = %task_run_id,
-            "the parent task run kept changing; the subflow run's state was not copied");
     }
 }

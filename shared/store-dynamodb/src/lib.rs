@@ -48,6 +48,7 @@
 //! | idempotency key | `RUNKEY#<flow id>#<key>` | `RUNKEY` | `id` of the run |
 //! | change (outbox) | `OUTBOX` | `<seq, 20 digits>` | `seq` (N), `flow_run_id`, `state_type`, `expires_at` (TTL) |
 //! | outbox counter | `COUNTER` | `OUTBOX` | `seq` (N) |
+//! | named counter ([`Store::commit`](pushpool_store::Store::commit)) | `COUNTER#<name>` | `COUNTER` | `count` (N) |
 //! | task run | `TASKRUN#<id>` | `TASKRUN` | `id`, `body` (JSON), `version` (N), `state_id`, `flow_run_id` (`NONE` without one), `run_key` (the pk of its uniqueness item) |
 //! | task run state history | `TASKRUN#<id>` | `STATE#<timestamp>#<state id>` | `state_id`, `body` |
 //! | task run state pointer | `TASKRUNSTATE#<state id>` | `STATE` | `run_id` (the task run), `history_sk` |
@@ -77,11 +78,12 @@
 //!   a map would lose the order of object keys and the difference between `1` and `1.0` (a
 //!   DynamoDB number has neither). What queries and filters need is copied to top-level
 //!   attributes beside it, and stream consumers decode `body` with `serde_json`.
-//!   `version` is a number attribute: [`Store::update_flow_run`](pushpool_store::Store)
-//!   puts the run on the condition `version = :expected`, with the state history item
-//!   (when the state id changed: a strongly consistent read of the run first tells, and
-//!   tells `NotFound` from `VersionConflict` when the condition fails) and the change in
-//!   the same transaction.
+//!   `version` is a number attribute: [`Store::commit`](pushpool_store::Store::commit)
+//!   (and `update_flow_run`, a commit of one run) puts the run on the condition `version =
+//!   :expected`, with the state history item (when the state id changed: a strongly
+//!   consistent read of the run first tells, and tells `NotFound` from `VersionConflict`
+//!   when the condition fails) and the change in the same transaction, together with the
+//!   transaction's other runs and bounded counter changes (`transact.rs`).
 //! - **Idempotency keys** are uniqueness items too, one partition each (never listed); on a
 //!   taken key `create_flow_run` returns the run it points to, with `created = false`. A
 //!   run's key is fixed when it is created (as in SQLite, updates do not move it); deleting
@@ -148,6 +150,7 @@ mod ops;
 mod runs;
 mod store;
 mod task_runs;
+mod transact;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 use pushpool_core::filter::{FlowRunSort, Operator};
 use pushpool_core::model::FlowRun;
@@ -270,60 +271,39 @@ impl DynamoStore {
         }
     }
 
-    pub(crate) async fn update_run(&self, run: &FlowRun) -> Result<FlowRun> {
-        let mut next = run.clone();
-        next.version = run.version + 1;
-        let mut allocated = None;
-        for attempt in 0..MAX_ATTEMPTS {
-            // The read tells whether the state changed (history item or not), and, after a
-            // failed condition, `NotFound` from `VersionConflict`. The write's condition is
-            // what makes it safe: versions only grow, so `version = :expected` at commit
-            // means nothing was written since this read.
-            let Some(current) = self.get(run_key(run.id)).await? else {
-                return Err(StoreError::NotFound("Flow run not found".into()));
-            };
-            if req_u64(&current, VERSION)? != run.version {
-                return Err(StoreError::VersionConflict(run.id));
-            }
-            let stored_state = opt_str(&current, STATE_ID)?.map(str::to_owned);
-            let idempotency_key = opt_str(&current, IDEMPOTENCY_KEY)?;
-            // One number per write, kept across retries of the transaction.
-            let seq = match allocated {
-                Some(v) => v,
-                None => *allocated.insert(self.next_seq().await?),
-            };
-            let mut items = vec![self.put(
-                run_item(&next, idempotency_key)?,
-                Some(Cond::equals(&[(VERSION, n(run.version))])),
-            )?];
-            if let Some(state) = &next.state {
-                if stored_state.as_deref() != Some(state.id.to_string().as_str()) {
-                    let (history, pointer) = state_items(next.id, state)?;
-                    items.push(self.put(history, None)?);
-                    items.push(self.put(pointer, None)?);
-                }
-            }
-            items.push(self.put(self.outbox_item(seq, &next), None)?);
-            match self.transact(items).await? {
-                Tx::Committed => return Ok(next),
-                // Lost the race (or the run was deleted): the next read says which.
-                Tx::Failed(failed) if Tx::failed_at(&failed, 0) => continue,
-                Tx::Failed(_) => {
-                    return Err(DynamoError::Cancelled {
-                        operation: "update flow run",
-                        codes: "ConditionalCheckFailed on an unconditional item".into(),
-                        transient: false,
-                    }
-                    .into());
-                }
-                Tx::Conflicted => backoff(attempt).await,
+    /// The stored run item of `id` (strongly consistent), for [`Store::commit`]'s read of
+    /// the version and the state it writes over.
+    ///
+    /// [`Store::commit`]: pushpool_store::Store::commit
+    pub(crate) async fn read_run_item(&self, id: Uuid) -> Result<Option<Item>> {
+        Ok(self.get(run_key(id)).await?)
+    }
+
+    /// The transaction items that write `next` over `current` (the stored item, read at
+    /// `next.version - 1`): the run on the condition `version = :expected` (always the
+    /// first item), its history entry and state pointer when the state id changed, and the
+    /// outbox item `seq`. The idempotency key stays the one the run was created with.
+    pub(crate) fn run_update_items(
+        &self,
+        current: &Item,
+        next: &FlowRun,
+        seq: u64,
+    ) -> Result<Vec<TransactWriteItem>> {
+        let stored_state = opt_str(current, STATE_ID)?.map(str::to_owned);
+        let idempotency_key = opt_str(current, IDEMPOTENCY_KEY)?;
+        let mut items = vec![self.put(
+            run_item(next, idempotency_key)?,
+            Some(Cond::equals(&[(VERSION, n(next.version - 1))])),
+        )?];
+        if let Some(state) = &next.state {
+            if stored_state.as_deref() != Some(state.id.to_string().as_str()) {
+                let (history, pointer) = state_items(next.id, state)?;
+                items.push(self.put(history, None)?);
+                items.push(self.put(pointer, None)?);
             }
         }
-        Err(DynamoError::Contended {
-            operation: "update flow run",
-            attempts: MAX_ATTEMPTS,
-        }
-        .into())
+        items.push(self.put(self.outbox_item(seq, next), None)?);
+        Ok(items)
     }
 
     pub(crate) async fn delete_run(&self, id: Uuid) -> Result<()> {

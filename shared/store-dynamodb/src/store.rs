@@ -11,7 +11,9 @@ use pushpool_core::model::{
 };
 use pushpool_core::state::State;
 use pushpool_core::task_run::TaskRun;
-use pushpool_store::{Change, FlowRunQuery, Page, Result, Store, StoreError, TaskRunFilter};
+use pushpool_store::{
+    Change, FlowRunQuery, Page, Result, Store, StoreError, TaskRunFilter, Transaction,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -554,8 +556,12 @@ impl Store for DynamoStore {
         self.read_run(id).await
     }
 
-    async fn update_flow_run(&self, run: &FlowRun) -> Result<FlowRun> {
-        self.update_run(run).await
+    async fn commit(&self, tx: &Transaction) -> Result<Vec<FlowRun>> {
+        self.commit_transaction(tx).await
+    }
+
+    async fn read_counter(&self, name: &str) -> Result<i64> {
+        self.counter_value(name).await
     }
 
     async fn delete_flow_run(&self, id: Uuid) -> Result<()> {

@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use pushpool_core::filter::{FlowRunFilter, FlowRunSort};
 
-use crate::{FlowRunQuery, Page, Store, StoreError, TaskRunFilter};
+use crate::{CounterChange, FlowRunQuery, Page, Store, StoreError, TaskRunFilter, Transaction};
 
 /// A store under test.
 pub type DynStore = Arc<dyn Store>;
@@ -1014,6 +1014,225 @@ pub async fn subflow_runs_by_parent_task_run(store: DynStore) {
     );
 }
 
+/// [`Store::commit`]: flow run updates and counter changes are written together or not at
+/// all. A stale run is a `VersionConflict` (even when a counter is at its bound too), a
+/// counter past its bound a `LimitReached`, a deleted run `NotFound`; a transaction that
+/// names a run or a counter twice, or is too large, is refused; nothing of a failed
+/// transaction is written (no run, no history, no change, no counter).
+pub async fn transaction_all_or_nothing(store: DynStore) {
+    let (a, _) = store
+        .create_flow_run(&flow_run(Uuid::new_v4(), Some("pool")))
+        .await
+        .unwrap();
+    let (b, _) = store
+        .create_flow_run(&flow_run(Uuid::new_v4(), Some("pool")))
+        .await
+        .unwrap();
+    let changes = |s: DynStore| async move { s.read_changes(0, 1000).await.unwrap().len() };
+    assert_eq!(store.read_counter("slots:pool").await.unwrap(), 0);
+    let now = Utc::now();
+    let mut a1 = a.clone();
+    apply_state(&mut a1, State::new(StateType::Pending, now), now);
+    let mut b1 = b.clone();
+    b1.infrastructure_pid = Some("pid-b".into());
+    let before = changes(store.clone()).await;
+    let written = store
+        .commit(
+            &Transaction::flow_run(a1.clone())
+                .with_flow_run(b1.clone())
+                .with_counter(CounterChange::increment("slots:pool", 1, Some(2))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        written
+            .iter()
+            .map(|r| (r.id, r.version))
+            .collect::<Vec<_>>(),
+        [(a.id, a.version + 1), (b.id, b.version + 1)]
+    );
+    assert_eq!(store.read_counter("slots:pool").await.unwrap(), 1);
+    assert_eq!(changes(store.clone()).await, before + 2);
+    let read_a = store.read_flow_run(a.id).await.unwrap();
+    assert_eq!(read_a.state_type, Some(StateType::Pending));
+    assert_eq!(store.read_flow_run_states(a.id).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .read_flow_run(b.id)
+            .await
+            .unwrap()
+            .infrastructure_pid
+            .as_deref(),
+        Some("pid-b")
+    );
+
+    // A stale run: nothing written, the counter unchanged.
+    let fresh_b = store.read_flow_run(b.id).await.unwrap();
+    let before = changes(store.clone()).await;
+    let stale = store
+        .commit(
+            &Transaction::flow_run(fresh_b.clone())
+                .with_flow_run(a1.clone())
+                .with_counter(CounterChange::increment("slots:pool", 1, Some(2))),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict(id)) if id == a.id),
+        "{stale:?}"
+    );
+    assert_eq!(store.read_counter("slots:pool").await.unwrap(), 1);
+    assert_eq!(
+        store.read_flow_run(b.id).await.unwrap().version,
+        fresh_b.version
+    );
+    assert_eq!(changes(store.clone()).await, before);
+
+    // The counter reaches its limit; one more increment is refused, and its run not written.
+    store
+        .commit(
+            &Transaction::default().with_counter(CounterChange::increment(
+                "slots:pool",
+                1,
+                Some(2),
+            )),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.read_counter("slots:pool").await.unwrap(), 2);
+    let full = store
+        .commit(
+            &Transaction::flow_run(fresh_b.clone()).with_counter(CounterChange::increment(
+                "slots:pool",
+                1,
+                Some(2),
+            )),
+        )
+        .await;
+    assert!(
+        matches!(&full, Err(StoreError::LimitReached(name)) if name == "slots:pool"),
+        "{full:?}"
+    );
+    assert_eq!(store.read_counter("slots:pool").await.unwrap(), 2);
+    assert_eq!(
+        store.read_flow_run(b.id).await.unwrap().version,
+        fresh_b.version
+    );
+    assert_eq!(changes(store.clone()).await, before);
+
+    // Stale and at the bound: the conflict is what the caller hears.
+    let both = store
+        .commit(
+            &Transaction::flow_run(a1.clone()).with_counter(CounterChange::increment(
+                "slots:pool",
+                1,
+                Some(2),
+            )),
+        )
+        .await;
+    assert!(
+        matches!(both, Err(StoreError::VersionConflict(id)) if id == a.id),
+        "{both:?}"
+    );
+
+    // A decrement is bounded by 0 only, whatever the limit was.
+    for _ in 0..2 {
+        store
+            .commit(&Transaction::default().with_counter(CounterChange::decrement("slots:pool", 1)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.read_counter("slots:pool").await.unwrap(), 0);
+    let below = store
+        .commit(&Transaction::default().with_counter(CounterChange::decrement("slots:pool", 1)))
+        .await;
+    assert!(
+        matches!(&below, Err(StoreError::LimitReached(n)) if n == "slots:pool"),
+        "{below:?}"
+    );
+    let never = store
+        .commit(&Transaction::default().with_counter(CounterChange::decrement("never:written", 1)))
+        .await;
+    assert!(
+        matches!(&never, Err(StoreError::LimitReached(n)) if n == "never:written"),
+        "{never:?}"
+    );
+    assert_eq!(store.read_counter("never:written").await.unwrap(), 0);
+    // Names are opaque strings: separators do not collide.
+    store
+        .commit(&Transaction::default().with_counter(CounterChange::increment("a#b", 3, None)))
+        .await
+        .unwrap();
+    assert_eq!(store.read_counter("a#b").await.unwrap(), 3);
+    assert_eq!(store.read_counter("a%23b").await.unwrap(), 0);
+
+    // A deleted run.
+    let gone = store.read_flow_run(b.id).await.unwrap();
+    store.delete_flow_run(b.id).await.unwrap();
+    let missing = store.commit(&Transaction::flow_run(gone.clone())).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+
+    // Malformed transactions are refused before anything is written.
+    let current_a = store.read_flow_run(a.id).await.unwrap();
+    let twice = store
+        .commit(&Transaction::flow_run(current_a.clone()).with_flow_run(current_a.clone()))
+        .await;
+    assert!(matches!(twice, Err(StoreError::Backend(_))), "{twice:?}");
+    let mut large = Transaction::default();
+    for i in 0..=Transaction::MAX_ITEMS {
+        large = large.with_counter(CounterChange::increment(format!("c{i}"), 1, None));
+    }
+    assert!(matches!(
+        store.commit(&large).await,
+        Err(StoreError::Backend(_))
+    ));
+    assert_eq!(store.read_counter("c0").await.unwrap(), 0);
+    assert_eq!(
+        store.read_flow_run(a.id).await.unwrap().version,
+        current_a.version
+    );
+}
+
+/// Concurrent increments of one counter under a limit never exceed it: of 12 writers racing
+/// `+1` under a limit of 5, exactly 5 succeed and the others get `LimitReached` (a
+/// `Transient` answer, contention on DynamoDB, is retried as a caller would).
+pub async fn counter_bound_under_concurrency(store: DynStore) {
+    const WRITERS: usize = 12;
+    const LIMIT: i64 = 5;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..WRITERS {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let tx = Transaction::default().with_counter(CounterChange::increment(
+                "slots:race",
+                1,
+                Some(LIMIT),
+            ));
+            for _ in 0..20 {
+                match store.commit(&tx).await {
+                    Err(StoreError::Transient(_)) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                    other => return other.map(|_| ()),
+                }
+            }
+            panic!("still contended after 20 tries");
+        });
+    }
+    let (mut won, mut refused) = (0, 0);
+    while let Some(result) = tasks.join_next().await {
+        match result.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::LimitReached(name)) if name == "slots:race" => refused += 1,
+            Err(e) => panic!("unexpected error: {e:?}"),
+        }
+    }
+    assert_eq!((won, refused), (LIMIT as usize, WRITERS - LIMIT as usize));
+    assert_eq!(store.read_counter("slots:race").await.unwrap(), LIMIT);
+}
+
 /// Expands the whole suite into `#[tokio::test]`s in a module named `$name`, each on a fresh
 /// store built by `$make` (an expression returning an `impl Store`).
 #[macro_export]
@@ -1027,7 +1246,8 @@ macro_rules! store_conformance_tests {
                 flow_run_conditional_writes, flow_run_idempotency_key,
                 flow_run_filters, flow_run_filter_criteria, due_flow_runs, api_keys, change_feed,
                 task_run_idempotent_create, task_run_conditional_writes, task_run_listing,
-                subflow_runs_by_parent_task_run);
+                subflow_runs_by_parent_task_run, transaction_all_or_nothing,
+                counter_bound_under_concurrency);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {

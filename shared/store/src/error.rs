@@ -12,6 +12,11 @@ pub enum StoreError {
     /// A conditional flow run write lost a race: the stored version moved on.
     #[error("flow run {0} was changed concurrently")]
     VersionConflict(uuid::Uuid),
+    /// A [`crate::CounterChange`] of a [`crate::Transaction`] would break its bound (an
+    /// increment past its limit, a decrement below 0); nothing was written. Carries the
+    /// counter's name.
+    #[error("counter {0:?} is at its bound")]
+    LimitReached(String),
     /// Retry later (busy database, throttling).
     #[error("storage is temporarily unavailable")]
     Transient(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -14,6 +14,10 @@
 //! - **A change feed.** Every flow run write appends a [`Change`] (an outbox row in SQLite,
 //!   the table's stream on DynamoDB) that drives submission. Task run writes are conditional
 //!   on their own `version` too, and never go to the change feed.
+//! - **One optimistic write primitive.** [`Store::commit`] writes a [`Transaction`] (flow run
+//!   updates, each on the version it was read at, with their history and changes, and
+//!   bounded [`CounterChange`]s) all or nothing: one SQL transaction in SQLite, one
+//!   `TransactWriteItems` on DynamoDB. [`Store::update_flow_run`] is a transaction of one run.
 //!
 //! This crate must not depend on HTTP, Lambda or provider SDKs.
 //!
@@ -123,6 +127,154 @@ pub struct Change {
     pub state_type: Option<StateType>,
 }
 
+/// A bounded change of a named counter (a concurrency slot count keyed by a string, say),
+/// part of a [`Transaction`].
+///
+/// Counters start at 0 and are created by their first change. The bound is checked in the
+/// direction of the change only: an increment (`delta > 0`) needs the result to be at most
+/// `limit` (no limit: any result); a decrement (`delta < 0`) needs the result to be at least 0
+/// (whatever the limit, so a slot can always be given back after a limit was lowered). A
+/// change that breaks its bound fails the whole transaction with
+/// [`StoreError::LimitReached`]; nothing is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterChange {
+    /// The counter's name (any string; adapters escape it in their keys).
+    pub name: String,
+    /// What to add (negative to subtract; 0 checks nothing and writes nothing but is allowed).
+    pub delta: i64,
+    /// The largest value an increment may reach.
+    pub limit: Option<i64>,
+}
+
+impl CounterChange {
+    /// `+delta` on `name`, only while the result stays at most `limit`.
+    pub fn increment(name: impl Into<String>, delta: i64, limit: Option<i64>) -> Self {
+        Self {
+            name: name.into(),
+            delta,
+            limit,
+        }
+    }
+
+    /// `-delta` on `name`, never below 0.
+    pub fn decrement(name: impl Into<String>, delta: i64) -> Self {
+        Self {
+            name: name.into(),
+            delta: -delta,
+            limit: None,
+        }
+    }
+
+    /// Whether `current + delta` is within this change's bound (see the type's docs); `None`
+    /// when the sum overflows.
+    pub fn apply_to(&self, current: i64) -> Option<i64> {
+        let next = current.checked_add(self.delta)?;
+        let ok = if self.delta > 0 {
+            self.limit.is_none_or(|l| next <= l)
+        } else if self.delta < 0 {
+            next >= 0
+        } else {
+            true
+        };
+        ok.then_some(next)
+    }
+}
+
+/// What [`Store::commit`] writes at once, all or nothing.
+///
+/// - `flow_runs`: each run is written only if its stored `version` still equals the run's
+///   `version` (the one it was read at), and gets the next version; as with
+///   [`Store::update_flow_run`], a new `state_id` is appended to the run's state history and
+///   every run written appends a [`Change`]. A stale run fails the transaction with
+///   [`StoreError::VersionConflict`] (its id), a deleted one with [`StoreError::NotFound`].
+/// - `counters`: each [`CounterChange`] is applied within its bound, else
+///   [`StoreError::LimitReached`] (when a run is stale too, `VersionConflict` wins: the
+///   caller re-reads and decides again).
+///
+/// A run or a counter appears at most once per transaction (`Backend` otherwise: a bug of
+/// the caller). Size: at most [`Transaction::MAX_ITEMS`] items, a run counting up to 4 (the
+/// run, its history entry, its state pointer, its change) and a counter 1: DynamoDB's
+/// `TransactWriteItems` takes at most 100 items; SQLite has no such limit but both adapters
+/// refuse larger transactions alike (`Backend`), so a caller cannot depend on one shape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Transaction {
+    /// Flow run updates, each conditioned on its `version`.
+    pub flow_runs: Vec<FlowRun>,
+    /// Counter changes, each within its bound.
+    pub counters: Vec<CounterChange>,
+}
+
+impl Transaction {
+    /// The most items one transaction may hold (DynamoDB's `TransactWriteItems` limit).
+    pub const MAX_ITEMS: usize = 100;
+    /// The items a flow run update takes at most (run, history entry, state pointer, change).
+    pub const ITEMS_PER_FLOW_RUN: usize = 4;
+
+    /// A transaction writing one run.
+    pub fn flow_run(run: FlowRun) -> Self {
+        Self {
+            flow_runs: vec![run],
+            counters: Vec::new(),
+        }
+    }
+
+    /// Adds a run update.
+    #[must_use]
+    pub fn with_flow_run(mut self, run: FlowRun) -> Self {
+        self.flow_runs.push(run);
+        self
+    }
+
+    /// Adds a counter change.
+    #[must_use]
+    pub fn with_counter(mut self, change: CounterChange) -> Self {
+        self.counters.push(change);
+        self
+    }
+
+    /// Whether nothing would be written.
+    pub fn is_empty(&self) -> bool {
+        self.flow_runs.is_empty() && self.counters.is_empty()
+    }
+
+    /// Checks the rules every adapter applies before writing: each run and counter at most
+    /// once, at most [`Transaction::MAX_ITEMS`] items.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] saying which rule is broken (no run or counter content).
+    pub fn check(&self) -> Result<()> {
+        let items = self.flow_runs.len() * Self::ITEMS_PER_FLOW_RUN + self.counters.len();
+        if items > Self::MAX_ITEMS {
+            return Err(StoreError::Backend(
+                format!(
+                    "a transaction of {} flow runs and {} counters may take {items} items, more than the {} allowed",
+                    self.flow_runs.len(),
+                    self.counters.len(),
+                    Self::MAX_ITEMS
+                )
+                .into(),
+            ));
+        }
+        let mut runs = std::collections::HashSet::new();
+        if let Some(run) = self.flow_runs.iter().find(|r| !runs.insert(r.id)) {
+            return Err(StoreError::Backend(
+                format!("a transaction writes flow run {} twice", run.id).into(),
+            ));
+        }
+        let mut counters = std::collections::HashSet::new();
+        if self
+            .counters
+            .iter()
+            .any(|c| !counters.insert(c.name.as_str()))
+        {
+            return Err(StoreError::Backend(
+                "a transaction changes one counter twice".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The storage port. All methods are conditional where a race matters and return
 /// [`StoreError::NotFound`] / [`StoreError::Conflict`] in the caller's terms.
 #[async_trait]
@@ -213,7 +365,19 @@ pub trait Store: Send + Sync + 'static {
     /// Writes `run` only if the stored version equals `run.version`
     /// ([`StoreError::VersionConflict`] otherwise); returns it with the bumped version.
     /// A new `state_id` is appended to the state history; every write appends a [`Change`].
-    async fn update_flow_run(&self, run: &FlowRun) -> Result<FlowRun>;
+    /// A [`Store::commit`] of one run.
+    async fn update_flow_run(&self, run: &FlowRun) -> Result<FlowRun> {
+        let mut written = self.commit(&Transaction::flow_run(run.clone())).await?;
+        written
+            .pop()
+            .ok_or_else(|| StoreError::Backend("a committed run was not returned".into()))
+    }
+    /// Writes `tx` atomically, all or nothing (see [`Transaction`] for the conditions and
+    /// errors: `VersionConflict`, `NotFound`, `LimitReached`, `Backend` for a malformed
+    /// transaction). Returns the runs written, in `tx` order, with their new versions.
+    async fn commit(&self, tx: &Transaction) -> Result<Vec<FlowRun>>;
+    /// The value of counter `name` (0 when it was never changed).
+    async fn read_counter(&self, name: &str) -> Result<i64>;
     /// Deletes a flow run and its history.
     async fn delete_flow_run(&self, id: Uuid) -> Result<()>;
     /// The runs that match `query`, in its order, paged.

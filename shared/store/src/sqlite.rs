@@ -18,7 +18,10 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::{Change, FlowRunQuery, Page, Result, Store, StoreError, TaskRunFilter};
+use crate::{
+    Change, CounterChange, FlowRunQuery, Page, Result, Store, StoreError, TaskRunFilter,
+    Transaction,
+};
 
 pub mod migrations;
 mod query;
@@ -358,6 +361,85 @@ fn create_private_file(path: &Path) -> Result<()> {
 #[cfg(not(unix))]
 fn create_private_file(path: &Path) -> Result<()> {
     std::fs::File::create(path).map(|_| ()).map_err(backend)
+}
+
+/// Writes `next` (body `body`) over the row at version `expected`, with its history entry and
+/// its change; `VersionConflict` when the row moved on, `NotFound` when it is gone.
+fn update_run_row(
+    tx: &rusqlite::Transaction<'_>,
+    next: &FlowRun,
+    body: &str,
+    expected: i64,
+) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE flow_runs SET deployment_id = ?2, work_pool_name = ?3, state_type = ?4, state_name = ?5,
+             sort_time = ?6, version = ?7, body = ?8, name = ?10, expected_start_time = ?11,
+             start_time = ?12, end_time = ?13, next_scheduled_start_time = ?14,
+             parent_task_run_id = ?15
+             WHERE id = ?1 AND version = ?9",
+            params![
+                next.id.to_string(),
+                next.deployment_id.map(|d| d.to_string()),
+                next.work_pool_name,
+                next.state_type.map(|t| t.as_str()),
+                next.state_name,
+                sort_time(next),
+                next.version as i64,
+                body,
+                expected,
+                next.name,
+                next.expected_start_time.map(query::ts),
+                next.start_time.map(query::ts),
+                next.end_time.map(query::ts),
+                next.next_scheduled_start_time.map(query::ts),
+                next.parent_task_run_id.map(|p| p.to_string()),
+            ],
+        )
+        .map_err(sql)?;
+    if n == 0 {
+        let exists: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM flow_runs WHERE id = ?1",
+                params![next.id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        return Err(match exists {
+            Some(_) => StoreError::VersionConflict(next.id),
+            None => StoreError::NotFound("Flow run not found".into()),
+        });
+    }
+    insert_state(tx, next)?;
+    insert_change(tx, next)?;
+    Ok(())
+}
+
+/// Applies `change` to its counter within its bound ([`CounterChange::apply_to`]);
+/// `LimitReached` otherwise.
+fn apply_counter(tx: &rusqlite::Transaction<'_>, change: &CounterChange) -> Result<()> {
+    let current: i64 = tx
+        .query_row(
+            "SELECT value FROM counters WHERE name = ?1",
+            params![change.name],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql)?
+        .unwrap_or_default();
+    let Some(next) = change.apply_to(current) else {
+        return Err(StoreError::LimitReached(change.name.clone()));
+    };
+    if change.delta != 0 {
+        tx.execute(
+            "INSERT INTO counters (name, value) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            params![change.name, next],
+        )
+        .map_err(sql)?;
+    }
+    Ok(())
 }
 
 fn insert_change(tx: &rusqlite::Transaction<'_>, run: &FlowRun) -> Result<()> {
@@ -833,62 +915,60 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn update_flow_run(&self, run: &FlowRun) -> Result<FlowRun> {
-        let mut next = run.clone();
-        next.version = run.version + 1;
-        let body = run_body(&next)?;
-        let expected = run.version as i64;
+    async fn commit(&self, t: &Transaction) -> Result<Vec<FlowRun>> {
+        t.check()?;
+        let mut runs = Vec::with_capacity(t.flow_runs.len());
+        for run in &t.flow_runs {
+            let mut next = run.clone();
+            next.version = run.version + 1;
+            let body = run_body(&next)?;
+            runs.push((next, body, run.version as i64));
+        }
+        let counters = t.counters.clone();
+        let wrote_runs = !runs.is_empty();
         let out = self
             .with(move |c| {
+                // Dropping the transaction on an error rolls everything back.
                 let tx = c.transaction().map_err(sql)?;
-                let n = tx
-                    .execute(
-                        "UPDATE flow_runs SET deployment_id = ?2, work_pool_name = ?3, state_type = ?4, state_name = ?5,
-                         sort_time = ?6, version = ?7, body = ?8, name = ?10, expected_start_time = ?11,
-                         start_time = ?12, end_time = ?13, next_scheduled_start_time = ?14,
-                         parent_task_run_id = ?15
-                         WHERE id = ?1 AND version = ?9",
-                        params![
-                            next.id.to_string(),
-                            next.deployment_id.map(|d| d.to_string()),
-                            next.work_pool_name,
-                            next.state_type.map(|t| t.as_str()),
-                            next.state_name,
-                            sort_time(&next),
-                            next.version as i64,
-                            body,
-                            expected,
-                            next.name,
-                            next.expected_start_time.map(query::ts),
-                            next.start_time.map(query::ts),
-                            next.end_time.map(query::ts),
-                            next.next_scheduled_start_time.map(query::ts),
-                            next.parent_task_run_id.map(|p| p.to_string()),
-                        ],
-                    )
-                    .map_err(sql)?;
-                if n == 0 {
-                    let exists: Option<i64> = tx
-                        .query_row(
-                            "SELECT version FROM flow_runs WHERE id = ?1",
-                            params![next.id.to_string()],
-                            |r| r.get(0),
-                        )
-                        .optional()
-                        .map_err(sql)?;
-                    return Err(match exists {
-                        Some(_) => StoreError::VersionConflict(next.id),
-                        None => StoreError::NotFound("Flow run not found".into()),
-                    });
+                let mut conflict = None;
+                let mut written = Vec::with_capacity(runs.len());
+                for (next, body, expected) in runs {
+                    match update_run_row(&tx, &next, &body, expected) {
+                        Ok(()) => written.push(next),
+                        // A stale run wins over a counter at its bound: look at every run.
+                        Err(e @ StoreError::VersionConflict(_)) => {
+                            conflict.get_or_insert(e);
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
-                insert_state(&tx, &next)?;
-                insert_change(&tx, &next)?;
+                if let Some(e) = conflict {
+                    return Err(e);
+                }
+                for change in &counters {
+                    apply_counter(&tx, change)?;
+                }
                 tx.commit().map_err(sql)?;
-                Ok(next)
+                Ok(written)
             })
             .await?;
-        self.notify.notify_one();
+        if wrote_runs {
+            self.notify.notify_one();
+        }
         Ok(out)
+    }
+
+    async fn read_counter(&self, name: &str) -> Result<i64> {
+        let name = name.to_owned();
+        self.with(move |c| {
+            c.prepare_cached("SELECT value FROM counters WHERE name = ?1")
+                .map_err(sql)?
+                .query_row(params![name], |r| r.get::<_, i64>(0))
+                .optional()
+                .map_err(sql)
+                .map(Option::unwrap_or_default)
+        })
+        .await
     }
 
     async fn delete_flow_run(&self, id: Uuid) -> Result<()> {

@@ -44,7 +44,9 @@ async fn the_first_release_database_is_migrated_and_filtered() {
     assert_eq!(user_version(&path), 0);
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(user_version(&path), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
+    // Version 4: the counters of `Store::commit`.
+    assert_eq!(store.read_counter("slots").await.unwrap(), 0);
 
     let pool = store.read_work_pool("legacy-pool").await.unwrap();
     assert_eq!(pool.r#type, "ecs:push");
@@ -159,7 +161,7 @@ async fn a_database_from_a_newer_pushpool_is_refused() {
             .unwrap_or_default()
     );
     assert!(
-        err.contains("written by a newer pushpool (schema version 4; this one knows up to 3): upgrade pushpool"),
+        err.contains("written by a newer pushpool (schema version 5; this one knows up to 4): upgrade pushpool"),
         "{err}"
     );
 }
@@ -178,7 +180,7 @@ async fn a_read_only_file_of_an_older_schema_is_refused_saying_how_to_migrate_it
         .unwrap_or_default();
     assert_eq!(
         err,
-        "the database is at schema version 0 and this pushpool reads version 3; a read-only file cannot be migrated: open it read-write once"
+        "the database is at schema version 0 and this pushpool reads version 4; a read-only file cannot be migrated: open it read-write once"
     );
     // Once migrated, it opens read-only and answers.
     drop(SqliteStore::open(&path).unwrap());

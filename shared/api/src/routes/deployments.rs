@@ -9,11 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
-use pushpool_core::model::{Deployment, EmpiricalPolicy, FlowRun, Object, WorkPool};
-use pushpool_core::orchestration::apply_state;
-use pushpool_core::state::{StateCreate, StateType};
-use pushpool_core::template::merge_job_variables;
-use pushpool_providers::ProviderError;
+use pushpool_core::model::{Deployment, Object, WorkPool};
+use pushpool_service::DeploymentFlowRunCreate;
 use pushpool_store::StoreError;
 use serde::Deserialize;
 use serde_json::Value;
@@ -113,38 +110,16 @@ pub(crate) struct DeploymentUpdate {
 }
 
 async fn pool_named(state: &AppState, name: &str) -> Result<WorkPool, ApiError> {
-    match state.store().read_work_pool(name).await {
-        Ok(p) => Ok(p),
-        Err(StoreError::NotFound(m)) => Err(ApiError::NotFound(format!("work_pool_name: {m}"))),
-        Err(e) => Err(e.into()),
-    }
+    Ok(state.service.work_pool_named(name).await?)
 }
 
-/// Validates `job_variables` (merged over nothing else) against `pool`'s schema, then,
-/// merged over the schema's defaults, against the documented limits of the pool type's
-/// provider ([`pushpool_providers::Provider::check_job_variables`]: Cloud Run cpu values,
-/// ACI memory sizes, ...), so a value the cloud would refuse is a 422 now rather than a
-/// CRASHED run later.
+/// [`pushpool_service::Service::validate_job_variables`].
 fn validate_job_variables(
     state: &AppState,
     pool: &WorkPool,
     vars: &Object,
 ) -> Result<(), ApiError> {
-    let template = state
-        .service
-        .template(pool)
-        .map_err(|e| ApiError::Invalid(format!("work pool {:?}: {e}", pool.name)))?;
-    template.validate(vars)?;
-    if let Some(provider) = state.service.providers().get(&pool.r#type) {
-        let merged = merge_job_variables(&[&template.defaults(), vars]);
-        provider.check_job_variables(&merged).map_err(|e| match e {
-            ProviderError::InvalidConfiguration { field, message } => ApiError::Invalid(format!(
-                "invalid job variables: job_variables.{field}: {message}"
-            )),
-            other => ApiError::Invalid(format!("invalid job variables: {other}")),
-        })?;
-    }
-    Ok(())
+    Ok(state.service.validate_job_variables(pool, vars)?)
 }
 
 pub(crate) async fn create(
@@ -354,116 +329,19 @@ pub(crate) async fn paginate(
     )))
 }
 
-/// Prefect's `DeploymentFlowRunCreate`.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct DeploymentFlowRunCreate {
-    #[serde(default)]
-    state: Option<StateCreate>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    parameters: Option<Object>,
-    #[serde(default)]
-    context: Option<Object>,
-    #[serde(default)]
-    tags: Option<Vec<String>>,
-    #[serde(default)]
-    idempotency_key: Option<String>,
-    #[serde(default)]
-    parent_task_run_id: Option<Uuid>,
-    #[serde(default)]
-    job_variables: Option<Object>,
-    #[serde(default)]
-    labels: Option<Object>,
-    #[serde(default)]
-    empirical_policy: Option<EmpiricalPolicy>,
-}
-
+/// `POST /deployments/{id}/create_flow_run`:
+/// [`pushpool_service::Service::create_flow_run_from_deployment`] (201 when created, 200
+/// with the existing run of the same idempotency key).
 pub(crate) async fn create_flow_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<DeploymentFlowRunCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = parse_id("id", &id)?;
-    if let Some(policy) = &body.empirical_policy {
-        super::flow_runs::check_empirical_policy(policy)?;
-    }
-    let deployment = state.store().read_deployment(id).await?;
-    let job_variables = body.job_variables.unwrap_or_default();
-    let pool = match &deployment.work_pool_name {
-        Some(name) => Some(pool_named(&state, name).await?),
-        None => None,
-    };
-    if let Some(pool) = &pool {
-        let merged = merge_job_variables(&[&deployment.job_variables, &job_variables]);
-        validate_job_variables(&state, pool, &merged)?;
-    }
-    let mut parameters = deployment.parameters.clone();
-    for (k, v) in body.parameters.unwrap_or_default() {
-        parameters.insert(k, v);
-    }
-    let mut tags = deployment.tags.clone();
-    for t in body.tags.unwrap_or_default() {
-        if !tags.contains(&t) {
-            tags.push(t);
-        }
-    }
-    let mut labels = deployment.labels.clone();
-    labels.insert(
-        "prefect.deployment.id".into(),
-        Value::String(deployment.id.to_string()),
-    );
-    for (k, v) in body.labels.unwrap_or_default() {
-        labels.insert(k, v);
-    }
-    let now = Utc::now();
-    let run_id = Uuid::new_v4();
-    let proposed = body.state.unwrap_or(StateCreate {
-        r#type: StateType::Scheduled,
-        name: None,
-        message: None,
-        data: None,
-        state_details: None,
-    });
-    let first = proposed.into_state(run_id, now);
-    let mut run = FlowRun::new(
-        run_id,
-        deployment.flow_id,
-        body.name
-            .unwrap_or_else(pushpool_core::names::flow_run_name),
-        now,
-    );
-    run.deployment_id = Some(deployment.id);
-    run.deployment_version = deployment.version.clone();
-    run.work_queue_id = pool.as_ref().map(|p| p.default_queue_id);
-    run.work_queue_name = deployment.work_queue_name.clone();
-    run.parameters = parameters;
-    run.idempotency_key = body.idempotency_key;
-    run.context = body.context.unwrap_or_default();
-    run.empirical_policy = body.empirical_policy.unwrap_or_default();
-    run.tags = tags;
-    run.labels = labels;
-    run.parent_task_run_id = body.parent_task_run_id;
-    run.infrastructure_document_id = deployment.infrastructure_document_id;
-    run.work_pool_id = pool.as_ref().map(|p| p.id);
-    run.work_pool_name = pool.as_ref().map(|p| p.name.clone());
-    run.job_variables = job_variables;
-    if first.r#type != StateType::Scheduled {
-        run.expected_start_time = Some(now);
-    }
-    apply_state(&mut run, first, now);
-    let (run, created) = state.store().create_flow_run(&run).await?;
-    if created {
-        state.service.update_subflow_parent_task(&run).await;
-        tracing::info!(
-            flow_run_id = %run.id,
-            work_pool = run.work_pool_name.as_deref().unwrap_or(""),
-            "flow run '{}' ({}) created: {}",
-            run.name,
-            run.id,
-            run.state_type.map_or("-", |t| t.as_str())
-        );
-    }
+    let (run, created) = state
+        .service
+        .create_flow_run_from_deployment(id, body)
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {

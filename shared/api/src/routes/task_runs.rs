@@ -76,23 +76,15 @@ pub(crate) async fn update(
     Json(body): Json<TaskRunUpdate>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id("id", &id)?;
-    for _ in 0..10 {
-        let mut run = state
-            .store()
-            .read_task_run(id)
-            .await
-            .map_err(not_found_as("Task run not found"))?;
-        if let Some(name) = &body.name {
-            run.name = name.clone();
-        }
-        run.updated = chrono::Utc::now();
-        match state.store().update_task_run(&run).await {
-            Ok(_) => return Ok(StatusCode::NO_CONTENT),
-            Err(StoreError::VersionConflict(_)) => continue,
-            Err(e) => return Err(not_found_as("Task run not found")(e)),
-        }
-    }
-    Err(StoreError::VersionConflict(id).into())
+    state
+        .service
+        .update_task_run_name(id, body.name)
+        .await
+        .map_err(|e| match e {
+            pushpool_service::UseCaseError::Store(e) => not_found_as("Task run not found")(e),
+            e => e.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub(crate) async fn delete(

@@ -632,3 +632,199 @@ async fn flow_run_job_variables_past_the_providers_limits_are_422_and_no_run_is_
     let (_, runs) = send(&app, "POST", "/api/flow_runs/filter", Some(json!({}))).await;
     assert_eq!(runs, json!([]));
 }
+
+/// A `POST /flow_runs/` body for a run of `deployment` (its flow) with `job_variables`.
+fn flow_run_of(deployment: &Value, job_variables: Value) -> Value {
+    json!({
+        "flow_id": deployment["flow_id"],
+        "deployment_id": deployment["id"],
+        "job_variables": job_variables,
+    })
+}
+
+#[tokio::test]
+async fn post_flow_runs_checks_job_variables_as_create_flow_run_does() {
+    let app = app();
+    let (_, deployment) = create_yaml_deployment(&app).await;
+    let (status, from_deployment) = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{}/create_flow_run", id_of(&deployment)),
+        Some(with(
+            recorded_request(D1.0, D1.1),
+            "job_variables",
+            json!({"memory": "lots"}),
+        )),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{from_deployment}"
+    );
+
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/flow_runs/",
+        Some(flow_run_of(&deployment, json!({"memory": "lots"}))),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body, from_deployment);
+    assert!(detail(&body).contains("job_variables.memory"), "{body}");
+    let (_, runs) = send(&app, "POST", "/api/flow_runs/filter", Some(json!({}))).await;
+    assert_eq!(runs, json!([]));
+
+    // Valid variables make the run (with the deployment, as the body says).
+    let (status, run) = send(
+        &app,
+        "POST",
+        "/api/flow_runs/",
+        Some(flow_run_of(&deployment, json!({"memory": 4096}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    assert_eq!(run["deployment_id"], deployment["id"]);
+    assert_eq!(run["job_variables"], json!({"memory": 4096}));
+}
+
+#[tokio::test]
+async fn post_flow_runs_checks_the_providers_limits_as_create_flow_run_does() {
+    let (app, _provider) = limited();
+    let (_, deployment) = create_yaml_deployment(&app).await;
+
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/flow_runs/",
+        Some(flow_run_of(&deployment, json!({"cpu": 5000}))),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        detail(&body),
+        "invalid job variables: job_variables.cpu: 5000 is more than the 4096 cpu units a task may have"
+    );
+    let (_, runs) = send(&app, "POST", "/api/flow_runs/filter", Some(json!({}))).await;
+    assert_eq!(runs, json!([]));
+}
+
+#[tokio::test]
+async fn post_flow_runs_of_a_missing_deployment_is_404_naming_deployment_id() {
+    let app = app();
+    let flow = create_flow(&app).await;
+    let missing = "a0f0e10d-bef7-439a-857c-eae3b238f90f";
+
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/flow_runs/",
+        Some(json!({"flow_id": flow["id"], "deployment_id": missing})),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body,
+        json!({"detail": format!("deployment_id: deployment {missing} not found")})
+    );
+}
+
+#[tokio::test]
+async fn patch_job_variables_of_a_scheduled_run_are_checked_like_a_new_runs() {
+    let app = app();
+    let (_, deployment) = create_yaml_deployment(&app).await;
+    let (status, run) = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{}/create_flow_run", id_of(&deployment)),
+        Some(recorded_request(D1.0, D1.1)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    assert_eq!(run["state_type"], "SCHEDULED");
+    let path = format!("/api/flow_runs/{}", id_of(&run));
+    let (_, refused_at_create) = send(
+        &app,
+        "POST",
+        "/api/flow_runs/",
+        Some(flow_run_of(&deployment, json!({"memory": "lots"}))),
+    )
+    .await;
+
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &path,
+        Some(json!({"job_variables": {"memory": "lots"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body, refused_at_create);
+
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &path,
+        Some(json!({"job_variables": {"memory": 4096}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (_, stored) = send(&app, "GET", &path, None).await;
+    assert_eq!(stored["job_variables"], json!({"memory": 4096}));
+
+    // Once the run left SCHEDULED, its job variables are fixed (Prefect's 400).
+    let (status, _) = send(
+        &app,
+        "POST",
+        &format!("{path}/set_state"),
+        Some(json!({"state": {"type": "PENDING"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &path,
+        Some(json!({"job_variables": {"memory": 2048}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"detail": "Job variables for a flow run in state PENDING cannot be updated"})
+    );
+    let (_, stored) = send(&app, "GET", &path, None).await;
+    assert_eq!(stored["job_variables"], json!({"memory": 4096}));
+}
+
+#[tokio::test]
+async fn patch_job_variables_of_a_run_without_deployment_is_400() {
+    let app = app();
+    let flow = create_flow(&app).await;
+    let (status, run) = send(
+        &app,
+        "POST",
+        "/api/flow_runs/",
+        Some(json!({"flow_id": flow["id"], "state": {"type": "SCHEDULED"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &format!("/api/flow_runs/{}", id_of(&run)),
+        Some(json!({"job_variables": {"memory": 2048}})),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"detail": "A deployment for the flow run could not be found"})
+    );
+}

@@ -13,6 +13,7 @@
 //! | 1 | the schema of the first releases (files written before versioning have `user_version` 0 and these tables already: every statement is `IF NOT EXISTS`) |
 //! | 2 | flow run columns for filters and sorts (`name`, `expected_start_time`, `start_time`, `end_time`, `next_scheduled_start_time`, `parent_task_run_id`) filled from each run's body, and their indexes |
 //! | 3 | task runs (`task_runs`, `task_run_states`) |
+//! | 4 | named counters (`counters`) for [`crate::Store::commit`]'s bounded counter changes |
 
 use rusqlite::{Connection, Transaction, params};
 
@@ -133,6 +134,14 @@ CREATE TABLE task_run_states (
 CREATE INDEX task_run_states_run ON task_run_states (task_run_id);
 "#;
 
+/// Version 4: named counters (a missing row is 0).
+const V4: &str = r#"
+CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"#;
+
 type Step = fn(&Transaction<'_>) -> Result<()>;
 
 /// The steps, version 1 first.
@@ -140,6 +149,7 @@ const STEPS: &[Step] = &[
     |tx| tx.execute_batch(V1).map_err(sql),
     v2,
     |tx| tx.execute_batch(V3).map_err(sql),
+    |tx| tx.execute_batch(V4).map_err(sql),
 ];
 
 /// The schema version this build writes.

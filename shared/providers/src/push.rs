@@ -1,11 +1,14 @@
-//! The providers every pushpool registers, by pool type.
+//! The providers every pushpool registers, by pool type: the hosts' wiring (the Lambda
+//! functions and the embedded binary call [`push_providers`] in their `main` with the
+//! process's one `SdkConfig`). It lives here, beside the adapters it builds, so that the
+//! service layer holds no provider SDK configuration.
 
 use std::sync::Arc;
 
-use pushpool_providers::aci::{AciProvider, AciSettings};
-use pushpool_providers::cloud_run::{CloudRunProvider, CloudRunSettings};
-use pushpool_providers::ecs::EcsProvider;
-use pushpool_providers::{ProviderError, Providers};
+use crate::aci::{AciProvider, AciSettings};
+use crate::cloud_run::{CloudRunProvider, CloudRunSettings};
+use crate::ecs::EcsProvider;
+use crate::{ProviderError, Providers};
 
 /// The push providers with their real endpoints: `ecs:push` (over `aws`, the process's AWS
 /// configuration), `cloud-run-v2:push` (`https://run.googleapis.com/`) and
