@@ -77,7 +77,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for FilterBod
 }
 
 /// An integer body key kept raw, checked by [`limit`], [`offset`] or [`page`].
-type RawNumber = Option<Value>;
+pub(crate) type RawNumber = Option<Value>;
 
 fn integer(name: &str, raw: &RawNumber) -> Result<Option<i128>, ApiError> {
     match raw {

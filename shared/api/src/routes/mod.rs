@@ -1,5 +1,6 @@
 //! The routes, one module per resource.
 
+mod automations;
 mod blocks;
 mod deployments;
 mod filters;
@@ -120,6 +121,24 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/flow_run_states/", get(flow_runs::read_states))
         .route("/flow_run_states/{id}", get(flow_runs::read_state))
         .route("/flow_runs/{id}/labels", patch(flow_runs::update_labels))
+        .route("/automations/", post(automations::create))
+        .route("/automations/filter", post(automations::filter))
+        .route("/automations/count", post(automations::count))
+        .route(
+            "/automations/related-to/{resource_id}",
+            get(automations::related_to),
+        )
+        .route(
+            "/automations/owned-by/{resource_id}",
+            axum::routing::delete(automations::delete_owned_by),
+        )
+        .route(
+            "/automations/{id}",
+            get(automations::by_id)
+                .put(automations::by_id)
+                .patch(automations::by_id)
+                .delete(automations::by_id),
+        )
         .route("/task_runs/", post(task_runs::create))
         .route("/task_runs/filter", post(task_runs::filter))
         .route(

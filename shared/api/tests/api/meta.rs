@@ -67,7 +67,7 @@ async fn unknown_paths_are_404_not_found() {
         ("GET", "/api/nope"),
         ("GET", "/nope"),
         ("POST", "/api/work_pools/my-push-pool/queues/filter"),
-        ("DELETE", "/api/automations/owned-by/x"),
+        ("DELETE", "/api/automations/x"),
     ] {
         let (status, body) = send(&app, method, path, None).await;
 
