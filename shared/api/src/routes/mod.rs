@@ -7,6 +7,7 @@ mod filters;
 mod flow_runs;
 mod flows;
 mod meta;
+mod runner;
 mod task_runs;
 mod work_pools;
 
@@ -93,6 +94,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/deployments/filter", post(deployments::filter))
         .route("/deployments/count", post(deployments::count))
         .route("/deployments/paginate", post(deployments::paginate))
+        .route(
+            "/deployments/get_scheduled_flow_runs",
+            post(runner::get_scheduled_flow_runs),
+        )
         .route(
             "/deployments/name/{flow_name}/{deployment_name}",
             get(deployments::read_by_name),

@@ -15,6 +15,7 @@ mod deployments;
 mod filters;
 mod hardening;
 mod meta;
+mod runner;
 mod set_state;
 mod support;
 mod task_runs;
