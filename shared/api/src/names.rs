@@ -36,6 +36,8 @@ pub(crate) enum Rule {
     NonEmptyish,
     /// Prefect's `BlockDocumentName` / `BlockTypeSlug`: lowercase letters, digits and dashes.
     LowercaseDashes,
+    /// Prefect's `VariableName`: lowercase letters, digits, dashes and underscores.
+    LowercaseDashesUnderscores,
 }
 
 /// Checks `name`, the value of the request field `field`, against `rule` and
@@ -52,7 +54,9 @@ pub(crate) fn check(field: &str, name: &str, rule: Rule) -> Result<(), ApiError>
     }
     let blank = match rule {
         Rule::NonEmptyish => name.trim_matches(['\'', '"', ' ']).trim().is_empty(),
-        Rule::Name | Rule::LowercaseDashes => name.trim().is_empty(),
+        Rule::Name | Rule::LowercaseDashes | Rule::LowercaseDashesUnderscores => {
+            name.trim().is_empty()
+        }
     };
     if blank {
         return Err(ApiError::Invalid(format!("{field}: must not be empty")));
@@ -73,6 +77,17 @@ pub(crate) fn check(field: &str, name: &str, rule: Rule) -> Result<(), ApiError>
             {
                 return Err(ApiError::Invalid(format!(
                     "{field}: {name:?} must only contain lowercase letters, numbers, and dashes"
+                )));
+            }
+        }
+        Rule::LowercaseDashesUnderscores => {
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            {
+                return Err(ApiError::Invalid(format!(
+                    "{field}: {name:?} must only contain lowercase letters, numbers, and dashes \
+                     or underscores"
                 )));
             }
         }

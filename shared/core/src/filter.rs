@@ -38,7 +38,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::model::{BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool};
+use crate::model::{
+    BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable, WorkPool,
+};
 use crate::state::StateType;
 
 /// How a model's criteria combine (`Operator`): `and_` (the default) or `or_`.
@@ -643,6 +645,75 @@ impl FlowFilter {
     /// Whether the filter needs to know which flows have deployments.
     pub fn needs_deployments(&self) -> bool {
         self.deployment.is_some()
+    }
+}
+
+/// Prefect's `VariableFilter`: `id` (`any_`), `name` (`any_`, `like_`), `tags` (`all_`,
+/// `is_null_`), combined by `operator`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariableFilter {
+    /// How the criteria combine.
+    #[serde(default)]
+    pub operator: Operator,
+    /// `Variable.id`.
+    #[serde(default)]
+    pub id: Option<AnyOf<Uuid>>,
+    /// `Variable.name`.
+    #[serde(default)]
+    pub name: Option<NameFilter>,
+    /// `Variable.tags`.
+    #[serde(default)]
+    pub tags: Option<AllTagsFilter>,
+}
+
+impl VariableFilter {
+    /// Whether `variable` passes.
+    pub fn matches(&self, variable: &Variable) -> bool {
+        let mut c = Criteria::default();
+        c.push(sub(self.id.as_ref().map(|f| f.eval(Some(&variable.id)))));
+        c.push(sub(self
+            .name
+            .as_ref()
+            .map(|f| f.eval(Some(&variable.name)))));
+        c.push(sub(self.tags.as_ref().map(|f| f.eval(&variable.tags))));
+        c.combine(self.operator).unwrap_or(true)
+    }
+}
+
+/// Prefect's `VariableSort`; the default is `NAME_ASC`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VariableSort {
+    /// Created, newest first.
+    CreatedDesc,
+    /// Updated, newest first.
+    UpdatedDesc,
+    /// Name, descending.
+    NameDesc,
+    /// Name, ascending.
+    #[default]
+    NameAsc,
+}
+
+impl VariableSort {
+    /// Every value, in Prefect's order.
+    pub const ALL: [VariableSort; 4] = [
+        Self::CreatedDesc,
+        Self::UpdatedDesc,
+        Self::NameDesc,
+        Self::NameAsc,
+    ];
+
+    /// Orders two variables, ties broken by id descending (names are unique).
+    pub fn compare(self, a: &Variable, b: &Variable) -> Ordering {
+        let primary = match self {
+            Self::CreatedDesc => b.created.cmp(&a.created),
+            Self::UpdatedDesc => b.updated.cmp(&a.updated),
+            Self::NameDesc => b.name.cmp(&a.name),
+            Self::NameAsc => a.name.cmp(&b.name),
+        };
+        primary.then_with(|| b.id.cmp(&a.id))
     }
 }
 

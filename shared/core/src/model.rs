@@ -181,6 +181,26 @@ pub struct Flow {
     pub labels: Object,
 }
 
+/// A variable (Prefect's `Variable`): a named JSON value flows read with `Variable.get()` and
+/// `prefect.yaml` with `{{ prefect.variables.<name> }}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variable {
+    /// Id.
+    pub id: Uuid,
+    /// Created at.
+    pub created: DateTime<Utc>,
+    /// Updated at.
+    pub updated: DateTime<Utc>,
+    /// Unique name: lowercase letters, digits, dashes and underscores.
+    pub name: String,
+    /// The value: any JSON (a string, number, boolean, null, object or list) whose JSON text
+    /// is at most 5,000 characters (Prefect's `MAX_VARIABLE_VALUE_LENGTH`).
+    pub value: Value,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
 /// A deployment, with every field of Prefect's `DeploymentResponse`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {

@@ -372,6 +372,39 @@ mod tests {
                 ) -> pushpool_store::Result<Vec<pushpool_core::model::Flow>> {
                     self.inner.list_flows(p).await
                 }
+                async fn create_variable(
+                    &self,
+                    v: &pushpool_core::model::Variable,
+                ) -> pushpool_store::Result<()> {
+                    self.inner.create_variable(v).await
+                }
+                async fn read_variable(
+                    &self,
+                    i: Uuid,
+                ) -> pushpool_store::Result<pushpool_core::model::Variable> {
+                    self.inner.read_variable(i).await
+                }
+                async fn read_variable_by_name(
+                    &self,
+                    n: &str,
+                ) -> pushpool_store::Result<pushpool_core::model::Variable> {
+                    self.inner.read_variable_by_name(n).await
+                }
+                async fn update_variable(
+                    &self,
+                    v: &pushpool_core::model::Variable,
+                ) -> pushpool_store::Result<()> {
+                    self.inner.update_variable(v).await
+                }
+                async fn delete_variable(&self, i: Uuid) -> pushpool_store::Result<()> {
+                    self.inner.delete_variable(i).await
+                }
+                async fn list_variables(
+                    &self,
+                    p: pushpool_store::Page,
+                ) -> pushpool_store::Result<Vec<pushpool_core::model::Variable>> {
+                    self.inner.list_variables(p).await
+                }
                 async fn create_deployment(
                     &self,
                     d: &pushpool_core::model::Deployment,

@@ -88,6 +88,12 @@ pub(crate) const WORK_POOL: Kind = Kind {
     label: "work_pool",
     uniques: &["UNIQUE#WORKPOOL"],
 };
+/// Variables: unique name.
+pub(crate) const VARIABLE: Kind = Kind {
+    tag: "VARIABLE",
+    label: "variable",
+    uniques: &["UNIQUE#VARIABLE"],
+};
 /// Block types: unique slug.
 pub(crate) const BLOCK_TYPE: Kind = Kind {
     tag: "BLOCKTYPE",

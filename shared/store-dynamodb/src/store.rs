@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pushpool_core::model::{
-    ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool,
+    ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable, WorkPool,
 };
 use pushpool_core::state::State;
 use pushpool_core::task_run::TaskRun;
@@ -22,8 +22,8 @@ use crate::DynamoStore;
 use crate::error::DynamoError;
 use crate::item::{
     API_KEY, BLOCK_DOCUMENT, BLOCK_SCHEMA, BLOCK_TYPE, BODY, CREATED, Cond, DEPLOYMENT, Expr, FLOW,
-    ID, Item, Kind, PK, SK, WORK_POOL, composite, decode, encode, escape, iso, opt_str, req_str,
-    req_uuid, resource_key, s, unique_attr, unique_key,
+    ID, Item, Kind, PK, SK, VARIABLE, WORK_POOL, composite, decode, encode, escape, iso, opt_str,
+    req_str, req_uuid, resource_key, s, unique_attr, unique_key,
 };
 use crate::ops::{MAX_ATTEMPTS, Query, Tx, backoff, key_string};
 
@@ -292,6 +292,10 @@ fn work_pool_doc(pool: &WorkPool) -> Result<Doc, DynamoError> {
     )
 }
 
+fn variable_doc(v: &Variable) -> Result<Doc, DynamoError> {
+    Doc::new(VARIABLE, v.id, vec![v.name.clone()], v.created, v)
+}
+
 fn block_type_doc(bt: &BlockType) -> Result<Doc, DynamoError> {
     Doc::new(BLOCK_TYPE, bt.id, vec![bt.slug.clone()], bt.created, bt)
 }
@@ -502,6 +506,41 @@ impl Store for DynamoStore {
 
     async fn list_flows(&self, page: Page) -> Result<Vec<Flow>> {
         self.list_docs(FLOW, page).await
+    }
+
+    async fn create_variable(&self, variable: &Variable) -> Result<()> {
+        self.insert_doc(
+            variable_doc(variable)?,
+            &[format!(
+                "A variable with the name '{}' already exists.",
+                variable.name
+            )],
+        )
+        .await
+    }
+
+    async fn read_variable(&self, id: Uuid) -> Result<Variable> {
+        self.get_doc(VARIABLE, id, "Variable not found.".into())
+            .await
+    }
+
+    async fn read_variable_by_name(&self, name: &str) -> Result<Variable> {
+        self.get_doc_by_key(VARIABLE, 0, name, "Variable not found.".into())
+            .await
+    }
+
+    async fn update_variable(&self, variable: &Variable) -> Result<()> {
+        self.update_doc(variable_doc(variable)?, "Variable not found.".into())
+            .await
+    }
+
+    async fn delete_variable(&self, id: Uuid) -> Result<()> {
+        self.delete_doc(VARIABLE, id, "Variable not found.".into())
+            .await
+    }
+
+    async fn list_variables(&self, page: Page) -> Result<Vec<Variable>> {
+        self.list_docs(VARIABLE, page).await
     }
 
     async fn create_deployment(&self, deployment: &Deployment) -> Result<()> {

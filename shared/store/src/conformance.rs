@@ -299,6 +299,74 @@ pub async fn flows_and_deployments(store: DynStore) {
     ));
 }
 
+/// Variables: unique names (Prefect's conflict message), read by id and name, a rename moves
+/// the name (and a taken name is a conflict), delete, listing by name; values round-trip as
+/// written (object key order, `1` vs `1.0`).
+pub async fn variables_crud(store: DynStore) {
+    let variable = |name: &str, value: serde_json::Value| pushpool_core::model::Variable {
+        id: Uuid::new_v4(),
+        created: Utc::now(),
+        updated: Utc::now(),
+        name: name.into(),
+        value,
+        tags: vec!["t".into()],
+    };
+    let b = variable(
+        "b_var",
+        json!({"z": 1, "a": 1.0, "list": [true, null, "x"]}),
+    );
+    let a = variable("a-var", json!("text"));
+    store.create_variable(&b).await.unwrap();
+    store.create_variable(&a).await.unwrap();
+    assert!(matches!(
+        store.create_variable(&variable("a-var", json!(1))).await,
+        Err(StoreError::Conflict(m)) if m == "A variable with the name 'a-var' already exists."
+    ));
+    let read = store.read_variable(b.id).await.unwrap();
+    assert_eq!(read, b);
+    assert_eq!(
+        serde_json::to_string(&read.value).unwrap(),
+        r#"{"z":1,"a":1.0,"list":[true,null,"x"]}"#
+    );
+    assert_eq!(store.read_variable_by_name("a-var").await.unwrap(), a);
+    let names = |v: Vec<pushpool_core::model::Variable>| -> Vec<String> {
+        v.into_iter().map(|v| v.name).collect()
+    };
+    assert_eq!(
+        names(store.list_variables(Page::default()).await.unwrap()),
+        ["a-var", "b_var"]
+    );
+    let mut renamed = b.clone();
+    renamed.name = "c".into();
+    renamed.value = json!(42);
+    store.update_variable(&renamed).await.unwrap();
+    assert_eq!(store.read_variable_by_name("c").await.unwrap(), renamed);
+    assert!(matches!(
+        store.read_variable_by_name("b_var").await,
+        Err(StoreError::NotFound(m)) if m == "Variable not found."
+    ));
+    let mut clash = renamed.clone();
+    clash.name = "a-var".into();
+    assert!(matches!(
+        store.update_variable(&clash).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.read_variable(b.id).await.unwrap(), renamed);
+    store.delete_variable(a.id).await.unwrap();
+    assert!(matches!(
+        store.delete_variable(a.id).await,
+        Err(StoreError::NotFound(m)) if m == "Variable not found."
+    ));
+    assert!(matches!(
+        store.update_variable(&a).await,
+        Err(StoreError::NotFound(m)) if m == "Variable not found."
+    ));
+    assert_eq!(
+        names(store.list_variables(Page::default()).await.unwrap()),
+        ["c"]
+    );
+}
+
 /// Flow run writes are conditional on the version: of two writers holding the same version,
 /// exactly one wins; the state history records each new state once.
 pub async fn flow_run_conditional_writes(store: DynStore) {
@@ -1247,7 +1315,7 @@ macro_rules! store_conformance_tests {
                 flow_run_filters, flow_run_filter_criteria, due_flow_runs, api_keys, change_feed,
                 task_run_idempotent_create, task_run_conditional_writes, task_run_listing,
                 subflow_runs_by_parent_task_run, transaction_all_or_nothing,
-                counter_bound_under_concurrency);
+                counter_bound_under_concurrency, variables_crud);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pushpool_core::filter::{FlowRunFilter, FlowRunSort};
 use pushpool_core::model::{
-    ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool,
+    ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable, WorkPool,
 };
 use pushpool_core::state::{State, StateType};
 use pushpool_core::task_run::TaskRun;
@@ -343,6 +343,21 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_flow(&self, id: Uuid) -> Result<()>;
     /// Lists flows.
     async fn list_flows(&self, page: Page) -> Result<Vec<Flow>>;
+
+    /// Creates a variable; `Conflict("A variable with the name 'x' already exists.")` (Prefect's
+    /// message) when the name is taken.
+    async fn create_variable(&self, variable: &Variable) -> Result<()>;
+    /// Reads a variable by id; `NotFound("Variable not found.")`.
+    async fn read_variable(&self, id: Uuid) -> Result<Variable>;
+    /// Reads a variable by its unique name; `NotFound("Variable not found.")`.
+    async fn read_variable_by_name(&self, name: &str) -> Result<Variable>;
+    /// Replaces a variable (a rename moves its unique name); `NotFound("Variable not found.")`,
+    /// `Conflict` when the new name is taken.
+    async fn update_variable(&self, variable: &Variable) -> Result<()>;
+    /// Deletes a variable; `NotFound("Variable not found.")`.
+    async fn delete_variable(&self, id: Uuid) -> Result<()>;
+    /// Lists variables by name, paged.
+    async fn list_variables(&self, page: Page) -> Result<Vec<Variable>>;
 
     /// Creates a deployment; `Conflict` when the flow already has one of that name.
     async fn create_deployment(&self, deployment: &Deployment) -> Result<()>;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use pushpool_core::model::{
-    ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, WorkPool,
+    ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable, WorkPool,
 };
 use pushpool_core::state::State;
 use pushpool_core::task_run::TaskRun;
@@ -777,6 +777,61 @@ impl Store for SqliteStore {
 
     async fn list_flows(&self, page: Page) -> Result<Vec<Flow>> {
         self.list_docs("flow", page).await
+    }
+
+    async fn create_variable(&self, variable: &Variable) -> Result<()> {
+        self.insert_doc(
+            "variable",
+            variable.id,
+            Some(variable.name.clone()),
+            None,
+            variable,
+            format!(
+                "A variable with the name '{}' already exists.",
+                variable.name
+            ),
+        )
+        .await
+    }
+
+    async fn read_variable(&self, id: Uuid) -> Result<Variable> {
+        self.get_by_id("variable", id, "Variable not found.".into())
+            .await
+    }
+
+    async fn read_variable_by_name(&self, name: &str) -> Result<Variable> {
+        self.get_doc(
+            "SELECT body FROM documents WHERE kind = 'variable' AND key1 = ?1",
+            vec![name.into()],
+            "Variable not found.".into(),
+        )
+        .await
+    }
+
+    async fn update_variable(&self, variable: &Variable) -> Result<()> {
+        self.update_doc(
+            "variable",
+            variable.id,
+            Some(variable.name.clone()),
+            None,
+            variable,
+            "Variable not found.".into(),
+        )
+        .await
+    }
+
+    async fn delete_variable(&self, id: Uuid) -> Result<()> {
+        self.delete_doc(
+            "variable",
+            "id",
+            id.to_string(),
+            "Variable not found.".into(),
+        )
+        .await
+    }
+
+    async fn list_variables(&self, page: Page) -> Result<Vec<Variable>> {
+        self.list_docs("variable", page).await
     }
 
     async fn create_deployment(&self, deployment: &Deployment) -> Result<()> {

@@ -9,6 +9,7 @@ mod flows;
 mod meta;
 mod runner;
 mod task_runs;
+mod variables;
 mod work_pools;
 
 use axum::Router;
@@ -143,6 +144,21 @@ pub(crate) fn routes() -> Router<AppState> {
                 .put(automations::by_id)
                 .patch(automations::by_id)
                 .delete(automations::by_id),
+        )
+        .route("/variables/", post(variables::create))
+        .route("/variables/filter", post(variables::filter))
+        .route("/variables/count", post(variables::count))
+        .route(
+            "/variables/name/{name}",
+            get(variables::read_by_name)
+                .patch(variables::update_by_name)
+                .delete(variables::delete_by_name),
+        )
+        .route(
+            "/variables/{id}",
+            get(variables::read)
+                .patch(variables::update)
+                .delete(variables::delete),
         )
         .route("/task_runs/", post(task_runs::create))
         .route("/task_runs/filter", post(task_runs::filter))

@@ -19,4 +19,5 @@ mod runner;
 mod set_state;
 mod support;
 mod task_runs;
+mod variables;
 mod work_pools;
