@@ -39,7 +39,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::model::{
-    BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable, WorkPool,
+    Artifact, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable, WorkPool,
 };
 use crate::state::StateType;
 
@@ -712,6 +712,135 @@ impl VariableSort {
             Self::UpdatedDesc => b.updated.cmp(&a.updated),
             Self::NameDesc => b.name.cmp(&a.name),
             Self::NameAsc => a.name.cmp(&b.name),
+        };
+        primary.then_with(|| b.id.cmp(&a.id))
+    }
+}
+
+/// `ArtifactFilterKey`: `{any_, like_, exists_}` on an optional key.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactKeyFilter {
+    /// Exact keys to include (a NULL key never matches).
+    #[serde(default)]
+    pub any_: Option<Vec<String>>,
+    /// A case-insensitive partial match (`ILIKE '%<like_>%'`).
+    #[serde(default)]
+    pub like_: Option<String>,
+    /// `true`: only artifacts with a key; `false`: only those without.
+    #[serde(default)]
+    pub exists_: Option<bool>,
+}
+
+impl ArtifactKeyFilter {
+    fn eval(&self, key: Option<&String>) -> Option<bool> {
+        let mut c = Criteria::default();
+        c.push(
+            self.any_
+                .as_ref()
+                .map(|l| key.is_some_and(|k| l.contains(k))),
+        );
+        c.push(like_criterion(&self.like_, key.map(String::as_str)));
+        c.push(self.exists_.map(|e| key.is_some() == e));
+        c.combine(Operator::And)
+    }
+}
+
+/// Prefect's `ArtifactFilter` (`id` as `ArtifactFilterId`) and `ArtifactCollectionFilter`
+/// (the same criteria with `latest_id` in its place): `key`, `flow_run_id`, `task_run_id`,
+/// `type`, combined by `operator`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactFilter {
+    /// How the criteria combine.
+    #[serde(default)]
+    pub operator: Operator,
+    /// `Artifact.id` (on `/artifacts/filter`).
+    #[serde(default)]
+    pub id: Option<AnyOf<Uuid>>,
+    /// `ArtifactCollection.latest_id` (on `/artifacts/latest/filter`).
+    #[serde(default)]
+    pub latest_id: Option<AnyOf<Uuid>>,
+    /// `key`.
+    #[serde(default)]
+    pub key: Option<ArtifactKeyFilter>,
+    /// `flow_run_id`.
+    #[serde(default)]
+    pub flow_run_id: Option<AnyOf<Uuid>>,
+    /// `task_run_id`.
+    #[serde(default)]
+    pub task_run_id: Option<AnyOf<Uuid>>,
+    /// `type`.
+    #[serde(default)]
+    pub r#type: Option<AnyNotAny<String>>,
+}
+
+impl ArtifactFilter {
+    /// Whether `artifact` passes; `id` is the artifact's id on `/artifacts/filter` and the
+    /// collection's latest id on `/artifacts/latest/filter` (the same value).
+    pub fn matches(&self, artifact: &Artifact) -> bool {
+        let mut c = Criteria::default();
+        c.push(sub(self.id.as_ref().map(|f| f.eval(Some(&artifact.id)))));
+        c.push(sub(self
+            .latest_id
+            .as_ref()
+            .map(|f| f.eval(Some(&artifact.id)))));
+        c.push(sub(self
+            .key
+            .as_ref()
+            .map(|f| f.eval(artifact.key.as_ref()))));
+        c.push(sub(self
+            .flow_run_id
+            .as_ref()
+            .map(|f| f.eval(artifact.flow_run_id.as_ref()))));
+        c.push(sub(self
+            .task_run_id
+            .as_ref()
+            .map(|f| f.eval(artifact.task_run_id.as_ref()))));
+        c.push(sub(self
+            .r#type
+            .as_ref()
+            .map(|f| f.eval(artifact.r#type.as_ref()))));
+        c.combine(self.operator).unwrap_or(true)
+    }
+}
+
+/// Prefect's `ArtifactSort` and `ArtifactCollectionSort`; the default is `ID_DESC`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ArtifactSort {
+    /// Created, newest first.
+    CreatedDesc,
+    /// Updated, newest first.
+    UpdatedDesc,
+    /// Id, descending.
+    #[default]
+    IdDesc,
+    /// Key, descending (artifacts without a key last, as on Prefect's SQLite).
+    KeyDesc,
+    /// Key, ascending (artifacts without a key first).
+    KeyAsc,
+}
+
+impl ArtifactSort {
+    /// Every value, in Prefect's order.
+    pub const ALL: [ArtifactSort; 5] = [
+        Self::CreatedDesc,
+        Self::UpdatedDesc,
+        Self::IdDesc,
+        Self::KeyDesc,
+        Self::KeyAsc,
+    ];
+
+    /// Orders two artifacts (or collections, by their own times), ties broken by id
+    /// descending.
+    pub fn compare(self, a: &Artifact, b: &Artifact) -> Ordering {
+        let primary = match self {
+            Self::CreatedDesc => b.created.cmp(&a.created),
+            Self::UpdatedDesc => b.updated.cmp(&a.updated),
+            Self::IdDesc => Ordering::Equal,
+            Self::KeyDesc => b.key.cmp(&a.key),
+            Self::KeyAsc => a.key.cmp(&b.key),
         };
         primary.then_with(|| b.id.cmp(&a.id))
     }

@@ -201,6 +201,33 @@ pub struct Variable {
     pub tags: Vec<String>,
 }
 
+/// An artifact a flow or task run published (Prefect's `Artifact`: `create_markdown_artifact`,
+/// `create_table_artifact`, `create_link_artifact`, results). Artifacts sharing a `key` form
+/// a collection whose latest is the most recently created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Id.
+    pub id: Uuid,
+    /// Created at.
+    pub created: DateTime<Utc>,
+    /// Updated at.
+    pub updated: DateTime<Utc>,
+    /// The collection key (lowercase letters, digits and dashes), if any.
+    pub key: Option<String>,
+    /// What `data` holds (`markdown`, `table`, `link`, `result`, ...).
+    pub r#type: Option<String>,
+    /// A markdown description.
+    pub description: Option<String>,
+    /// The content, shaped by `type`.
+    pub data: Option<Value>,
+    /// String metadata (values over 500 characters are cut to 500 and `...`, as Prefect does).
+    pub metadata_: Option<Map<String, Value>>,
+    /// The flow run that created it.
+    pub flow_run_id: Option<Uuid>,
+    /// The task run that created it.
+    pub task_run_id: Option<Uuid>,
+}
+
 /// A deployment, with every field of Prefect's `DeploymentResponse`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {

@@ -405,6 +405,33 @@ mod tests {
                 ) -> pushpool_store::Result<Vec<pushpool_core::model::Variable>> {
                     self.inner.list_variables(p).await
                 }
+                async fn create_artifact(
+                    &self,
+                    a: &pushpool_core::model::Artifact,
+                ) -> pushpool_store::Result<()> {
+                    self.inner.create_artifact(a).await
+                }
+                async fn read_artifact(
+                    &self,
+                    i: Uuid,
+                ) -> pushpool_store::Result<pushpool_core::model::Artifact> {
+                    self.inner.read_artifact(i).await
+                }
+                async fn update_artifact(
+                    &self,
+                    a: &pushpool_core::model::Artifact,
+                ) -> pushpool_store::Result<()> {
+                    self.inner.update_artifact(a).await
+                }
+                async fn delete_artifact(&self, i: Uuid) -> pushpool_store::Result<()> {
+                    self.inner.delete_artifact(i).await
+                }
+                async fn list_artifacts(
+                    &self,
+                    p: pushpool_store::Page,
+                ) -> pushpool_store::Result<Vec<pushpool_core::model::Artifact>> {
+                    self.inner.list_artifacts(p).await
+                }
                 async fn create_deployment(
                     &self,
                     d: &pushpool_core::model::Deployment,

@@ -88,6 +88,12 @@ pub(crate) const WORK_POOL: Kind = Kind {
     label: "work_pool",
     uniques: &["UNIQUE#WORKPOOL"],
 };
+/// Artifacts: keyed by id (no unique name; collections share a key).
+pub(crate) const ARTIFACT: Kind = Kind {
+    tag: "ARTIFACT",
+    label: "artifact",
+    uniques: &["UNIQUE#ARTIFACT"],
+};
 /// Variables: unique name.
 pub(crate) const VARIABLE: Kind = Kind {
     tag: "VARIABLE",

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pushpool_core::model::{
-    ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable, WorkPool,
+    ApiKey, Artifact, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable,
+    WorkPool,
 };
 use pushpool_core::state::State;
 use pushpool_core::task_run::TaskRun;
@@ -21,9 +22,9 @@ use uuid::Uuid;
 use crate::DynamoStore;
 use crate::error::DynamoError;
 use crate::item::{
-    API_KEY, BLOCK_DOCUMENT, BLOCK_SCHEMA, BLOCK_TYPE, BODY, CREATED, Cond, DEPLOYMENT, Expr, FLOW,
-    ID, Item, Kind, PK, SK, VARIABLE, WORK_POOL, composite, decode, encode, escape, iso, opt_str,
-    req_str, req_uuid, resource_key, s, unique_attr, unique_key,
+    API_KEY, ARTIFACT, BLOCK_DOCUMENT, BLOCK_SCHEMA, BLOCK_TYPE, BODY, CREATED, Cond, DEPLOYMENT,
+    Expr, FLOW, ID, Item, Kind, PK, SK, VARIABLE, WORK_POOL, composite, decode, encode, escape,
+    iso, opt_str, req_str, req_uuid, resource_key, s, unique_attr, unique_key,
 };
 use crate::ops::{MAX_ATTEMPTS, Query, Tx, backoff, key_string};
 
@@ -292,6 +293,11 @@ fn work_pool_doc(pool: &WorkPool) -> Result<Doc, DynamoError> {
     )
 }
 
+/// An artifact's unique key is its id: the listing partition then holds every artifact.
+fn artifact_doc(a: &Artifact) -> Result<Doc, DynamoError> {
+    Doc::new(ARTIFACT, a.id, vec![a.id.to_string()], a.created, a)
+}
+
 fn variable_doc(v: &Variable) -> Result<Doc, DynamoError> {
     Doc::new(VARIABLE, v.id, vec![v.name.clone()], v.created, v)
 }
@@ -541,6 +547,33 @@ impl Store for DynamoStore {
 
     async fn list_variables(&self, page: Page) -> Result<Vec<Variable>> {
         self.list_docs(VARIABLE, page).await
+    }
+
+    async fn create_artifact(&self, artifact: &Artifact) -> Result<()> {
+        self.insert_doc(
+            artifact_doc(artifact)?,
+            &["Artifact already exists.".into()],
+        )
+        .await
+    }
+
+    async fn read_artifact(&self, id: Uuid) -> Result<Artifact> {
+        self.get_doc(ARTIFACT, id, "Artifact not found.".into())
+            .await
+    }
+
+    async fn update_artifact(&self, artifact: &Artifact) -> Result<()> {
+        self.update_doc(artifact_doc(artifact)?, "Artifact not found.".into())
+            .await
+    }
+
+    async fn delete_artifact(&self, id: Uuid) -> Result<()> {
+        self.delete_doc(ARTIFACT, id, "Artifact not found.".into())
+            .await
+    }
+
+    async fn list_artifacts(&self, page: Page) -> Result<Vec<Artifact>> {
+        self.list_docs(ARTIFACT, page).await
     }
 
     async fn create_deployment(&self, deployment: &Deployment) -> Result<()> {

@@ -367,6 +367,62 @@ pub async fn variables_crud(store: DynStore) {
     );
 }
 
+/// Artifacts: create, read, replace, delete and list; `data` round-trips as written.
+pub async fn artifacts_crud(store: DynStore) {
+    let artifact = |key: Option<&str>| pushpool_core::model::Artifact {
+        id: Uuid::new_v4(),
+        created: Utc::now(),
+        updated: Utc::now(),
+        key: key.map(Into::into),
+        r#type: Some("table".into()),
+        description: Some("# rows".into()),
+        data: Some(json!([{"b": 1, "a": 2.0}])),
+        metadata_: None,
+        flow_run_id: Some(Uuid::new_v4()),
+        task_run_id: None,
+    };
+    let a = artifact(Some("report"));
+    let b = artifact(Some("report"));
+    let c = artifact(None);
+    for x in [&a, &b, &c] {
+        store.create_artifact(x).await.unwrap();
+    }
+    let read = store.read_artifact(a.id).await.unwrap();
+    assert_eq!(read, a);
+    assert_eq!(
+        serde_json::to_string(&read.data).unwrap(),
+        r#"[{"b":1,"a":2.0}]"#
+    );
+    let mut changed = b.clone();
+    changed.data = Some(json!("new"));
+    store.update_artifact(&changed).await.unwrap();
+    assert_eq!(store.read_artifact(b.id).await.unwrap(), changed);
+    store.delete_artifact(a.id).await.unwrap();
+    assert!(matches!(
+        store.read_artifact(a.id).await,
+        Err(StoreError::NotFound(m)) if m == "Artifact not found."
+    ));
+    assert!(matches!(
+        store.delete_artifact(a.id).await,
+        Err(StoreError::NotFound(m)) if m == "Artifact not found."
+    ));
+    assert!(matches!(
+        store.update_artifact(&a).await,
+        Err(StoreError::NotFound(m)) if m == "Artifact not found."
+    ));
+    let mut ids: Vec<Uuid> = store
+        .list_artifacts(Page::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    ids.sort();
+    let mut expected = vec![b.id, c.id];
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
 /// Flow run writes are conditional on the version: of two writers holding the same version,
 /// exactly one wins; the state history records each new state once.
 pub async fn flow_run_conditional_writes(store: DynStore) {
@@ -1315,7 +1371,7 @@ macro_rules! store_conformance_tests {
                 flow_run_filters, flow_run_filter_criteria, due_flow_runs, api_keys, change_feed,
                 task_run_idempotent_create, task_run_conditional_writes, task_run_listing,
                 subflow_runs_by_parent_task_run, transaction_all_or_nothing,
-                counter_bound_under_concurrency, variables_crud);
+                counter_bound_under_concurrency, variables_crud, artifacts_crud);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {

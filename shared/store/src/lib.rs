@@ -38,7 +38,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pushpool_core::filter::{FlowRunFilter, FlowRunSort};
 use pushpool_core::model::{
-    ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable, WorkPool,
+    ApiKey, Artifact, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable,
+    WorkPool,
 };
 use pushpool_core::state::{State, StateType};
 use pushpool_core::task_run::TaskRun;
@@ -358,6 +359,17 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_variable(&self, id: Uuid) -> Result<()>;
     /// Lists variables by name, paged.
     async fn list_variables(&self, page: Page) -> Result<Vec<Variable>>;
+
+    /// Creates an artifact.
+    async fn create_artifact(&self, artifact: &Artifact) -> Result<()>;
+    /// Reads an artifact; `NotFound("Artifact not found.")`.
+    async fn read_artifact(&self, id: Uuid) -> Result<Artifact>;
+    /// Replaces an artifact; `NotFound("Artifact not found.")`.
+    async fn update_artifact(&self, artifact: &Artifact) -> Result<()>;
+    /// Deletes an artifact; `NotFound("Artifact not found.")`.
+    async fn delete_artifact(&self, id: Uuid) -> Result<()>;
+    /// Lists artifacts (in no particular order), paged.
+    async fn list_artifacts(&self, page: Page) -> Result<Vec<Artifact>>;
 
     /// Creates a deployment; `Conflict` when the flow already has one of that name.
     async fn create_deployment(&self, deployment: &Deployment) -> Result<()>;

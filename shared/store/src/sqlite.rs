@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use pushpool_core::model::{
-    ApiKey, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable, WorkPool,
+    ApiKey, Artifact, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable,
+    WorkPool,
 };
 use pushpool_core::state::State;
 use pushpool_core::task_run::TaskRun;
@@ -832,6 +833,50 @@ impl Store for SqliteStore {
 
     async fn list_variables(&self, page: Page) -> Result<Vec<Variable>> {
         self.list_docs("variable", page).await
+    }
+
+    async fn create_artifact(&self, artifact: &Artifact) -> Result<()> {
+        // key1 is the id: artifacts have no unique name, and a key is shared by a collection.
+        self.insert_doc(
+            "artifact",
+            artifact.id,
+            Some(artifact.id.to_string()),
+            None,
+            artifact,
+            "Artifact already exists.".into(),
+        )
+        .await
+    }
+
+    async fn read_artifact(&self, id: Uuid) -> Result<Artifact> {
+        self.get_by_id("artifact", id, "Artifact not found.".into())
+            .await
+    }
+
+    async fn update_artifact(&self, artifact: &Artifact) -> Result<()> {
+        self.update_doc(
+            "artifact",
+            artifact.id,
+            Some(artifact.id.to_string()),
+            None,
+            artifact,
+            "Artifact not found.".into(),
+        )
+        .await
+    }
+
+    async fn delete_artifact(&self, id: Uuid) -> Result<()> {
+        self.delete_doc(
+            "artifact",
+            "id",
+            id.to_string(),
+            "Artifact not found.".into(),
+        )
+        .await
+    }
+
+    async fn list_artifacts(&self, page: Page) -> Result<Vec<Artifact>> {
+        self.list_docs("artifact", page).await
     }
 
     async fn create_deployment(&self, deployment: &Deployment) -> Result<()> {

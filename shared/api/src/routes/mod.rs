@@ -1,5 +1,6 @@
 //! The routes, one module per resource.
 
+mod artifacts;
 mod automations;
 mod blocks;
 mod deployments;
@@ -144,6 +145,18 @@ pub(crate) fn routes() -> Router<AppState> {
                 .put(automations::by_id)
                 .patch(automations::by_id)
                 .delete(automations::by_id),
+        )
+        .route("/artifacts/", post(artifacts::create))
+        .route("/artifacts/filter", post(artifacts::filter))
+        .route("/artifacts/count", post(artifacts::count))
+        .route("/artifacts/latest/filter", post(artifacts::filter_latest))
+        .route("/artifacts/latest/count", post(artifacts::count_latest))
+        .route("/artifacts/{key}/latest", get(artifacts::read_latest))
+        .route(
+            "/artifacts/{id}",
+            get(artifacts::read)
+                .patch(artifacts::update)
+                .delete(artifacts::delete),
         )
         .route("/variables/", post(variables::create))
         .route("/variables/filter", post(variables::filter))

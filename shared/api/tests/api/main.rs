@@ -8,6 +8,7 @@
 //! `#[ignore = "bug: ..."]` pins a known deviation from the recordings: it fails today and
 //! should pass once the bug it names is fixed (`cargo test -- --ignored` lists them).
 
+mod artifacts;
 mod automations;
 mod blocks;
 mod collections;
