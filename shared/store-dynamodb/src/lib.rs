@@ -142,9 +142,12 @@
 //! second index would make those direct. Items are limited to 400 KB, like the request
 //! bodies the API accepts.
 
+mod compact;
 mod error;
 mod item;
+mod meter;
 mod ops;
+mod plan;
 mod runs;
 mod store;
 mod task_runs;
@@ -155,12 +158,19 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
     TimeToLiveSpecification, TimeToLiveStatus,
 };
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use pushpool_store::Result;
 
 pub use error::DynamoError;
+pub use meter::{Usage, item_size};
 
 use crate::error::sdk;
-use crate::item::{EXPIRES_AT, GSI1, GSI1_PROJECTED, GSI1PK, GSI1SK, PK, SK};
+use crate::item::{
+    DEPLOYMENT_ID, EST, EXPIRES_AT, GSI_DEPLOYMENT, GSI_ID, GSI_POOL, GSI_TIME, GSI1,
+    GSI1_PROJECTED, GSI1PK, GSI1SK, PK, RUNS, SK, STABLE_PROJECTED, WORK_POOL_NAME,
+};
 
 /// How long `create_table` waits for a new table to become `ACTIVE`.
 const TABLE_ACTIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -171,6 +181,10 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     outbox_retention: chrono::Duration,
+    meter: Option<Arc<meter::Meter>>,
+    /// Whether the table's items are known to be at [`ITEM_FORMAT`] (the `META`/`FORMAT`
+    /// item says so); until then listings use only what format 1 items have.
+    upgraded: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -188,6 +202,29 @@ impl DynamoStore {
             client,
             table: table.into(),
             outbox_retention: chrono::Duration::days(7),
+            meter: None,
+            upgraded: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Counts what this store's DynamoDB calls consume (see [`Usage`]); for benches and
+    /// tests. Clones share the counts.
+    #[must_use]
+    pub fn with_metering(mut self) -> Self {
+        self.meter = Some(Arc::new(meter::Meter::default()));
+        self
+    }
+
+    /// What was consumed since the store was made or last reset (all zero unless
+    /// [`with_metering`](Self::with_metering)).
+    pub fn usage(&self) -> Usage {
+        self.meter.as_ref().map(|m| m.usage()).unwrap_or_default()
+    }
+
+    /// Sets the counts of [`usage`](Self::usage) back to zero.
+    pub fn reset_usage(&self) {
+        if let Some(m) = &self.meter {
+            m.reset();
         }
     }
 
@@ -231,17 +268,27 @@ impl DynamoStore {
                 .build()
                 .map_err(DynamoError::from)
         };
-        let mut projection = Projection::builder().projection_type(ProjectionType::Include);
-        for attr in GSI1_PROJECTED {
-            projection = projection.non_key_attributes(*attr);
-        }
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(GSI1)
-            .key_schema(key(GSI1PK, KeyType::Hash)?)
-            .key_schema(key(GSI1SK, KeyType::Range)?)
-            .projection(projection.build())
-            .build()
-            .map_err(DynamoError::from)?;
+        let index = |name: &str, hash: &str, range: &str, projected: &[&str]| {
+            let mut projection = Projection::builder().projection_type(ProjectionType::Include);
+            // An index's own keys are always projected (and are not "non-key").
+            for attr in projected.iter().filter(|a| **a != hash && **a != range) {
+                projection = projection.non_key_attributes(*attr);
+            }
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key(range, KeyType::Range)?)
+                .projection(projection.build())
+                .build()
+                .map_err(DynamoError::from)
+        };
+        let indexes = vec![
+            index(GSI1, GSI1PK, GSI1SK, GSI1_PROJECTED)?,
+            index(GSI_DEPLOYMENT, DEPLOYMENT_ID, EST, STABLE_PROJECTED)?,
+            index(GSI_POOL, WORK_POOL_NAME, EST, STABLE_PROJECTED)?,
+            index(GSI_TIME, RUNS, EST, STABLE_PROJECTED)?,
+            index(GSI_ID, RUNS, PK, STABLE_PROJECTED)?,
+        ];
         let stream = StreamSpecification::builder()
             .stream_enabled(true)
             .stream_view_type(StreamViewType::NewAndOldImages)
@@ -255,9 +302,13 @@ impl DynamoStore {
             .attribute_definitions(attribute(SK)?)
             .attribute_definitions(attribute(GSI1PK)?)
             .attribute_definitions(attribute(GSI1SK)?)
+            .attribute_definitions(attribute(DEPLOYMENT_ID)?)
+            .attribute_definitions(attribute(WORK_POOL_NAME)?)
+            .attribute_definitions(attribute(EST)?)
+            .attribute_definitions(attribute(RUNS)?)
             .key_schema(key(PK, KeyType::Hash)?)
             .key_schema(key(SK, KeyType::Range)?)
-            .global_secondary_indexes(index)
+            .set_global_secondary_indexes(Some(indexes))
             .stream_specification(stream)
             .send()
             .await;
@@ -295,7 +346,9 @@ impl DynamoStore {
                 .await
                 .map_err(|e| sdk("UpdateTimeToLive", e))?;
         }
-        Ok(())
+        DynamoStore::new(client.clone(), table)
+            .upgrade_items()
+            .await
     }
 }
 
