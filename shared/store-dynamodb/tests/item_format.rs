@@ -182,3 +182,231 @@ async fn write_format1_fixture() {
     let text = serde_json::to_string_pretty(&json!({ "items": items })).unwrap();
     std::fs::write(fixture_path(), text + "\n").unwrap();
 }
+
+/// Loads the fixture's items into a fresh table, as the table of a format 1 release: no
+/// `META` item (the new `create_table` writes one; it is removed).
+async fn format1_table() -> (
+    pushpool_store_dynamodb::DynamoStore,
+    aws_sdk_dynamodb::Client,
+) {
+    let (store, client) = common::fresh_store_and_client().await;
+    let table = store.table().to_owned();
+    client
+        .delete_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S("META".into()))
+        .key("sk", AttributeValue::S("FORMAT".into()))
+        .send()
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(fixture_path()).unwrap();
+    let fixture: Value = serde_json::from_str(&text).unwrap();
+    for item in fixture["items"].as_array().unwrap() {
+        let item: HashMap<String, AttributeValue> = item
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), from_json(v)))
+            .collect();
+        client
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+    (
+        pushpool_store_dynamodb::DynamoStore::new(client.clone(), table),
+        client,
+    )
+}
+
+fn run_id(i: usize) -> Uuid {
+    RUN_IDS[i].parse().unwrap()
+}
+
+/// What the fixture holds, asked through the port: reads, filters (tags, deployment, state,
+/// work pool, a window), paging, the due index, states by id, the idempotency key.
+async fn check_fixture_answers(store: &pushpool_store_dynamodb::DynamoStore, completed: &[usize]) {
+    use pushpool_core::filter::{FlowRunFilter, FlowRunSort};
+    use pushpool_store::{FlowRunQuery, Page};
+    let run = store.read_flow_run(run_id(2)).await.unwrap();
+    assert_eq!(run.name, "fixture-run-2");
+    assert_eq!(run.tags, ["nightly", "big"]);
+    assert_eq!(run.state_type, Some(StateType::Completed));
+    assert_eq!(run.work_pool_name.as_deref(), Some("pool-1"));
+    assert_eq!(
+        serde_json::to_string(&run.parameters).unwrap(),
+        r#"{"day":"2026-11-01","n":2,"x":1.0}"#
+    );
+    let list = |body: Value, sort: FlowRunSort| {
+        let q = FlowRunQuery {
+            filter: serde_json::from_value::<FlowRunFilter>(body).unwrap(),
+            sort,
+            page: Page {
+                offset: 0,
+                limit: Some(10),
+            },
+            ..FlowRunQuery::default()
+        };
+        async move {
+            store
+                .list_flow_runs(&q)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    RUN_IDS
+                        .iter()
+                        .position(|id| *id == r.id.to_string())
+                        .unwrap()
+                })
+                .collect::<Vec<usize>>()
+        }
+    };
+    assert_eq!(
+        list(json!({}), FlowRunSort::ExpectedStartTimeDesc).await,
+        [4, 3, 2, 1, 0]
+    );
+    assert_eq!(list(json!({}), FlowRunSort::IdDesc).await, [4, 3, 2, 1, 0]);
+    assert_eq!(
+        list(json!({"tags": {"any_": ["nightly"]}}), FlowRunSort::IdDesc).await,
+        [2, 0]
+    );
+    assert_eq!(
+        list(
+            json!({"deployment_id": {"any_": [DEPLOYMENT_ID]}}),
+            FlowRunSort::ExpectedStartTimeAsc
+        )
+        .await,
+        [0, 1, 2, 4]
+    );
+    assert_eq!(
+        list(
+            json!({"state": {"type": {"any_": ["COMPLETED"]}}}),
+            FlowRunSort::ExpectedStartTimeDesc
+        )
+        .await,
+        completed
+    );
+    assert_eq!(
+        list(
+            json!({"expected_start_time": {"after_": "2026-11-01T08:01:00Z", "before_": "2026-11-01T08:03:00Z"}}),
+            FlowRunSort::ExpectedStartTimeAsc
+        )
+        .await,
+        [1, 2, 3]
+    );
+    let pool = FlowRunQuery {
+        work_pool_names: Some(vec!["pool-1".into()]),
+        sort: FlowRunSort::ExpectedStartTimeDesc,
+        page: Page {
+            offset: 1,
+            limit: Some(2),
+        },
+        ..FlowRunQuery::default()
+    };
+    let ids: Vec<Uuid> = store
+        .list_flow_runs(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, [run_id(3), run_id(2)]);
+    let due = store
+        .list_due_flow_runs(chrono::Utc::now(), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect::<Vec<_>>();
+    assert_eq!(due, [run_id(0), run_id(4)]);
+    let first_state = Uuid::from_u128(0x0192_f000_0000_7000_8000_0000_0000_0c02);
+    assert_eq!(
+        store.read_state(first_state).await.unwrap().r#type,
+        StateType::Scheduled
+    );
+    // The idempotency key still names its run.
+    let mut again = FlowRun::new(
+        Uuid::new_v4(),
+        FLOW_ID.parse().unwrap(),
+        "again".into(),
+        chrono::Utc::now(),
+    );
+    again.idempotency_key = Some("scheduled-2026-11-01".into());
+    let (existing, created) = store.create_flow_run(&again).await.unwrap();
+    assert!(!created);
+    assert_eq!(existing.id, run_id(4));
+}
+
+/// A table written by the format 1 release (commit ac9564f) opens and works with this one:
+/// before its items are upgraded (listings read as format 1 did), after
+/// `upgrade_items` (every run item at format 2, tag entries written, listings from the new
+/// indexes), and a run of it goes from RUNNING to COMPLETED in between.
+#[tokio::test]
+async fn a_table_written_by_format_1_opens_upgrades_and_works() {
+    let (store, client) = format1_table().await;
+    check_fixture_answers(&store, &[2]).await;
+
+    // RUNNING → COMPLETED on a format 1 item.
+    let mut run = store.read_flow_run(run_id(1)).await.unwrap();
+    assert_eq!(run.state_type, Some(StateType::Running));
+    let now = chrono::Utc::now();
+    apply_state(&mut run, State::new(StateType::Completed, now), now);
+    let written = store.update_flow_run(&run).await.unwrap();
+    assert_eq!(written.version, run.version + 1);
+    let history: Vec<StateType> = store
+        .read_flow_run_states(run_id(1))
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.r#type)
+        .collect();
+    assert_eq!(
+        history,
+        [
+            StateType::Scheduled,
+            StateType::Pending,
+            StateType::Running,
+            StateType::Completed
+        ]
+    );
+    check_fixture_answers(&store, &[2, 1]).await;
+
+    store.upgrade_items().await.unwrap();
+    let items = scan_all(&client, store.table()).await;
+    let formats: Vec<Option<&AttributeValue>> = items
+        .iter()
+        .filter(|i| i.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("RUN"))
+        .map(|i| i.get("format"))
+        .collect();
+    assert_eq!(formats, vec![Some(&AttributeValue::N("2".into())); 5]);
+    let tag_entries = items
+        .iter()
+        .filter(|i| {
+            i.get("pk")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|p| p.starts_with("RUNTAG#"))
+        })
+        .count();
+    assert_eq!(tag_entries, 3);
+    // A fresh store (a new Lambda) reads the format item and takes the new path.
+    let fresh =
+        pushpool_store_dynamodb::DynamoStore::new(client.clone(), store.table()).with_metering();
+    check_fixture_answers(&fresh, &[2, 1]).await;
+    // The upgrade is idempotent, and a second run only reads the format item.
+    fresh.reset_usage();
+    fresh.upgrade_items().await.unwrap();
+    assert_eq!(fresh.usage().read_calls, 0, "known upgraded: nothing read");
+    // A run of the fixture goes on with the new format.
+    let mut run = fresh.read_flow_run(run_id(3)).await.unwrap();
+    let now = chrono::Utc::now();
+    apply_state(&mut run, State::new(StateType::Running, now), now);
+    fresh.update_flow_run(&run).await.unwrap();
+    let mut run = fresh.read_flow_run(run_id(3)).await.unwrap();
+    apply_state(&mut run, State::new(StateType::Completed, now), now);
+    let done = fresh.update_flow_run(&run).await.unwrap();
+    assert_eq!(done.state_type, Some(StateType::Completed));
+}
