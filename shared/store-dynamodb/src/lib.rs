@@ -1,6 +1,6 @@
 //! The DynamoDB adapter of the [`Store`](pushpool_store::Store) port: pushpool's AWS shape,
-//! everything in **one table** (on-demand, stream `NEW_AND_OLD_IMAGES`, one GSI), passing the
-//! same conformance suite as the embedded SQLite adapter.
+//! everything in **one table** (on-demand, stream `NEW_AND_OLD_IMAGES`, five GSIs), passing
+//! the same conformance suite as the embedded SQLite adapter.
 //!
 //! This crate depends on the port, the domain and the DynamoDB SDK only: no HTTP framework, no
 //! Lambda runtime, no provider SDK. SDK types never leave it; its errors become
@@ -42,7 +42,10 @@
 //! | deployment | `DEPLOYMENT#<id>` | `DEPLOYMENT` | `id`, `body`, `uk0` (`<flow id>#<name>`) |
 //! | API key | `APIKEY#<id>` | `APIKEY` | `id`, `body`, `uk0` (name), `uk1` (hash) |
 //! | uniqueness item | `UNIQUE#<KIND>` (`UNIQUE#WORKPOOL`, `UNIQUE#BLOCKTYPE`, `UNIQUE#BLOCKSCHEMA`, `UNIQUE#BLOCKDOC`, `UNIQUE#FLOW`, `UNIQUE#DEPLOYMENT`, `UNIQUE#APIKEYNAME`, `UNIQUE#APIKEY`) | the unique key | `id` of the resource, `created` |
-//! | flow run | `RUN#<id>` | `RUN` | `id`, `body` (JSON), `version` (N), `state_type`, `state_name`, `state_id`, `flow_id`, `deployment_id`, `work_pool_name`, `idempotency_key`, `sort_time`, `gsi1pk`, `gsi1sk` |
+//! | flow run (item format 2) | `RUN#<id>` | `RUN` | `body` (compact JSON), `version` (N), `format` (N, 2), `flow_id`, `deployment_id`, `work_pool_name`, `idempotency_key`, `est` (expected start time), `runs` (`RUNS`), `gsi1pk`, `gsi1sk` |
+//! | flow run (item format 1, before upgrade) | `RUN#<id>` | `RUN` | `id`, `body` (full JSON), `version`, `state_type`, `state_name`, `state_id`, `flow_id`, `deployment_id`, `work_pool_name`, `idempotency_key`, `sort_time`, `gsi1pk`, `gsi1sk` |
+//! | tag listing entry | `RUNTAG#<tag>` | `<run id>` | none |
+//! | item format | `META` | `FORMAT` | `format` (N): every run item is at least at this format |
 //! | state history | `RUN#<id>` | `STATE#<timestamp>#<state id>` | `state_id`, `body` (the state's JSON) |
 //! | state pointer | `STATE#<state id>` | `STATE` | `run_id`, `history_sk` |
 //! | idempotency key | `RUNKEY#<flow id>#<key>` | `RUNKEY` | `id` of the run |
@@ -89,14 +92,23 @@
 //! - **State history** items sort by the state's timestamp, then its id (UUIDv7): the order
 //!   the states were entered, as long as the writers' clocks agree.
 //! - **The run-state index** `gsi1` (`gsi1pk = RUNSTATE#<state type>` or `RUNSTATE#NONE`,
-//!   `gsi1sk = <sort time>#<run id>`, projecting `id`, `flow_id`, `deployment_id`,
-//!   `work_pool_name`, `state_name` and `sort_time`) holds every run: due runs are one
-//!   `Query` of `RUNSTATE#SCHEDULED` up to a time, a state-type filter queries its
-//!   partitions, and a filter without state types queries all ten, newest first, with the
-//!   other criteria as a `FilterExpression`. No listing scans the table. The index is
-//!   eventually consistent, so the runs it names are then read with a strongly consistent
-//!   `BatchGetItem` and checked again against the filter: a listing never returns a run in a
-//!   state it no longer has. Equal sort times order by run id, descending when newest first.
+//!   projecting `id`, `flow_id`, `deployment_id`, `work_pool_name`, `state_name` and
+//!   `sort_time`) holds every run. In its `RUNSTATE#SCHEDULED` partition `gsi1sk` is the
+//!   time the run is due (its state's scheduled time, else its expected start time, else
+//!   its creation): due runs are one `Query` up to a time. In the other partitions it is
+//!   the expected start time (format 2; format 1 wrote `<sort time>#<run id>` everywhere).
+//!   The index is eventually consistent, so the runs it names are read with a strongly
+//!   consistent `BatchGetItem` and checked again against the filter: a listing never returns
+//!   a run in a state it no longer has.
+//! - **The listing indexes** (format 2), each projecting `flow_id`, `deployment_id` and
+//!   `work_pool_name` (those that are not its keys): `gsi2` (`deployment_id` → `est`),
+//!   `gsi3` (`work_pool_name` → `est`), `gsi4` (`runs` → `est`: every run by expected start
+//!   time) and `gsi5` (`runs` → `pk`: every run by id). `est` is the expected start time, or
+//!   `!` without one (below every time: `NULL`s first ascending, last descending, as
+//!   Prefect sorts). Index sort keys need not be unique; equal times are ordered by id in
+//!   memory. **Tag listing entries** (`RUNTAG#<tag>` / `<run id>`, keys only), one per
+//!   distinct tag, are written in the run's transactions (created with it, put and deleted
+//!   when an update changes its tags) and deleted with it.
 //!
 //! - **Task runs** follow flow runs (run item and history in one partition, conditional
 //!   writes on `version`, a state pointer per state) without outbox items: nothing is
@@ -109,6 +121,60 @@
 //!   partition in its creating transaction: the engine's lookup of an existing subflow run
 //!   is one `Query` of `CHILD#` there. Task runs of a deleted flow run are kept (Prefect
 //!   cascades the delete; pushpool does not yet).
+//!
+//! # Flow run queries: cost that does not grow with the table
+//!
+//! `list_flow_runs` answers each query from one **source**: the partitions that hold every
+//! run it can match (the first that applies, in this order): the ids or parent task runs it
+//! names (read directly); the partitions of its deployments (`deployment_id.any_` under
+//! `and_`, or the `deployments` filter); of its work pools; of its tags (`tags.any_`, or one
+//! of `tags.all_`); of its state types (`state.type.any_`); else every run (`gsi4`/`gsi5`).
+//! When the source's order is the query's sort (`EXPECTED_START_TIME_ASC`/`_DESC` on the
+//! `est` indexes and the non-SCHEDULED state partitions, `ID_DESC` on tag entries and
+//! `gsi5`) and the query has a limit, each partition is read **in that order** with `Limit`
+//! and `ExclusiveStartKey`, its runs read (strongly consistent `BatchGetItem`) and tested
+//! with the reference predicate [`FlowRunQuery::matches`](pushpool_store::FlowRunQuery),
+//! until `offset + limit` match and the next entry sorts after the last one kept; then the
+//! partitions' runs are merged by the sort. An `expected_start_time` window becomes a
+//! `BETWEEN` on the sort key. The rest of the filter is a residual: a page reads
+//! `offset + limit` entries plus those the residual rejects, whatever the size of the table
+//! (`tests/flat_queries.rs` asserts it: the same items and read units at 1,000 and 5,000
+//! runs). Otherwise (another sort, no limit, a count) the source is read whole and sorted in
+//! memory, and `or_` filters, queries by id and sorts without a narrow source keep the
+//! format 1 path (every state partition, restrictions as a `FilterExpression`). Exactness
+//! never depends on the plan: every returned run passed `matches` when read.
+//!
+//! **Trade-offs.** Writes: the four listing indexes are keyed by what a run keeps for its
+//! life (deployment, pool, expected start time, id) and project only such attributes, so a
+//! state transition writes none of them (DynamoDB writes an index only when one of its key
+//! or projected attributes changes); each costs one index write when the run is created, and
+//! about 120 bytes of index storage. The run-state index's key changes at every transition
+//! (a delete and a put: 2 write units), as in format 1. A tag entry costs 2 write units (it is
+//! in the transaction) when the run is created and when a tag is added or removed: a GSI
+//! cannot index a list. The single `RUNS` partition of `gsi4`/`gsi5` and each deployment's
+//! and pool's partitions take one write per run created (a partition sustains 1,000 writes
+//! a second); they are the next thing to shard (`RUNS#<n>`, read by merging) if that is ever
+//! short. Reads: a page of 200 costs about 100 read units for the runs (1 per run up to 4
+//! KB, strongly consistent) and a few for the index pages; reading the runs eventually
+//! consistent would halve it, at the price of pages that may show a state a run just left.
+//! Counts read every match (as SQLite and Prefect do).
+//!
+//! # Item format and upgrades
+//!
+//! Run items carry `format` (absent: format 1). Format 2 added the listing indexes, tag
+//! entries, the expected start time as the sort key of the run-state index outside
+//! SCHEDULED, and a **compact body**: the run's JSON without the fields that hold their
+//! default (or the value of the state's `id`/`type`/`name`, or of the item's `pk`,
+//! `flow_id`, `deployment_id`, `work_pool_name`), put back on reading, exactly (see
+//! `compact.rs`). A typical run item went from 2.4 KB to under 1 KB: 1 write unit per
+//! write instead of 3 (2 instead of 6 in a transaction). Reading accepts both formats;
+//! every write writes format 2. [`DynamoStore::upgrade_items`] rewrites the remaining
+//! format 1 run items (conditionally on their version: a concurrent write wins and is
+//! already at format 2) and then records `META`/`FORMAT` = 2, after which listings use the
+//! new indexes (until then, and while the table lacks the indexes, the format 1 path
+//! answers them, which reads both formats). It runs in `create_table` and at each
+//! reconciler event (one `GetItem` once done); `tests/item_format.rs` loads a table written
+//! by format 1 and checks reads, filters, a transition and the upgrade.
 //!
 //! # The change feed: an outbox, not the stream
 //!
@@ -135,12 +201,15 @@
 //!
 //! # Costs and limits
 //!
-//! Every `UNIQUE#<KIND>` partition, the `OUTBOX` partition and each `RUNSTATE#<type>` index
-//! partition are single partitions: fine for a control plane (thousands of writes a second
-//! each), and the first thing to shard (`RUNSTATE#<type>#<n>`) if one day they are not.
-//! Filtering runs by flow, deployment or pool reads the state partitions it queries; a
-//! second index would make those direct. Items are limited to 400 KB, like the request
-//! bodies the API accepts.
+//! Every `UNIQUE#<KIND>` partition, the `OUTBOX` partition, each `RUNSTATE#<type>` index
+//! partition and the `RUNS` partitions are single partitions: fine for a control plane
+//! (thousands of writes a second each), and the first thing to shard (`RUNSTATE#<type>#<n>`)
+//! if one day they are not. Filtering runs by flow reads the source the rest of the filter
+//! picks (flows are not indexed). Items are limited to 400 KB, like the request bodies the
+//! API accepts. What a run costs from creation to COMPLETED, and what the listings read, is
+//! measured by `cargo bench -p pushpool-store-dynamodb --bench costs` (moto; figures in
+//! `docs/benchmarks.md`); [`DynamoStore::with_metering`] counts capacity units by DynamoDB's
+//! rules, since moto reports fixed ones.
 
 mod compact;
 mod error;

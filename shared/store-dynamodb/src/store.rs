@@ -547,6 +547,7 @@ impl Store for DynamoStore {
     }
 
     async fn create_flow_run(&self, run: &FlowRun) -> Result<(FlowRun, bool)> {
+        pushpool_store::check_run_size("flow run", run)?;
         self.create_run(run).await
     }
 
@@ -555,6 +556,7 @@ impl Store for DynamoStore {
     }
 
     async fn update_flow_run(&self, run: &FlowRun) -> Result<FlowRun> {
+        pushpool_store::check_run_size("flow run", run)?;
         self.update_run(run).await
     }
 
@@ -587,6 +589,7 @@ impl Store for DynamoStore {
     }
 
     async fn create_task_run(&self, run: &TaskRun) -> Result<(TaskRun, bool)> {
+        pushpool_store::check_run_size("task run", run)?;
         self.create_task_run_items(run).await
     }
 
@@ -595,6 +598,7 @@ impl Store for DynamoStore {
     }
 
     async fn update_task_run(&self, run: &TaskRun) -> Result<TaskRun> {
+        pushpool_store::check_run_size("task run", run)?;
         self.update_task_run_item(run).await
     }
 

@@ -757,6 +757,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_flow_run(&self, run: &FlowRun) -> Result<(FlowRun, bool)> {
+        crate::check_run_size("flow run", run)?;
         let mut run = run.clone();
         run.version = 1;
         let body = run_body(&run)?;
@@ -834,6 +835,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_flow_run(&self, run: &FlowRun) -> Result<FlowRun> {
+        crate::check_run_size("flow run", run)?;
         let mut next = run.clone();
         next.version = run.version + 1;
         let body = run_body(&next)?;
@@ -1044,6 +1046,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_task_run(&self, run: &TaskRun) -> Result<(TaskRun, bool)> {
+        crate::check_run_size("task run", run)?;
         let mut run = run.clone();
         run.version = 1;
         let body = to_json(&run)?;
@@ -1096,6 +1099,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_task_run(&self, run: &TaskRun) -> Result<TaskRun> {
+        crate::check_run_size("task run", run)?;
         let mut next = run.clone();
         next.version = run.version + 1;
         let body = to_json(&next)?;
