@@ -24,7 +24,7 @@ mod service;
 mod task_runs;
 
 pub use job::{JobBuildError, build_job};
-pub use providers::push_providers;
+pub use providers::{StoreLeases, push_providers, push_providers_with_leases};
 pub use service::{
     CLAIM_DEADLINE_MARGIN, DEFAULT_RETRY_BUDGET, MAX_RETRY_DELAY, Outcome, Service, ServiceConfig,
     ServiceError, Tries,

@@ -57,6 +57,7 @@
 //! | task run unique key | `TASKRUNKEY#<flow run id or NONE>#<task key>#<dynamic key>` | `TASKRUNKEY` | `id` of the task run |
 //! | task run listing entries | `TASKRUNS` and `TASKRUNS#<flow run id or NONE>` | `<task run id>` | none |
 //! | subflow link | `TASKRUN#<parent task run id>` | `CHILD#<flow run id>` | none |
+//! | lease | `LEASE#<key>` | `LEASE` | `holder`, `until_ms` (N, epoch ms), `expires_at` (TTL: a day after) |
 //!
 //! Composite keys join their parts with `#`, each part escaped (`%` → `%25`, `#` → `%23`), so
 //! no name can forge another's key. Times are ISO 8601 with microseconds and `Z` (fixed width:
@@ -214,6 +215,7 @@
 mod compact;
 mod error;
 mod item;
+mod lease;
 mod meter;
 mod ops;
 mod plan;

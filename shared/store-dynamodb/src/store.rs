@@ -655,6 +655,19 @@ impl Store for DynamoStore {
         self.update_doc(api_key_doc(&key)?, missing).await
     }
 
+    async fn try_acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
+        self.acquire_lease(key, holder, ttl).await
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<()> {
+        self.give_up_lease(key, holder).await
+    }
+
     async fn read_changes(&self, after: u64, limit: usize) -> Result<Vec<Change>> {
         self.read_outbox(after, limit).await
     }

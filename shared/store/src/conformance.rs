@@ -713,6 +713,46 @@ pub async fn oversized_runs_are_refused_whole(store: DynStore) {
     ));
 }
 
+/// Leases: one holder at a time per key, renewable by its holder, released only by it,
+/// taken over once expired; keys are independent.
+pub async fn leases(store: DynStore) {
+    use std::time::Duration;
+    let long = Duration::from_secs(60);
+    let key = "ecs-family/us-east-1/prefect_pool_a#1";
+    assert!(store.try_acquire_lease(key, "a", long).await.unwrap());
+    assert!(!store.try_acquire_lease(key, "b", long).await.unwrap());
+    assert!(
+        store.try_acquire_lease(key, "a", long).await.unwrap(),
+        "renewed"
+    );
+    assert!(
+        store.try_acquire_lease("other", "b", long).await.unwrap(),
+        "another key"
+    );
+    store.release_lease(key, "b").await.unwrap();
+    assert!(
+        !store.try_acquire_lease(key, "b", long).await.unwrap(),
+        "not b's to release"
+    );
+    store.release_lease(key, "a").await.unwrap();
+    assert!(
+        store.try_acquire_lease(key, "b", long).await.unwrap(),
+        "free after release"
+    );
+    // An expired lease is taken over.
+    assert!(
+        store
+            .try_acquire_lease("short", "a", Duration::from_millis(1))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(store.try_acquire_lease("short", "b", long).await.unwrap());
+    assert!(!store.try_acquire_lease("short", "a", long).await.unwrap());
+    // Releasing a lease nobody holds is fine.
+    store.release_lease("never-taken", "a").await.unwrap();
+}
+
 /// The due index returns SCHEDULED runs at or before a time, oldest first.
 pub async fn due_flow_runs(store: DynStore) {
     let flow_id = Uuid::new_v4();
@@ -1098,7 +1138,7 @@ macro_rules! store_conformance_tests {
                 flow_run_conditional_writes, flow_run_idempotency_key,
                 flow_run_filters, flow_run_filter_criteria, due_flow_runs, api_keys, change_feed,
                 task_run_idempotent_create, task_run_conditional_writes, task_run_listing,
-                subflow_runs_by_parent_task_run, oversized_runs_are_refused_whole);
+                subflow_runs_by_parent_task_run, oversized_runs_are_refused_whole, leases);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {

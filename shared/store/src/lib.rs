@@ -309,6 +309,21 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a key revoked (kept for the record); `NotFound` when no key has that id.
     async fn revoke_api_key(&self, id: Uuid) -> Result<()>;
 
+    /// Takes the lease `key` for `holder` until `ttl` from now, if it is free, expired, or
+    /// already `holder`'s (then it is extended): `true` when `holder` holds it now. A lease
+    /// is a lock shared by every process over the store (concurrent Lambda invocations on
+    /// AWS), for work that must not run twice at once, such as registering a revision of
+    /// one ECS task definition family; the `ttl` bounds how long a crashed holder blocks
+    /// the others. Expiry is by each writer's clock.
+    async fn try_acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool>;
+    /// Gives the lease `key` up if `holder` holds it (otherwise nothing happens).
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<()>;
+
     /// Changes after `after`, oldest first, at most `limit`.
     async fn read_changes(&self, after: u64, limit: usize) -> Result<Vec<Change>>;
     /// Drops changes up to and including `upto` (consumed).

@@ -1295,6 +1295,47 @@ impl Store for SqliteStore {
         .await
     }
 
+    /// A lease is a `documents` row of kind `lease` (`id` = `key1` = the key), its body
+    /// `{"holder": ..., "until_ms": <epoch ms>}`: one conditional upsert.
+    async fn try_acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        let now = chrono::Utc::now().timestamp_millis();
+        let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let body = serde_json::json!({"holder": holder, "until_ms": until}).to_string();
+        self.with(move |c| {
+            let changed = c
+                .execute(
+                    "INSERT INTO documents (kind, id, key1, key2, body) VALUES ('lease', ?1, ?1, '', ?2) \
+                     ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body \
+                     WHERE json_extract(documents.body, '$.until_ms') < ?3 \
+                        OR json_extract(documents.body, '$.holder') = ?4",
+                    params![key, body, now, holder],
+                )
+                .map_err(sql)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<()> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM documents WHERE kind = 'lease' AND id = ?1 \
+                 AND json_extract(body, '$.holder') = ?2",
+                params![key, holder],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn read_changes(&self, after: u64, limit: usize) -> Result<Vec<Change>> {
         self.with(move |c| {
             let mut stmt = c
