@@ -125,11 +125,13 @@
 //!
 //! # Flow run queries: cost that does not grow with the table
 //!
-//! `list_flow_runs` answers each query from one **source**: the partitions that hold every
-//! run it can match (the first that applies, in this order): the ids or parent task runs it
-//! names (read directly); the partitions of its deployments (`deployment_id.any_` under
-//! `and_`, or the `deployments` filter); of its work pools; of its tags (`tags.any_`, or one
-//! of `tags.all_`); of its state types (`state.type.any_`); else every run (`gsi4`/`gsi5`).
+//! `list_flow_runs` answers each query from one **source**: partitions that hold every run
+//! it can match. The ids or parent task runs it names are read directly. Otherwise the
+//! candidates are the partitions of its deployments (`deployment_id.any_` under `and_`, or
+//! the `deployments` filter), of its work pools, of its tags (`tags.any_`, or one of
+//! `tags.all_`) and of its state types (`state.type.any_`), in that order of preference:
+//! the first whose order is the sort's is read in order; else a deployment, pool or tag
+//! source is read whole; else every run (`gsi4`/`gsi5`) in the sort's order.
 //! When the source's order is the query's sort (`EXPECTED_START_TIME_ASC`/`_DESC` on the
 //! `est` indexes and the non-SCHEDULED state partitions, `ID_DESC` on tag entries and
 //! `gsi5`) and the query has a limit, each partition is read **in that order** with `Limit`
@@ -158,7 +160,10 @@
 //! short. Reads: a page of 200 costs about 100 read units for the runs (1 per run up to 4
 //! KB, strongly consistent) and a few for the index pages; reading the runs eventually
 //! consistent would halve it, at the price of pages that may show a state a run just left.
-//! Counts read every match (as SQLite and Prefect do).
+//! Counts read every match (as SQLite and Prefect do); when the source is the whole answer
+//! (only state types, deployments, pools or an expected start time window, or nothing) they
+//! count its index entries and read no run: about 0.5 unit per 4 KB of entries, eventually
+//! consistent.
 //!
 //! # Item format and upgrades
 //!

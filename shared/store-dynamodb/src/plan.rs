@@ -347,6 +347,59 @@ fn plan_all(q: &FlowRunQuery) -> Option<Plan> {
     })
 }
 
+/// Whether the entries of `source` are exactly the runs of `q` (its sort and page aside):
+/// `q` holds nothing but what picked the source (state types, deployments, pools, an
+/// expected start time window on every run). Then a count counts index entries and reads no
+/// run (eventually consistent, as the index is).
+fn answers_exactly(q: &FlowRunQuery, source: &Source) -> bool {
+    use pushpool_core::filter::{AnyNotAny, AnyOrNull, FlowRunFilter, FlowRunFilterState};
+    let bare = FlowRunQuery {
+        sort: FlowRunSort::default(),
+        page: pushpool_store::Page::default(),
+        ..q.clone()
+    };
+    let only = |filter: FlowRunFilter| FlowRunQuery {
+        filter,
+        ..FlowRunQuery::default()
+    };
+    let candidates: Vec<FlowRunQuery> = match source.index {
+        Some(GSI1) => vec![only(FlowRunFilter {
+            state: Some(FlowRunFilterState {
+                r#type: Some(AnyNotAny {
+                    any_: only_state_types(q).cloned(),
+                    not_any_: None,
+                }),
+                ..FlowRunFilterState::default()
+            }),
+            ..FlowRunFilter::default()
+        })],
+        Some(GSI_DEPLOYMENT) => vec![
+            FlowRunQuery {
+                deployment_ids: q.deployment_ids.clone(),
+                ..FlowRunQuery::default()
+            },
+            only(FlowRunFilter {
+                deployment_id: Some(AnyOrNull {
+                    operator: Operator::And,
+                    any_: q.filter.deployment_id.as_ref().and_then(|d| d.any_.clone()),
+                    is_null_: None,
+                }),
+                ..FlowRunFilter::default()
+            }),
+        ],
+        Some(GSI_POOL) => vec![FlowRunQuery {
+            work_pool_names: q.work_pool_names.clone(),
+            ..FlowRunQuery::default()
+        }],
+        Some(GSI_TIME) => vec![only(FlowRunFilter {
+            expected_start_time: q.filter.expected_start_time.clone(),
+            ..FlowRunFilter::default()
+        })],
+        _ => Vec::new(),
+    };
+    candidates.contains(&bare)
+}
+
 /// Whether an index entry passes the query's restrictions (flows, deployments, pools),
 /// from the attributes the index projects.
 fn passes_restrictions(q: &FlowRunQuery, entry: &Item) -> Result<bool, DynamoError> {
@@ -399,15 +452,34 @@ impl DynamoStore {
         ))
     }
 
-    /// Every run of `q` (its page aside) when a plan answers it.
-    pub(crate) async fn planned_all(&self, q: &FlowRunQuery) -> Result<Option<Vec<FlowRun>>> {
+    /// How many runs match `q`, when a plan answers it: index entries counted when the
+    /// source answers it exactly ([`answers_exactly`]), else the runs read and tested.
+    pub(crate) async fn planned_count(&self, q: &FlowRunQuery) -> Result<Option<u64>> {
         let Some(plan) = plan_all(q) else {
             return Ok(None);
         };
         if !self.items_upgraded().await? {
             return Ok(None);
         }
-        Ok(Some(self.read_source(q, &plan, usize::MAX).await?))
+        if !answers_exactly(q, &plan.source) {
+            return Ok(Some(
+                self.read_source(q, &plan, usize::MAX).await?.len() as u64
+            ));
+        }
+        let mut total = 0u64;
+        for partition in &plan.source.partitions {
+            let query = plan.source.query(partition, true);
+            let mut start = None;
+            loop {
+                let (entries, next) = self.query_page(&query, Some(PAGE), start.take()).await?;
+                total += entries.len() as u64;
+                match next {
+                    Some(k) => start = Some(k),
+                    None => break,
+                }
+            }
+        }
+        Ok(Some(total))
     }
 
     /// The first `need` runs of `q` in its order (all of them with `usize::MAX`), from
@@ -709,6 +781,41 @@ mod tests {
             FlowRunSort::NameAsc,
         );
         assert_eq!(chosen(&scheduled).map(|c| c.2), Some(None));
+    }
+
+    #[test]
+    fn counts_read_only_index_entries_when_the_source_is_the_whole_answer() {
+        let exact = |body: serde_json::Value| {
+            let q = q(body, FlowRunSort::IdDesc);
+            let plan = plan_all(&q).unwrap();
+            answers_exactly(&q, &plan.source)
+        };
+        assert!(exact(json!({})));
+        assert!(exact(
+            json!({"state": {"type": {"any_": ["COMPLETED", "FAILED"]}}})
+        ));
+        assert!(exact(json!({"deployment_id": {"any_": [Uuid::new_v4()]}})));
+        assert!(exact(
+            json!({"expected_start_time": {"after_": "2026-01-01T00:00:00Z"}})
+        ));
+        assert!(!exact(
+            json!({"state": {"type": {"any_": ["COMPLETED"]}}, "name": {"like_": "a"}})
+        ));
+        assert!(!exact(
+            json!({"state": {"type": {"any_": ["COMPLETED"], "not_any_": ["FAILED"]}}})
+        ));
+        assert!(
+            !exact(json!({"tags": {"any_": ["nightly"]}})),
+            "tag entries may outlive a run"
+        );
+        assert!(!exact(
+            json!({"deployment_id": {"any_": [Uuid::new_v4()]}, "tags": {"any_": ["a"]}})
+        ));
+        let pool = FlowRunQuery {
+            work_pool_names: Some(vec!["p".into()]),
+            ..q(json!({}), FlowRunSort::IdDesc)
+        };
+        assert!(answers_exactly(&pool, &plan_all(&pool).unwrap().source));
     }
 
     #[test]

@@ -595,8 +595,8 @@ impl DynamoStore {
     }
 
     pub(crate) async fn count_runs(&self, q: &FlowRunQuery) -> Result<u64> {
-        if let Some(runs) = self.planned_all(q).await? {
-            return Ok(runs.len() as u64);
+        if let Some(count) = self.planned_count(q).await? {
+            return Ok(count);
         }
         Ok(self.matching_runs(q).await?.len() as u64)
     }
