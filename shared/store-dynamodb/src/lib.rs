@@ -241,6 +241,7 @@ use pushpool_store::Result;
 
 pub use error::DynamoError;
 pub use meter::{Usage, item_size};
+pub use runs::ITEM_FORMAT;
 
 use crate::error::sdk;
 use crate::item::{

@@ -41,7 +41,7 @@ fn sort_time(run: &FlowRun) -> String {
     iso(run.scheduled_time().unwrap_or(run.created))
 }
 
-/// The item format this release writes: 2 added [`FORMAT`], [`EST`], [`RUNS`], the
+/// The item format this release writes: 2 added `format`, `est`, `runs`, the
 /// deployment, pool and all-runs indexes, tag listing entries, and the expected start time
 /// as the sort key of the run-state index outside its SCHEDULED partition. Format 1 items
 /// (no `format` attribute) are read as they are and rewritten by
