@@ -108,8 +108,12 @@
 //!   `!` without one (below every time: `NULL`s first ascending, last descending, as
 //!   Prefect sorts). Index sort keys need not be unique; equal times are ordered by id in
 //!   memory. **Tag listing entries** (`RUNTAG#<tag>` / `<run id>`, keys only), one per
-//!   distinct tag, are written in the run's transactions (created with it, put and deleted
-//!   when an update changes its tags) and deleted with it.
+//!   distinct tag, are put (`PutItem`) *before* the transaction that creates the run or
+//!   gives it the tag, and deleted after the one that drops it, and with the run. An entry
+//!   is a hint: listings read the run and test its tags, so an entry without its run (a
+//!   failed create) is skipped, while a run never lacks the entry of a tag it has. Keeping
+//!   them out of the transaction keeps a run with many tags within DynamoDB's 100 items
+//!   per transaction, and costs 1 write unit per entry instead of 2.
 //!
 //! - **Task runs** follow flow runs (run item and history in one partition, conditional
 //!   writes on `version`, a state pointer per state) without outbox items: nothing is
@@ -152,9 +156,8 @@
 //! state transition writes none of them (DynamoDB writes an index only when one of its key
 //! or projected attributes changes); each costs one index write when the run is created, and
 //! about 120 bytes of index storage. The run-state index's key changes at every transition
-//! (a delete and a put: 2 write units), as in format 1. A tag entry costs 2 write units (it is
-//! in the transaction) when the run is created and when a tag is added or removed: a GSI
-//! cannot index a list. The single `RUNS` partition of `gsi4`/`gsi5` and each deployment's
+//! (a delete and a put: 2 write units), as in format 1. A tag entry costs 1 write unit when
+//! the run is created and when a tag is added or removed: a GSI cannot index a list. The single `RUNS` partition of `gsi4`/`gsi5` and each deployment's
 //! and pool's partitions take one write per run created (a partition sustains 1,000 writes
 //! a second); they are the next thing to shard (`RUNS#<n>`, read by merging) if that is ever
 //! short. Reads: a page of 200 costs about 100 read units for the runs (1 per run up to 4

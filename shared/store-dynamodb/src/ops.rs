@@ -324,6 +324,24 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Unconditional `PutItem`s of `items`, one call each (the Lambdas' roles have
+    /// `PutItem` but not all of them `BatchWriteItem`; a run has few tags).
+    pub(crate) async fn put_items(&self, items: Vec<Item>) -> Result<(), DynamoError> {
+        for item in items {
+            let out = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .set_return_consumed_capacity(self.capacity())
+                .send()
+                .await
+                .map_err(|e| sdk("PutItem", e))?;
+            self.meter_write(&[&item], 0, false, out.consumed_capacity());
+        }
+        Ok(())
+    }
+
     /// `ReturnConsumedCapacity` for a call: `INDEXES` when the store is metered.
     fn capacity(&self) -> Option<ReturnConsumedCapacity> {
         self.meter

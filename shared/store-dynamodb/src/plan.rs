@@ -626,13 +626,12 @@ impl DynamoStore {
                 let run = run_from(&item)?;
                 let version = req_u64(&item, VERSION)?;
                 let idempotency_key = opt_str(&item, crate::item::IDEMPOTENCY_KEY)?;
-                let mut tx = vec![self.put(
+                // Tag entries first (as every write does): harmless without the run.
+                self.put_items(tag_entries(run.id, &run.tags)).await?;
+                let tx = vec![self.put(
                     run_item(&run, idempotency_key)?,
                     Some(Cond::equals(&[(VERSION, n(version))])),
                 )?];
-                for entry in tag_entries(run.id, &run.tags) {
-                    tx.push(self.put(entry, None)?);
-                }
                 // A failed condition: the run was written (or deleted) meanwhile, by code
                 // that writes the new format.
                 if let Tx::Committed = self.transact(tx).await? {

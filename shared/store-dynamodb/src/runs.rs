@@ -75,6 +75,23 @@ pub(crate) fn tag_entries(run_id: Uuid, tags: &[String]) -> Vec<Item> {
         .collect()
 }
 
+/// The tag listing entries that change between the stored run item `current` and `next`:
+/// (to put, to delete). A format 1 item had no entries: all of `next`'s are put.
+fn tag_changes(current: &Item, next: &FlowRun) -> Result<(Vec<Item>, Vec<Item>), DynamoError> {
+    let old: Vec<String> = if current.contains_key(FORMAT) {
+        run_from(current)?.tags
+    } else {
+        Vec::new()
+    };
+    let before: HashSet<&str> = old.iter().map(String::as_str).collect();
+    let after: HashSet<&str> = next.tags.iter().map(String::as_str).collect();
+    let entry = |tag: &&str| key(run_tag_pk(tag), next.id.to_string());
+    Ok((
+        after.difference(&before).map(entry).collect(),
+        before.difference(&after).map(entry).collect(),
+    ))
+}
+
 /// The run-state index partition of a state type (`RUNSTATE#NONE` for a run without state).
 pub(crate) fn state_partition(state_type: Option<StateType>) -> String {
     format!("RUNSTATE#{}", state_type.map_or("NONE", StateType::as_str))
@@ -317,9 +334,10 @@ impl DynamoStore {
             items.push(self.put(history, None)?);
             items.push(self.put(pointer, None)?);
         }
-        for entry in tag_entries(run.id, &run.tags) {
-            items.push(self.put(entry, None)?);
-        }
+        // Tag entries go first, outside the transaction: an entry is only a hint (listings
+        // read the run and test its tags), so one without its run is harmless, while a run
+        // must never lack the entry of a tag it has.
+        self.put_items(tag_entries(run.id, &run.tags)).await?;
         if let Some(parent) = run.parent_task_run_id {
             // The subflow link: the engine finds this run by its parent task run.
             let link = key(task_run_pk(parent), format!("{CHILD_PREFIX}{}", run.id));
@@ -396,10 +414,18 @@ impl DynamoStore {
                     items.push(self.put(pointer, None)?);
                 }
             }
-            self.tag_changes(&current, &next, &mut items)?;
+            let (added, dropped) = tag_changes(&current, &next)?;
+            self.put_items(added).await?;
             items.push(self.put(self.outbox_item(seq, &next), None)?);
             match self.transact(items).await? {
-                Tx::Committed => return Ok(next),
+                Tx::Committed => {
+                    // Entries of dropped tags: only clean-up (a stale one is skipped when
+                    // read), so a failure here does not fail the committed update.
+                    if let Err(e) = self.batch_delete(dropped).await {
+                        tracing::warn!(flow_run_id = %next.id, error = %e, "deleting the listing entries of a flow run's dropped tags failed");
+                    }
+                    return Ok(next);
+                }
                 // Lost the race (or the run was deleted): the next read says which.
                 Tx::Failed(failed) if Tx::failed_at(&failed, 0) => continue,
                 Tx::Failed(_) => {
@@ -484,32 +510,6 @@ impl DynamoStore {
         } else {
             Err(StoreError::NotFound("Flow run not found".into()))
         }
-    }
-
-    /// Adds to an update's transaction the tag listing entries that change between the
-    /// stored run item `current` and `next`: a put per new tag, a delete per dropped one.
-    /// A format 1 item had no entries: all of `next`'s are put.
-    fn tag_changes(
-        &self,
-        current: &Item,
-        next: &FlowRun,
-        items: &mut Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
-    ) -> Result<(), DynamoError> {
-        let had_entries = current.contains_key(FORMAT);
-        let old: Vec<String> = if had_entries {
-            run_from(current)?.tags
-        } else {
-            Vec::new()
-        };
-        let before: HashSet<&str> = old.iter().map(String::as_str).collect();
-        let after: HashSet<&str> = next.tags.iter().map(String::as_str).collect();
-        for tag in after.difference(&before) {
-            items.push(self.put(key(run_tag_pk(tag), next.id.to_string()), None)?);
-        }
-        for tag in before.difference(&after) {
-            items.push(self.delete(key(run_tag_pk(tag), next.id.to_string()), None)?);
-        }
-        Ok(())
     }
 
     /// Reads the run items named by `keys` (strongly consistent), in `keys` order, leaving

@@ -148,6 +148,26 @@ async fn tag_listing_entries_follow_updates_and_deletes() {
         ids(store.list_flow_runs(&tagged("y")).await.unwrap()),
         [a.id]
     );
+
+    // More tags than a DynamoDB transaction has items: the entries are not in it.
+    let mut many = flow_run(flow, None);
+    many.tags = (0..150).map(|i| format!("t{i}")).collect();
+    let (many, _) = store.create_flow_run(&many).await.unwrap();
+    assert_eq!(
+        ids(store.list_flow_runs(&tagged("t149")).await.unwrap()),
+        [many.id]
+    );
+    let mut fewer = many.clone();
+    fewer.tags = vec!["t0".into()];
+    store.update_flow_run(&fewer).await.unwrap();
+    assert_eq!(
+        ids(store.list_flow_runs(&tagged("t149")).await.unwrap()),
+        Vec::<Uuid>::new()
+    );
+    assert_eq!(
+        ids(store.list_flow_runs(&tagged("t0")).await.unwrap()),
+        [many.id]
+    );
 }
 
 /// What one listed query read: (items read, read capacity units by DynamoDB's rules, read
