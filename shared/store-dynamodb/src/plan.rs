@@ -408,9 +408,14 @@ fn passes_restrictions(q: &FlowRunQuery, entry: &Item) -> Result<bool, DynamoErr
             .is_none_or(|l| value.is_some_and(|v| l.iter().any(|x| x == v)))
     }
     let ids = |v: &Option<Vec<Uuid>>| v.as_ref().map(|v| v.iter().map(Uuid::to_string).collect());
+    // A pool name that cannot be a key is not on the item: such a list cannot prune.
+    let pools = q
+        .work_pool_names
+        .clone()
+        .filter(|names| names.iter().all(|p| indexable_key(p)));
     Ok(within(&ids(&q.flow_ids), opt_str(entry, FLOW_ID)?)
         && within(&ids(&q.deployment_ids), opt_str(entry, DEPLOYMENT_ID)?)
-        && within(&q.work_pool_names, opt_str(entry, WORK_POOL_NAME)?))
+        && within(&pools, opt_str(entry, WORK_POOL_NAME)?))
 }
 
 impl DynamoStore {

@@ -241,7 +241,13 @@ pub(crate) fn index_filter(q: &FlowRunQuery, expr: &mut Expr) -> Option<String> 
     let ids = |v: &Option<Vec<Uuid>>| v.as_ref().map(|v| v.iter().map(Uuid::to_string).collect());
     add(FLOW_ID, ids(&q.flow_ids));
     add(DEPLOYMENT_ID, ids(&q.deployment_ids));
-    add(WORK_POOL_NAME, q.work_pool_names.clone());
+    // Format 2 leaves a pool name that cannot be a key off the item: no pruning by it then.
+    add(
+        WORK_POOL_NAME,
+        q.work_pool_names
+            .clone()
+            .filter(|names| names.iter().all(|p| indexable_key(p))),
+    );
     (!parts.is_empty()).then(|| parts.join(" AND "))
 }
 

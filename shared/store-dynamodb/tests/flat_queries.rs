@@ -232,3 +232,39 @@ async fn the_common_bodies_read_as_much_at_5k_runs_as_at_1k() {
         assert!(small.0 <= 2 * 2 * 51 + 2 * 51, "{name}: {small:?}");
     }
 }
+
+/// A pool name that cannot be an index key (empty, or over 1 KB) is left off the run item:
+/// the run is still found by that pool, through another source.
+#[tokio::test]
+async fn runs_of_a_pool_whose_name_cannot_be_a_key_are_found() {
+    let (store, _) = common::fresh_store_and_client().await;
+    let flow = Uuid::new_v4();
+    let long = "p".repeat(1100);
+    let mut found = Vec::new();
+    for name in ["", long.as_str()] {
+        let run = flow_run(flow, Some(name));
+        let (run, _) = store.create_flow_run(&run).await.unwrap();
+        found.push(run.id);
+        store
+            .create_flow_run(&flow_run(flow, Some("other")))
+            .await
+            .unwrap();
+    }
+    for (name, id) in ["", long.as_str()].into_iter().zip(found) {
+        for sort in [FlowRunSort::ExpectedStartTimeDesc, FlowRunSort::IdDesc] {
+            let q = FlowRunQuery {
+                work_pool_names: Some(vec![name.to_owned()]),
+                ..runs::query(json!({}), sort, 10)
+            };
+            let got: Vec<Uuid> = store
+                .list_flow_runs(&q)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            assert_eq!(got, [id], "pool of {} bytes, {sort:?}", name.len());
+            assert_eq!(store.count_flow_runs(&q).await.unwrap(), 1);
+        }
+    }
+}
