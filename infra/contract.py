@@ -4,8 +4,9 @@
     python infra/contract.py transformed.json [path/to/shared/store-dynamodb/src/item.rs]
 
 No linter knows pushpool's contract, so this does:
-  - the table is the one DynamoStore::create_table makes: pk/sk strings, the index named and
-    keyed as in item.rs (GSI1, GSI1PK, GSI1SK) with GSI1_PROJECTED as its INCLUDE projection,
+  - the table is the one DynamoStore::create_table makes: pk/sk strings, the five indexes
+    named, keyed and projected as in item.rs (GSI1 with GSI1_PROJECTED; GSI_DEPLOYMENT,
+    GSI_POOL, GSI_TIME, GSI_ID with STABLE_PROJECTED),
     TTL on EXPIRES_AT, stream NEW_AND_OLD_IMAGES; plus on-demand, PITR, SSE-KMS with the
     stack's key, deletion protection;
   - the submitter's event source mapping reads that stream, filtered to outbox INSERTs
@@ -27,10 +28,11 @@ from pathlib import Path
 def rust_consts(path: Path) -> dict:
     src = path.read_text(encoding="utf-8")
     consts = dict(re.findall(r'const (\w+): &str = "([^"]*)";', src))
-    m = re.search(r"const GSI1_PROJECTED: &\[&str\] = &\[(.*?)\];", src, re.S)
-    if not m:
-        raise SystemExit(f"contract: GSI1_PROJECTED not found in {path}")
-    consts["GSI1_PROJECTED"] = [consts[n.strip()] for n in m.group(1).split(",") if n.strip()]
+    for name in ("GSI1_PROJECTED", "STABLE_PROJECTED"):
+        m = re.search(r"const " + name + r": &\[&str\] = &\[(.*?)\];", src, re.S)
+        if not m:
+            raise SystemExit(f"contract: {name} not found in {path}")
+        consts[name] = [consts[n.strip()] for n in m.group(1).split(",") if n.strip()]
     return consts
 
 
@@ -50,17 +52,28 @@ def main(transformed: str, item_rs: str) -> int:
     attrs = {a["AttributeName"]: a["AttributeType"] for a in p.get("AttributeDefinitions", [])}
     keys = [(k["AttributeName"], k["KeyType"]) for k in p.get("KeySchema", [])]
     expect(keys == [(c["PK"], "HASH"), (c["SK"], "RANGE")], f"table key {c['PK']}/{c['SK']}: {keys}")
-    for a in (c["PK"], c["SK"], c["GSI1PK"], c["GSI1SK"]):
+    for a in (c["PK"], c["SK"], c["GSI1PK"], c["GSI1SK"], c["DEPLOYMENT_ID"], c["WORK_POOL_NAME"], c["EST"], c["RUNS"]):
         expect(attrs.get(a) == "S", f"attribute {a} is a string: {attrs.get(a)}")
+    # The indexes of DynamoStore::create_table (src/lib.rs): name, keys, projected attributes
+    # (an index's own keys are not listed).
+    wanted = [
+        (c["GSI1"], c["GSI1PK"], c["GSI1SK"], c["GSI1_PROJECTED"]),
+        (c["GSI_DEPLOYMENT"], c["DEPLOYMENT_ID"], c["EST"], c["STABLE_PROJECTED"]),
+        (c["GSI_POOL"], c["WORK_POOL_NAME"], c["EST"], c["STABLE_PROJECTED"]),
+        (c["GSI_TIME"], c["RUNS"], c["EST"], c["STABLE_PROJECTED"]),
+        (c["GSI_ID"], c["RUNS"], c["PK"], c["STABLE_PROJECTED"]),
+    ]
     gsis = {g["IndexName"]: g for g in p.get("GlobalSecondaryIndexes", [])}
-    expect(list(gsis) == [c["GSI1"]], f"one index named {c['GSI1']}: {list(gsis)}")
-    g = gsis.get(c["GSI1"], {})
-    gkeys = [(k["AttributeName"], k["KeyType"]) for k in g.get("KeySchema", [])]
-    expect(gkeys == [(c["GSI1PK"], "HASH"), (c["GSI1SK"], "RANGE")], f"index keys: {gkeys}")
-    proj = g.get("Projection", {})
-    expect(proj.get("ProjectionType") == "INCLUDE"
-           and sorted(proj.get("NonKeyAttributes", [])) == sorted(c["GSI1_PROJECTED"]),
-           f"index projection INCLUDE {c['GSI1_PROJECTED']}: {proj}")
+    expect(list(gsis) == [w[0] for w in wanted], f"indexes {[w[0] for w in wanted]}: {list(gsis)}")
+    for name, hash_key, range_key, projected in wanted:
+        g = gsis.get(name, {})
+        gkeys = [(k["AttributeName"], k["KeyType"]) for k in g.get("KeySchema", [])]
+        expect(gkeys == [(hash_key, "HASH"), (range_key, "RANGE")], f"{name}: index keys: {gkeys}")
+        proj = g.get("Projection", {})
+        want = sorted(a for a in projected if a not in (hash_key, range_key))
+        expect(proj.get("ProjectionType") == "INCLUDE"
+               and sorted(proj.get("NonKeyAttributes", [])) == want,
+               f"{name}: index projection INCLUDE {want}: {proj}")
     expect(p.get("StreamSpecification", {}).get("StreamViewType") == "NEW_AND_OLD_IMAGES", "stream NEW_AND_OLD_IMAGES")
     ttl = p.get("TimeToLiveSpecification", {})
     expect(ttl.get("Enabled") is True and ttl.get("AttributeName") == c["EXPIRES_AT"], f"TTL on {c['EXPIRES_AT']}: {ttl}")

@@ -393,3 +393,64 @@ async fn a_credentials_block_replaces_the_process_configuration() {
     assert!(arn.starts_with("arn:aws:ecs:us-east-1:"), "{arn}");
     assert!(!format!("{provider:?}").contains("very-secret"));
 }
+
+/// Two submitters in different processes (two providers: their in-process family locks are
+/// separate, as in two Lambda invocations) submit runs of one deployment whose task
+/// definition family does not exist yet, at once: with the family lease in the table they
+/// share (DynamoDB, on the same moto), one revision is registered and both tasks use it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_submitters_in_two_processes_register_one_revision_of_a_new_family() {
+    use std::sync::Arc;
+
+    use pushpool_service::StoreLeases;
+    use pushpool_store_dynamodb::DynamoStore;
+
+    let moto = MotoServer::start();
+    moto.create_cluster("flows").await;
+    let network = moto.default_network().await;
+    let config = moto.sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    DynamoStore::create_table(&dynamodb, "pushpool")
+        .await
+        .expect("table");
+    let process = || {
+        let store = Arc::new(DynamoStore::new(dynamodb.clone(), "pushpool"));
+        EcsProvider::new(config.clone()).with_leases(Arc::new(StoreLeases(store)))
+    };
+    let (first, second) = (process(), process());
+    let jobs: Vec<Job> = (0..4)
+        .map(|i| job(variables("flows", Some(&network)), run_id(40 + i)))
+        .collect();
+    let (a, b, c, d) = tokio::join!(
+        first.submit(&jobs[0]),
+        second.submit(&jobs[1]),
+        first.submit(&jobs[2]),
+        second.submit(&jobs[3]),
+    );
+    let arns: Vec<String> = [a, b, c, d]
+        .into_iter()
+        .map(|r| r.expect("submit"))
+        .collect();
+    let family = "prefect_ecs-pool_00000000-0000-0000-0000-00000000f10f";
+    let revisions = moto
+        .ecs()
+        .await
+        .list_task_definitions()
+        .family_prefix(family)
+        .send()
+        .await
+        .expect("moto ListTaskDefinitions");
+    assert_eq!(
+        revisions.task_definition_arns(),
+        [format!(
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:1"
+        )]
+    );
+    for arn in &arns {
+        let task = describe(&moto, "flows", arn).await;
+        assert_eq!(
+            task.task_definition_arn(),
+            Some(format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:1").as_str())
+        );
+    }
+}

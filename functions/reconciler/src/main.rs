@@ -6,7 +6,7 @@
 //!   `PUSHPOOL_PROVIDER_RETRY_BUDGET` (seconds provider calls are retried, default 75); the
 //!   AWS SDK's own (`AWS_REGION`, and `AWS_ENDPOINT_URL` for an emulator).
 //! - **IAM**: `dynamodb:GetItem/PutItem/UpdateItem/Query/TransactWriteItems` on the table
-//!   and its index, `ecs:RunTask/RegisterTaskDefinition/DescribeTaskDefinition/
+//!   and its indexes, `dynamodb:Scan/DescribeTable` on the table (the one-time item upgrade), `ecs:RunTask/RegisterTaskDefinition/DescribeTaskDefinition/
 //!   DescribeTasks/StopTask`, `ec2:DescribeVpcs/DescribeSubnets/DescribeSecurityGroups`, and
 //!   `iam:PassRole` on the task and execution roles the pools name.
 
@@ -24,14 +24,27 @@ async fn main() -> Result<(), Error> {
     let config = FunctionConfig::from_lookup(|k| std::env::var(k).ok())?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
+    // Concurrent invocations share the table: ECS registrations of a family take its lease.
+    let shared = Arc::new(store.clone());
+    let upgrader = &store.clone();
     let service = Service::new(
-        Arc::new(store),
-        pushpool_providers::push_providers(sdk)?,
+        shared.clone(),
+        pushpool_providers::push_providers_with_leases(
+            sdk,
+            Arc::new(pushpool_service::StoreLeases(shared)),
+        )?,
         config.service_config(),
     );
     let service = &service;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent<Value>>| async move {
+            // Once per table (then one read per cold start): flow run items of an older
+            // release are rewritten at the current item format. In the handler, not at
+            // init, whose 10 s would not do for a large table; an unfinished upgrade goes
+            // on at the next event.
+            if let Err(e) = upgrader.upgrade_items().await {
+                tracing::warn!(error = %e, "upgrading the table's flow run items failed; retried at the next event");
+            }
             pushpool_reconciler::handle(service, event.payload)
                 .await
                 .map_err(Error::from)

@@ -22,9 +22,14 @@ async fn main() -> Result<(), Error> {
     let config = FunctionConfig::from_lookup(|k| std::env::var(k).ok())?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
+    // Concurrent invocations share the table: ECS registrations of a family take its lease.
+    let shared = Arc::new(store.clone());
     let service = Service::new(
-        Arc::new(store),
-        pushpool_providers::push_providers(sdk)?,
+        shared.clone(),
+        pushpool_providers::push_providers_with_leases(
+            sdk,
+            Arc::new(pushpool_service::StoreLeases(shared)),
+        )?,
         config.service_config(),
     );
     let service = &service;

@@ -26,6 +26,14 @@ pub enum ApiError {
     /// 413: the body is larger than [`crate::MAX_BODY_BYTES`].
     #[error("request body larger than {} bytes", crate::MAX_BODY_BYTES)]
     PayloadTooLarge,
+    /// 413: what the request would store is larger than the store keeps
+    /// ([`StoreError::TooLarge`]: a flow run or task run over
+    /// [`pushpool_store::MAX_RUN_DOCUMENT_BYTES`]); the detail names the size, the limit and
+    /// the largest field. 413 rather than 422: nothing in the content is invalid, only its
+    /// size is refused (RFC 9110 §15.5.14), as for a request body over
+    /// [`crate::MAX_BODY_BYTES`].
+    #[error("{0}")]
+    ContentTooLarge(String),
     /// 403: the request is refused whatever its body (a `Host` that open mode does not
     /// answer); the message says why and how to allow it.
     #[error("{0}")]
@@ -64,6 +72,7 @@ impl From<StoreError> for ApiError {
             | StoreError::VersionConflict(_)
             | StoreError::Unavailable { .. }) => Self::Unavailable(e),
             e @ StoreError::Full(_) => Self::StorageFull(e),
+            StoreError::TooLarge(m) => Self::ContentTooLarge(m),
             e @ StoreError::Backend(_) => Self::Internal(Box::new(e)),
         }
     }
@@ -113,6 +122,7 @@ impl IntoResponse for ApiError {
             Self::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.clone()),
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
+            Self::ContentTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone()),
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             Self::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m.clone()),
             Self::Unavailable(StoreError::Unavailable { reason, source }) => {

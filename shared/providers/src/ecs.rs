@@ -34,8 +34,11 @@
 //!    without `ecs:DescribeTaskDefinition`, just registers. The look-up and the registration
 //!    of one family run under a per-family lock of the provider, so concurrent submissions of
 //!    one deployment in this process register one revision and reuse it; across processes
-//!    (concurrent Lambda invocations) ECS may answer "Too many concurrent attempts to create a
-//!    new revision of the specified family" (a 400 `ClientException`), which is transient.
+//!    (concurrent Lambda invocations) they also run under a lease of the family in the store
+//!    ([`EcsProvider::with_leases`]: `ecs-task-definition-family/<region>/<family>`, 30 s,
+//!    waited for up to 20 s, then the work goes on without it). Without leases, or when the
+//!    wait runs out, ECS may answer "Too many concurrent attempts to create a new revision of
+//!    the specified family" (a 400 `ClientException`), which is transient.
 //! 3. **Network.** For `awsvpc` tasks: `network_configuration` when given (either Prefect's
 //!    inner form `{"subnets": [...], "securityGroups": [...], "assignPublicIp": ...}`, as
 //!    prefect-aws wraps it, or the API form `{"awsvpcConfiguration": {...}}`), else
@@ -149,7 +152,14 @@ pub struct EcsProvider {
     /// family"). Across processes (several Lambda invocations) the race is still possible;
     /// that error is transient and retried.
     family_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The leases that extend the family lock across processes, if any.
+    leases: Option<Arc<dyn crate::Leases>>,
 }
+
+/// How long a family lease is held at most (a crashed holder blocks the family this long).
+const FAMILY_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a submission waits for another process's family lease before going on without.
+const FAMILY_LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// How many family locks are kept before unused ones are dropped.
 const MAX_FAMILY_LOCKS: usize = 256;
@@ -174,6 +184,52 @@ impl EcsProvider {
             base_config: base,
             cache: Mutex::new(HashMap::new()),
             family_locks: Mutex::new(HashMap::new()),
+            leases: None,
+        }
+    }
+
+    /// Holds a lease of the family (in `leases`, shared by every process over the same
+    /// store) while it looks up and registers a task definition revision, so that concurrent
+    /// submissions in different processes (Lambda invocations) register one revision.
+    #[must_use]
+    pub fn with_leases(mut self, leases: Arc<dyn crate::Leases>) -> Self {
+        self.leases = Some(leases);
+        self
+    }
+
+    /// Takes the lease of `family` (waiting up to [`FAMILY_LEASE_WAIT`]); returns its key
+    /// and holder when taken. A lease store that fails or a wait that runs out is logged and
+    /// the registration goes on without it (ECS refuses concurrent registrations with a
+    /// transient error, which is retried).
+    async fn family_lease(&self, region: Option<&str>, family: &str) -> Option<(String, String)> {
+        let leases = self.leases.as_ref()?;
+        let key = format!(
+            "ecs-task-definition-family/{}/{family}",
+            region.unwrap_or_default()
+        );
+        let holder = uuid::Uuid::new_v4().to_string();
+        let deadline = tokio::time::Instant::now() + FAMILY_LEASE_WAIT;
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            match leases.try_acquire(&key, &holder, FAMILY_LEASE_TTL).await {
+                Ok(true) => return Some((key, holder)),
+                Ok(false) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(500));
+                }
+                Ok(false) => {
+                    warn!(
+                        provider = "ecs",
+                        family,
+                        "another process held the task definition family's lease for too long; registering without it"
+                    );
+                    return None;
+                }
+                Err(e) => {
+                    warn!(provider = "ecs", family, error = %e, "the task definition family's lease could not be taken; registering without it");
+                    return None;
+                }
+            }
         }
     }
 
@@ -224,6 +280,26 @@ impl EcsProvider {
         };
         let lock = self.family_lock(clients.region.as_deref(), &desired.family);
         let _registering = lock.lock().await;
+        let lease = self
+            .family_lease(clients.region.as_deref(), &desired.family)
+            .await;
+        let result = self.reuse_or_register(clients, job, desired).await;
+        if let (Some((key, holder)), Some(leases)) = (lease, &self.leases) {
+            if let Err(e) = leases.release(&key, &holder).await {
+                warn!(provider = "ecs", family = %desired.family, error = %e, "giving up the task definition family's lease failed; it expires by itself");
+            }
+        }
+        result
+    }
+
+    /// The latest revision of the family if it is the wanted one, else a new revision (the
+    /// caller holds the family's lock and lease).
+    async fn reuse_or_register(
+        &self,
+        clients: &Clients,
+        job: &Job,
+        desired: &task_definition::DesiredTaskDefinition,
+    ) -> Result<String, ProviderError> {
         match clients
             .ecs
             .describe_task_definition()

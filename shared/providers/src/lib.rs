@@ -32,7 +32,31 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 pub use error::{MAX_MESSAGE_CHARS, MAX_RETRY_AFTER, ProviderError, cap_message};
-pub use push::push_providers;
+pub use push::{push_providers, push_providers_with_leases};
+
+/// Leases shared by every process of a deployment: a lock on a key, held by one holder at a
+/// time until it is released or its time-to-live passes. Providers take one around work
+/// that must not run twice at once across processes (on AWS, concurrent Lambda
+/// invocations), such as registering a revision of one ECS task definition family. This
+/// crate only defines it (it has no store); the service implements it over the store's
+/// leases (`pushpool_service::StoreLeases`).
+#[async_trait]
+pub trait Leases: Send + Sync {
+    /// Takes `key` for `holder` for `ttl` if it is free, expired or already `holder`'s:
+    /// `true` when `holder` holds it now.
+    async fn try_acquire(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, Box<dyn std::error::Error + Send + Sync>>;
+    /// Gives `key` up if `holder` holds it.
+    async fn release(
+        &self,
+        key: &str,
+        holder: &str,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+}
 
 /// A job ready to submit.
 #[derive(Clone, PartialEq)]

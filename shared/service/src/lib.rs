@@ -26,6 +26,7 @@
 mod error;
 pub mod flow_runs;
 mod job;
+mod leases;
 pub mod queries;
 mod service;
 mod task_runs;
@@ -37,6 +38,7 @@ pub use flow_runs::{
     MAX_RETRY_DELAY_SECONDS,
 };
 pub use job::{JobBuildError, build_job};
+pub use leases::StoreLeases;
 pub use service::{
     CLAIM_DEADLINE_MARGIN, DEFAULT_RETRY_BUDGET, MAX_RETRY_DELAY, Outcome, Service, ServiceConfig,
     ServiceError, Tries,

@@ -405,6 +405,17 @@ mod tests {
                 ) -> pushpool_store::Result<Vec<pushpool_core::model::Variable>> {
                     self.inner.list_variables(p).await
                 }
+                async fn try_acquire_lease(
+                    &self,
+                    k: &str,
+                    h: &str,
+                    t: std::time::Duration,
+                ) -> pushpool_store::Result<bool> {
+                    self.inner.try_acquire_lease(k, h, t).await
+                }
+                async fn release_lease(&self, k: &str, h: &str) -> pushpool_store::Result<()> {
+                    self.inner.release_lease(k, h).await
+                }
                 async fn create_artifact(
                     &self,
                     a: &pushpool_core::model::Artifact,

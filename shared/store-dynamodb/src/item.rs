@@ -59,6 +59,30 @@ pub(crate) const FLOW_RUN_ID: &str = "flow_run_id";
 /// The table's TTL attribute (epoch seconds); set on outbox entries only.
 pub(crate) const EXPIRES_AT: &str = "expires_at";
 
+/// The deployment index: `deployment_id` → [`EST`] (runs with a deployment).
+pub(crate) const GSI_DEPLOYMENT: &str = "gsi2";
+/// The work pool index: `work_pool_name` → [`EST`] (runs with a work pool).
+pub(crate) const GSI_POOL: &str = "gsi3";
+/// The all-runs index by expected start time: [`RUNS`] → [`EST`].
+pub(crate) const GSI_TIME: &str = "gsi4";
+/// The all-runs index by id: [`RUNS`] → [`PK`] (`RUN#<id>`: id order).
+pub(crate) const GSI_ID: &str = "gsi5";
+/// A flow run's expected start time (ISO 8601, microseconds, `Z`), or `!` without one (`!`
+/// sorts below every time: `NULL`s first ascending, last descending).
+pub(crate) const EST: &str = "est";
+/// The partition of the all-runs indexes (always [`RUNS_PARTITION`] on run items).
+pub(crate) const RUNS: &str = "runs";
+/// The value of [`RUNS`].
+pub(crate) const RUNS_PARTITION: &str = "RUNS";
+/// The item format of a flow run item (a number; absent on items of format 1).
+pub(crate) const FORMAT: &str = "format";
+/// The sk prefix-free pk prefix of a tag listing entry (`RUNTAG#<tag>`, sk the run id).
+pub(crate) const RUN_TAG_PREFIX: &str = "RUNTAG#";
+
+/// The attributes the deployment, pool and all-runs indexes project besides the keys: the
+/// ones a run keeps for its life, so that no state transition writes to these indexes.
+pub(crate) const STABLE_PROJECTED: &[&str] = &[FLOW_ID, DEPLOYMENT_ID, WORK_POOL_NAME];
+
 /// The attributes the run-state index projects besides the keys: what the flow run filters
 /// test in a `FilterExpression`.
 pub(crate) const GSI1_PROJECTED: &[&str] = &[
@@ -160,6 +184,11 @@ pub(crate) fn unique_key(kind: Kind, index: usize, value: &str) -> Item {
 /// The pk of a flow run's items.
 pub(crate) fn run_pk(id: Uuid) -> String {
     format!("RUN#{id}")
+}
+
+/// The pk of the tag listing entries of `tag` (sk: the run id).
+pub(crate) fn run_tag_pk(tag: &str) -> String {
+    format!("{RUN_TAG_PREFIX}{}", escape(tag))
 }
 
 /// The sk of a flow run item.

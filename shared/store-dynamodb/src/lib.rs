@@ -1,6 +1,6 @@
 //! The DynamoDB adapter of the [`Store`](pushpool_store::Store) port: pushpool's AWS shape,
-//! everything in **one table** (on-demand, stream `NEW_AND_OLD_IMAGES`, one GSI), passing the
-//! same conformance suite as the embedded SQLite adapter.
+//! everything in **one table** (on-demand, stream `NEW_AND_OLD_IMAGES`, five GSIs), passing
+//! the same conformance suite as the embedded SQLite adapter.
 //!
 //! This crate depends on the port, the domain and the DynamoDB SDK only: no HTTP framework, no
 //! Lambda runtime, no provider SDK. SDK types never leave it; its errors become
@@ -42,7 +42,10 @@
 //! | deployment | `DEPLOYMENT#<id>` | `DEPLOYMENT` | `id`, `body`, `uk0` (`<flow id>#<name>`) |
 //! | API key | `APIKEY#<id>` | `APIKEY` | `id`, `body`, `uk0` (name), `uk1` (hash) |
 //! | uniqueness item | `UNIQUE#<KIND>` (`UNIQUE#WORKPOOL`, `UNIQUE#BLOCKTYPE`, `UNIQUE#BLOCKSCHEMA`, `UNIQUE#BLOCKDOC`, `UNIQUE#FLOW`, `UNIQUE#DEPLOYMENT`, `UNIQUE#APIKEYNAME`, `UNIQUE#APIKEY`) | the unique key | `id` of the resource, `created` |
-//! | flow run | `RUN#<id>` | `RUN` | `id`, `body` (JSON), `version` (N), `state_type`, `state_name`, `state_id`, `flow_id`, `deployment_id`, `work_pool_name`, `idempotency_key`, `sort_time`, `gsi1pk`, `gsi1sk` |
+//! | flow run (item format 2) | `RUN#<id>` | `RUN` | `body` (compact JSON), `version` (N), `format` (N, 2), `flow_id`, `deployment_id`, `work_pool_name`, `idempotency_key`, `est` (expected start time), `runs` (`RUNS`), `gsi1pk`, `gsi1sk` |
+//! | flow run (item format 1, before upgrade) | `RUN#<id>` | `RUN` | `id`, `body` (full JSON), `version`, `state_type`, `state_name`, `state_id`, `flow_id`, `deployment_id`, `work_pool_name`, `idempotency_key`, `sort_time`, `gsi1pk`, `gsi1sk` |
+//! | tag listing entry | `RUNTAG#<tag>` | `<run id>` | none |
+//! | item format | `META` | `FORMAT` | `format` (N): every run item is at least at this format |
 //! | state history | `RUN#<id>` | `STATE#<timestamp>#<state id>` | `state_id`, `body` (the state's JSON) |
 //! | state pointer | `STATE#<state id>` | `STATE` | `run_id`, `history_sk` |
 //! | idempotency key | `RUNKEY#<flow id>#<key>` | `RUNKEY` | `id` of the run |
@@ -55,6 +58,7 @@
 //! | task run unique key | `TASKRUNKEY#<flow run id or NONE>#<task key>#<dynamic key>` | `TASKRUNKEY` | `id` of the task run |
 //! | task run listing entries | `TASKRUNS` and `TASKRUNS#<flow run id or NONE>` | `<task run id>` | none |
 //! | subflow link | `TASKRUN#<parent task run id>` | `CHILD#<flow run id>` | none |
+//! | lease | `LEASE#<key>` | `LEASE` | `holder`, `until_ms` (N, epoch ms), `expires_at` (TTL: a day after) |
 //!
 //! Composite keys join their parts with `#`, each part escaped (`%` → `%25`, `#` → `%23`), so
 //! no name can forge another's key. Times are ISO 8601 with microseconds and `Z` (fixed width:
@@ -91,14 +95,27 @@
 //! - **State history** items sort by the state's timestamp, then its id (UUIDv7): the order
 //!   the states were entered, as long as the writers' clocks agree.
 //! - **The run-state index** `gsi1` (`gsi1pk = RUNSTATE#<state type>` or `RUNSTATE#NONE`,
-//!   `gsi1sk = <sort time>#<run id>`, projecting `id`, `flow_id`, `deployment_id`,
-//!   `work_pool_name`, `state_name` and `sort_time`) holds every run: due runs are one
-//!   `Query` of `RUNSTATE#SCHEDULED` up to a time, a state-type filter queries its
-//!   partitions, and a filter without state types queries all ten, newest first, with the
-//!   other criteria as a `FilterExpression`. No listing scans the table. The index is
-//!   eventually consistent, so the runs it names are then read with a strongly consistent
-//!   `BatchGetItem` and checked again against the filter: a listing never returns a run in a
-//!   state it no longer has. Equal sort times order by run id, descending when newest first.
+//!   projecting `id`, `flow_id`, `deployment_id`, `work_pool_name`, `state_name` and
+//!   `sort_time`) holds every run. In its `RUNSTATE#SCHEDULED` partition `gsi1sk` is the
+//!   time the run is due (its state's scheduled time, else its expected start time, else
+//!   its creation): due runs are one `Query` up to a time. In the other partitions it is
+//!   the expected start time (format 2; format 1 wrote `<sort time>#<run id>` everywhere).
+//!   The index is eventually consistent, so the runs it names are read with a strongly
+//!   consistent `BatchGetItem` and checked again against the filter: a listing never returns
+//!   a run in a state it no longer has.
+//! - **The listing indexes** (format 2), each projecting `flow_id`, `deployment_id` and
+//!   `work_pool_name` (those that are not its keys): `gsi2` (`deployment_id` → `est`),
+//!   `gsi3` (`work_pool_name` → `est`), `gsi4` (`runs` → `est`: every run by expected start
+//!   time) and `gsi5` (`runs` → `pk`: every run by id). `est` is the expected start time, or
+//!   `!` without one (below every time: `NULL`s first ascending, last descending, as
+//!   Prefect sorts). Index sort keys need not be unique; equal times are ordered by id in
+//!   memory. **Tag listing entries** (`RUNTAG#<tag>` / `<run id>`, keys only), one per
+//!   distinct tag, are put (`PutItem`) *before* the transaction that creates the run or
+//!   gives it the tag, and deleted after the one that drops it, and with the run. An entry
+//!   is a hint: listings read the run and test its tags, so an entry without its run (a
+//!   failed create) is skipped, while a run never lacks the entry of a tag it has. Keeping
+//!   them out of the transaction keeps a run with many tags within DynamoDB's 100 items
+//!   per transaction, and costs 1 write unit per entry instead of 2.
 //!
 //! - **Task runs** follow flow runs (run item and history in one partition, conditional
 //!   writes on `version`, a state pointer per state) without outbox items: nothing is
@@ -111,6 +128,64 @@
 //!   partition in its creating transaction: the engine's lookup of an existing subflow run
 //!   is one `Query` of `CHILD#` there. Task runs of a deleted flow run are kept (Prefect
 //!   cascades the delete; pushpool does not yet).
+//!
+//! # Flow run queries: cost that does not grow with the table
+//!
+//! `list_flow_runs` answers each query from one **source**: partitions that hold every run
+//! it can match. The ids or parent task runs it names are read directly. Otherwise the
+//! candidates are the partitions of its deployments (`deployment_id.any_` under `and_`, or
+//! the `deployments` filter), of its work pools, of its tags (`tags.any_`, or one of
+//! `tags.all_`) and of its state types (`state.type.any_`), in that order of preference:
+//! the first whose order is the sort's is read in order; else a deployment, pool or tag
+//! source is read whole; else every run (`gsi4`/`gsi5`) in the sort's order.
+//! When the source's order is the query's sort (`EXPECTED_START_TIME_ASC`/`_DESC` on the
+//! `est` indexes and the non-SCHEDULED state partitions, `ID_DESC` on tag entries and
+//! `gsi5`) and the query has a limit, each partition is read **in that order** with `Limit`
+//! and `ExclusiveStartKey`, its runs read (strongly consistent `BatchGetItem`) and tested
+//! with the reference predicate [`FlowRunQuery::matches`](pushpool_store::FlowRunQuery),
+//! until `offset + limit` match and the next entry sorts after the last one kept; then the
+//! partitions' runs are merged by the sort. An `expected_start_time` window becomes a
+//! `BETWEEN` on the sort key. The rest of the filter is a residual: a page reads
+//! `offset + limit` entries plus those the residual rejects, whatever the size of the table
+//! (`tests/flat_queries.rs` asserts it: the same items and read units at 1,000 and 5,000
+//! runs). Otherwise (another sort, no limit, a count) the source is read whole and sorted in
+//! memory, and `or_` filters, queries by id and sorts without a narrow source keep the
+//! format 1 path (every state partition, restrictions as a `FilterExpression`). Exactness
+//! never depends on the plan: every returned run passed `matches` when read.
+//!
+//! **Trade-offs.** Writes: the four listing indexes are keyed by what a run keeps for its
+//! life (deployment, pool, expected start time, id) and project only such attributes, so a
+//! state transition writes none of them (DynamoDB writes an index only when one of its key
+//! or projected attributes changes); each costs one index write when the run is created, and
+//! about 120 bytes of index storage. The run-state index's key changes at every transition
+//! (a delete and a put: 2 write units), as in format 1. A tag entry costs 1 write unit when
+//! the run is created and when a tag is added or removed: a GSI cannot index a list. The single `RUNS` partition of `gsi4`/`gsi5` and each deployment's
+//! and pool's partitions take one write per run created (a partition sustains 1,000 writes
+//! a second); they are the next thing to shard (`RUNS#<n>`, read by merging) if that is ever
+//! short. Reads: a page of 200 costs about 100 read units for the runs (1 per run up to 4
+//! KB, strongly consistent) and a few for the index pages; reading the runs eventually
+//! consistent would halve it, at the price of pages that may show a state a run just left.
+//! Counts read every match (as SQLite and Prefect do); when the source is the whole answer
+//! (only state types, deployments, pools or an expected start time window, or nothing) they
+//! count its index entries and read no run: about 0.5 unit per 4 KB of entries, eventually
+//! consistent.
+//!
+//! # Item format and upgrades
+//!
+//! Run items carry `format` (absent: format 1). Format 2 added the listing indexes, tag
+//! entries, the expected start time as the sort key of the run-state index outside
+//! SCHEDULED, and a **compact body**: the run's JSON without the fields that hold their
+//! default (or the value of the state's `id`/`type`/`name`, or of the item's `pk`,
+//! `flow_id`, `deployment_id`, `work_pool_name`), put back on reading, exactly (see
+//! `compact.rs`). A typical run item went from 2.4 KB to under 1 KB: 1 write unit per
+//! write instead of 3 (2 instead of 6 in a transaction). Reading accepts both formats;
+//! every write writes format 2. [`DynamoStore::upgrade_items`] rewrites the remaining
+//! format 1 run items (conditionally on their version: a concurrent write wins and is
+//! already at format 2) and then records `META`/`FORMAT` = 2, after which listings use the
+//! new indexes (until then, and while the table lacks the indexes, the format 1 path
+//! answers them, which reads both formats). It runs in `create_table` and at each
+//! reconciler event (one `GetItem` once done); `tests/item_format.rs` loads a table written
+//! by format 1 and checks reads, filters, a transition and the upgrade.
 //!
 //! # The change feed: an outbox, not the stream
 //!
@@ -137,16 +212,23 @@
 //!
 //! # Costs and limits
 //!
-//! Every `UNIQUE#<KIND>` partition, the `OUTBOX` partition and each `RUNSTATE#<type>` index
-//! partition are single partitions: fine for a control plane (thousands of writes a second
-//! each), and the first thing to shard (`RUNSTATE#<type>#<n>`) if one day they are not.
-//! Filtering runs by flow, deployment or pool reads the state partitions it queries; a
-//! second index would make those direct. Items are limited to 400 KB, like the request
-//! bodies the API accepts.
+//! Every `UNIQUE#<KIND>` partition, the `OUTBOX` partition, each `RUNSTATE#<type>` index
+//! partition and the `RUNS` partitions are single partitions: fine for a control plane
+//! (thousands of writes a second each), and the first thing to shard (`RUNSTATE#<type>#<n>`)
+//! if one day they are not. Filtering runs by flow reads the source the rest of the filter
+//! picks (flows are not indexed). Items are limited to 400 KB, like the request bodies the
+//! API accepts. What a run costs from creation to COMPLETED, and what the listings read, is
+//! measured by `cargo bench -p pushpool-store-dynamodb --bench costs` (moto; figures in
+//! `docs/benchmarks.md`); [`DynamoStore::with_metering`] counts capacity units by DynamoDB's
+//! rules, since moto reports fixed ones.
 
+mod compact;
 mod error;
 mod item;
+mod lease;
+mod meter;
 mod ops;
+mod plan;
 mod runs;
 mod store;
 mod task_runs;
@@ -158,12 +240,20 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
     TimeToLiveSpecification, TimeToLiveStatus,
 };
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use pushpool_store::Result;
 
 pub use error::DynamoError;
+pub use meter::{Usage, item_size};
+pub use runs::ITEM_FORMAT;
 
 use crate::error::sdk;
-use crate::item::{EXPIRES_AT, GSI1, GSI1_PROJECTED, GSI1PK, GSI1SK, PK, SK};
+use crate::item::{
+    DEPLOYMENT_ID, EST, EXPIRES_AT, GSI_DEPLOYMENT, GSI_ID, GSI_POOL, GSI_TIME, GSI1,
+    GSI1_PROJECTED, GSI1PK, GSI1SK, PK, RUNS, SK, STABLE_PROJECTED, WORK_POOL_NAME,
+};
 
 /// How long `create_table` waits for a new table to become `ACTIVE`.
 const TABLE_ACTIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -174,6 +264,10 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     outbox_retention: chrono::Duration,
+    meter: Option<Arc<meter::Meter>>,
+    /// Whether the table's items are known to be at [`ITEM_FORMAT`] (the `META`/`FORMAT`
+    /// item says so); until then listings use only what format 1 items have.
+    upgraded: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -191,6 +285,29 @@ impl DynamoStore {
             client,
             table: table.into(),
             outbox_retention: chrono::Duration::days(7),
+            meter: None,
+            upgraded: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Counts what this store's DynamoDB calls consume (see [`Usage`]); for benches and
+    /// tests. Clones share the counts.
+    #[must_use]
+    pub fn with_metering(mut self) -> Self {
+        self.meter = Some(Arc::new(meter::Meter::default()));
+        self
+    }
+
+    /// What was consumed since the store was made or last reset (all zero unless
+    /// [`with_metering`](Self::with_metering)).
+    pub fn usage(&self) -> Usage {
+        self.meter.as_ref().map(|m| m.usage()).unwrap_or_default()
+    }
+
+    /// Sets the counts of [`usage`](Self::usage) back to zero.
+    pub fn reset_usage(&self) {
+        if let Some(m) = &self.meter {
+            m.reset();
         }
     }
 
@@ -234,17 +351,27 @@ impl DynamoStore {
                 .build()
                 .map_err(DynamoError::from)
         };
-        let mut projection = Projection::builder().projection_type(ProjectionType::Include);
-        for attr in GSI1_PROJECTED {
-            projection = projection.non_key_attributes(*attr);
-        }
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(GSI1)
-            .key_schema(key(GSI1PK, KeyType::Hash)?)
-            .key_schema(key(GSI1SK, KeyType::Range)?)
-            .projection(projection.build())
-            .build()
-            .map_err(DynamoError::from)?;
+        let index = |name: &str, hash: &str, range: &str, projected: &[&str]| {
+            let mut projection = Projection::builder().projection_type(ProjectionType::Include);
+            // An index's own keys are always projected (and are not "non-key").
+            for attr in projected.iter().filter(|a| **a != hash && **a != range) {
+                projection = projection.non_key_attributes(*attr);
+            }
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key(range, KeyType::Range)?)
+                .projection(projection.build())
+                .build()
+                .map_err(DynamoError::from)
+        };
+        let indexes = vec![
+            index(GSI1, GSI1PK, GSI1SK, GSI1_PROJECTED)?,
+            index(GSI_DEPLOYMENT, DEPLOYMENT_ID, EST, STABLE_PROJECTED)?,
+            index(GSI_POOL, WORK_POOL_NAME, EST, STABLE_PROJECTED)?,
+            index(GSI_TIME, RUNS, EST, STABLE_PROJECTED)?,
+            index(GSI_ID, RUNS, PK, STABLE_PROJECTED)?,
+        ];
         let stream = StreamSpecification::builder()
             .stream_enabled(true)
             .stream_view_type(StreamViewType::NewAndOldImages)
@@ -258,9 +385,13 @@ impl DynamoStore {
             .attribute_definitions(attribute(SK)?)
             .attribute_definitions(attribute(GSI1PK)?)
             .attribute_definitions(attribute(GSI1SK)?)
+            .attribute_definitions(attribute(DEPLOYMENT_ID)?)
+            .attribute_definitions(attribute(WORK_POOL_NAME)?)
+            .attribute_definitions(attribute(EST)?)
+            .attribute_definitions(attribute(RUNS)?)
             .key_schema(key(PK, KeyType::Hash)?)
             .key_schema(key(SK, KeyType::Range)?)
-            .global_secondary_indexes(index)
+            .set_global_secondary_indexes(Some(indexes))
             .stream_specification(stream)
             .send()
             .await;
@@ -298,7 +429,9 @@ impl DynamoStore {
                 .await
                 .map_err(|e| sdk("UpdateTimeToLive", e))?;
         }
-        Ok(())
+        DynamoStore::new(client.clone(), table)
+            .upgrade_items()
+            .await
     }
 }
 

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
-    WriteRequest,
+    AttributeValue, ConsumedCapacity, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest,
+    ReturnConsumedCapacity, ReturnValue, TransactWriteItem, WriteRequest,
 };
 
 use crate::DynamoStore;
 use crate::error::{DynamoError, TRANSIENT_REASONS, sdk};
 use crate::item::{Cond, Expr, Item, PK, SEQ, SK, counter_key, n, req_u64};
+use crate::meter::Read;
 
 /// Attempts of an operation whose writers collide (`TransactionConflict`, unprocessed batch
 /// keys, a resource changed between its read and its conditional write).
@@ -87,14 +88,62 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key))
             .consistent_read(true)
+            .set_return_consumed_capacity(self.capacity())
             .send()
             .await
             .map_err(|e| sdk("GetItem", e))?;
+        self.meter_read(
+            Read::Items {
+                consistent: true,
+                items: out.item.iter().collect(),
+            },
+            out.consumed_capacity(),
+        );
         Ok(out.item)
     }
 
-    /// Runs `query` page by page until `max` items were collected (all when `None`). Table
-    /// queries are strongly consistent; index queries cannot be.
+    /// One page of `query`: at most `limit` items (DynamoDB's `Limit`: items read, before
+    /// any filter) from `start`; returns the items and where the next page starts (`None`
+    /// at the end). Table queries are strongly consistent; index queries cannot be.
+    pub(crate) async fn query_page(
+        &self,
+        query: &Query,
+        limit: Option<usize>,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), DynamoError> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(query.index.map(str::to_owned))
+            .key_condition_expression(&query.key_condition)
+            .set_filter_expression(query.filter.clone())
+            .set_projection_expression(query.projection.clone())
+            .set_expression_attribute_names(query.expr.names())
+            .set_expression_attribute_values(query.expr.values())
+            .scan_index_forward(!query.descending)
+            .set_consistent_read(query.index.is_none().then_some(true))
+            .set_limit(limit.map(|l| i32::try_from(l.clamp(1, 1000)).unwrap_or(1000)))
+            .set_exclusive_start_key(start)
+            .set_return_consumed_capacity(self.capacity())
+            .send()
+            .await
+            .map_err(|e| sdk("Query", e))?;
+        let items = page.items.clone().unwrap_or_default();
+        self.meter_read(
+            Read::Query {
+                consistent: query.index.is_none(),
+                scanned: u64::try_from(page.scanned_count()).unwrap_or(0),
+                items: items.iter().collect(),
+                filtered: query.filter.is_some() || query.projection.is_some(),
+            },
+            page.consumed_capacity(),
+        );
+        let next = page.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok((items, next))
+    }
+
+    /// Runs `query` page by page until `max` items were collected (all when `None`).
     pub(crate) async fn query(
         &self,
         query: &Query,
@@ -110,30 +159,14 @@ impl DynamoStore {
             // Without a filter, `Limit` is exactly what is wanted; with one, it would count
             // the items read before filtering, so pages are left at DynamoDB's 1 MB.
             let limit = match (remaining, &query.filter) {
-                (Some(r), None) => Some(i32::try_from(r.min(1000)).unwrap_or(1000)),
+                (Some(r), None) => Some(r.min(1000)),
                 _ => None,
             };
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .set_index_name(query.index.map(str::to_owned))
-                .key_condition_expression(&query.key_condition)
-                .set_filter_expression(query.filter.clone())
-                .set_projection_expression(query.projection.clone())
-                .set_expression_attribute_names(query.expr.names())
-                .set_expression_attribute_values(query.expr.values())
-                .scan_index_forward(!query.descending)
-                .set_consistent_read(query.index.is_none().then_some(true))
-                .set_limit(limit)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk("Query", e))?;
-            out.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
+            let (items, next) = self.query_page(query, limit, start.take()).await?;
+            out.extend(items);
+            match next {
+                Some(k) => start = Some(k),
+                None => break,
             }
         }
         if let Some(m) = max {
@@ -168,11 +201,20 @@ impl DynamoStore {
                     .client
                     .batch_get_item()
                     .request_items(&self.table, request)
+                    .set_return_consumed_capacity(self.capacity())
                     .send()
                     .await
                     .map_err(|e| sdk("BatchGetItem", e))?;
                 if let Some(mut responses) = out.responses {
-                    for item in responses.remove(&self.table).unwrap_or_default() {
+                    let items = responses.remove(&self.table).unwrap_or_default();
+                    self.meter_read(
+                        Read::Items {
+                            consistent: true,
+                            items: items.iter().collect(),
+                        },
+                        out.consumed_capacity.as_deref().and_then(|c| c.first()),
+                    );
+                    for item in items {
                         found.insert(key_string(&item), item);
                     }
                 }
@@ -213,6 +255,54 @@ impl DynamoStore {
                     .client
                     .batch_write_item()
                     .request_items(&self.table, std::mem::take(&mut pending))
+                    .set_return_consumed_capacity(self.capacity())
+                    .send()
+                    .await
+                    .map_err(|e| sdk("BatchWriteItem", e))?;
+                // A delete is charged by the size of the item it removes, which is not
+                // known here: 1 unit each (items up to 1 KB).
+                self.meter_write(
+                    &[],
+                    chunk.len() as u64,
+                    false,
+                    out.consumed_capacity.as_deref().and_then(|c| c.first()),
+                );
+                if let Some(mut unprocessed) = out.unprocessed_items {
+                    pending = unprocessed.remove(&self.table).unwrap_or_default();
+                }
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(DynamoError::Contended {
+                            operation: "BatchWriteItem",
+                            attempts: attempt,
+                        });
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `BatchWriteItem` puts of `items` (no conditions), retrying unprocessed ones: the bulk
+    /// load of benches and upgrades, never a port write.
+    pub(crate) async fn batch_put(&self, items: Vec<Item>) -> Result<(), DynamoError> {
+        for chunk in items.chunks(BATCH_WRITE) {
+            let mut pending: Vec<WriteRequest> = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                pending.push(
+                    WriteRequest::builder()
+                        .put_request(PutRequest::builder().set_item(Some(item.clone())).build()?)
+                        .build(),
+                );
+            }
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
                     .send()
                     .await
                     .map_err(|e| sdk("BatchWriteItem", e))?;
@@ -232,6 +322,49 @@ impl DynamoStore {
             }
         }
         Ok(())
+    }
+
+    /// Unconditional `PutItem`s of `items`, one call each (the Lambdas' roles have
+    /// `PutItem` but not all of them `BatchWriteItem`; a run has few tags).
+    pub(crate) async fn put_items(&self, items: Vec<Item>) -> Result<(), DynamoError> {
+        for item in items {
+            let out = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .set_return_consumed_capacity(self.capacity())
+                .send()
+                .await
+                .map_err(|e| sdk("PutItem", e))?;
+            self.meter_write(&[&item], 0, false, out.consumed_capacity());
+        }
+        Ok(())
+    }
+
+    /// `ReturnConsumedCapacity` for a call: `INDEXES` when the store is metered.
+    fn capacity(&self) -> Option<ReturnConsumedCapacity> {
+        self.meter
+            .is_some()
+            .then_some(ReturnConsumedCapacity::Indexes)
+    }
+
+    fn meter_read(&self, read: Read<'_>, reported: Option<&ConsumedCapacity>) {
+        if let Some(meter) = &self.meter {
+            meter.read(read, reported);
+        }
+    }
+
+    fn meter_write(
+        &self,
+        puts: &[&Item],
+        others: u64,
+        transactional: bool,
+        reported: Option<&ConsumedCapacity>,
+    ) {
+        if let Some(meter) = &self.meter {
+            meter.write(puts, others, transactional, reported);
+        }
     }
 
     /// A transaction `Put` of `item`, on `cond` if given.
@@ -269,14 +402,36 @@ impl DynamoStore {
     /// Runs a `TransactWriteItems`, telling failed conditions and conflicts apart.
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Tx, DynamoError> {
         let count = items.len();
+        let metered = self.meter.is_some().then(|| {
+            let puts: Vec<Item> = items
+                .iter()
+                .filter_map(|i| i.put().map(|p| p.item().clone()))
+                .collect();
+            (
+                puts,
+                (count - items.iter().filter(|i| i.put().is_some()).count()) as u64,
+            )
+        });
         let result = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .set_return_consumed_capacity(self.capacity())
             .send()
             .await;
         let err = match result {
-            Ok(_) => return Ok(Tx::Committed),
+            Ok(out) => {
+                if let Some((puts, others)) = metered {
+                    let refs: Vec<&Item> = puts.iter().collect();
+                    self.meter_write(
+                        &refs,
+                        others,
+                        true,
+                        out.consumed_capacity.as_deref().and_then(|c| c.first()),
+                    );
+                }
+                return Ok(Tx::Committed);
+            }
             Err(e) => e,
         };
         let reasons: Vec<String> = match err.as_service_error() {
@@ -323,9 +478,12 @@ impl DynamoStore {
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values())
             .return_values(ReturnValue::UpdatedNew)
+            .set_return_consumed_capacity(self.capacity())
             .send()
             .await
             .map_err(|e| sdk("UpdateItem", e))?;
+        // The counter item is under 1 KB: 1 unit.
+        self.meter_write(&[], 1, false, out.consumed_capacity());
         let attributes = out.attributes.unwrap_or_default();
         req_u64(&attributes, SEQ)
     }

@@ -14,11 +14,11 @@ use uuid::Uuid;
 use crate::DynamoStore;
 use crate::error::DynamoError;
 use crate::item::{
-    BODY, Cond, DEPLOYMENT_ID, EXPIRES_AT, Expr, FLOW_ID, FLOW_RUN_ID, GSI1, GSI1PK, GSI1SK,
-    HISTORY_SK, ID, IDEMPOTENCY_KEY, Item, OUTBOX, PK, RUN_ID, RUN_SK, SEQ, SK, SORT_TIME,
-    STATE_ID, STATE_NAME, STATE_PREFIX, STATE_TYPE, VERSION, WORK_POOL_NAME, decode, encode, iso,
-    key, n, opt_str, outbox_sk, req_str, req_u64, req_uuid, run_key_key, run_pk, s,
-    state_pointer_key,
+    BODY, Cond, DEPLOYMENT_ID, EST, EXPIRES_AT, Expr, FLOW_ID, FLOW_RUN_ID, FORMAT, GSI1, GSI1PK,
+    GSI1SK, HISTORY_SK, ID, IDEMPOTENCY_KEY, Item, OUTBOX, PK, RUN_ID, RUN_SK, RUNS,
+    RUNS_PARTITION, SEQ, SK, STATE_ID, STATE_PREFIX, STATE_TYPE, VERSION, WORK_POOL_NAME, decode,
+    encode, iso, key, n, opt_str, outbox_sk, req_str, req_u64, req_uuid, run_key_key, run_pk,
+    run_tag_pk, s, state_pointer_key,
 };
 use crate::ops::{MAX_ATTEMPTS, Query, Tx, backoff, key_of, key_string};
 use crate::task_runs::{CHILD_PREFIX, task_run_pk};
@@ -42,8 +42,62 @@ fn sort_time(run: &FlowRun) -> String {
     iso(run.scheduled_time().unwrap_or(run.created))
 }
 
+/// The item format this release writes: 2 added `format`, `est`, `runs`, the
+/// deployment, pool and all-runs indexes, tag listing entries, and the expected start time
+/// as the sort key of the run-state index outside its SCHEDULED partition. Format 1 items
+/// (no `format` attribute) are read as they are and rewritten by
+/// [`DynamoStore::upgrade_items`].
+pub const ITEM_FORMAT: u64 = 2;
+
+/// The expected start time key of a run: its expected start time, or [`NO_TIME`] without
+/// one. Index sort keys need not be unique: runs with the same time are read together and
+/// ordered by id in memory.
+pub(crate) fn est_key(run: &FlowRun) -> String {
+    run.expected_start_time
+        .map_or_else(|| NO_TIME.to_owned(), iso)
+}
+
+/// What stands for a missing time in [`est_key`]: below every ISO 8601 time.
+pub(crate) const NO_TIME: &str = "!";
+
+/// Whether a string can be an index key value: DynamoDB refuses empty ones and limits
+/// partition keys to 2,048 bytes. A run whose pool name is not is left out of the pool
+/// index, and a filter on such a name does not use it.
+pub(crate) fn indexable_key(value: &str) -> bool {
+    !value.is_empty() && value.len() <= 1024
+}
+
+/// The tag listing entries of `run` (one per distinct tag).
+pub(crate) fn tag_entries(run_id: Uuid, tags: &[String]) -> Vec<Item> {
+    let mut seen = HashSet::new();
+    tags.iter()
+        .filter(|t| seen.insert(t.as_str()))
+        .map(|t| key(run_tag_pk(t), run_id.to_string()))
+        .collect()
+}
+
+/// The tag listing entries that change between the stored run item `current` and `next`:
+/// (to put, to delete). A format 1 item had no entries: all of `next`'s are put.
+pub(crate) fn tag_changes(
+    current: &Item,
+    next: &FlowRun,
+) -> Result<(Vec<Item>, Vec<Item>), DynamoError> {
+    let old: Vec<String> = if current.contains_key(FORMAT) {
+        run_from(current)?.tags
+    } else {
+        Vec::new()
+    };
+    let before: HashSet<&str> = old.iter().map(String::as_str).collect();
+    let after: HashSet<&str> = next.tags.iter().map(String::as_str).collect();
+    let entry = |tag: &&str| key(run_tag_pk(tag), next.id.to_string());
+    Ok((
+        after.difference(&before).map(entry).collect(),
+        before.difference(&after).map(entry).collect(),
+    ))
+}
+
 /// The run-state index partition of a state type (`RUNSTATE#NONE` for a run without state).
-fn state_partition(state_type: Option<StateType>) -> String {
+pub(crate) fn state_partition(state_type: Option<StateType>) -> String {
     format!("RUNSTATE#{}", state_type.map_or("NONE", StateType::as_str))
 }
 
@@ -57,34 +111,44 @@ fn all_state_partitions() -> Vec<String> {
         .collect()
 }
 
-fn run_key(id: Uuid) -> Item {
+pub(crate) fn run_key(id: Uuid) -> Item {
     key(run_pk(id), RUN_SK)
 }
 
 /// The run item; `idempotency_key` is the one its uniqueness item was written for.
-fn run_item(run: &FlowRun, idempotency_key: Option<&str>) -> Result<Item, DynamoError> {
-    let body = encode(
-        &StoredRun {
-            run: run.clone(),
-            submission_attempt: run.submission_attempt,
-        },
-        "flow run",
-    )?;
+pub(crate) fn run_item(run: &FlowRun, idempotency_key: Option<&str>) -> Result<Item, DynamoError> {
+    let full = serde_json::to_value(StoredRun {
+        run: run.clone(),
+        submission_attempt: run.submission_attempt,
+    })
+    .map_err(|source| DynamoError::Encode {
+        what: "flow run",
+        source,
+    })?;
+
     let sort = sort_time(run);
+    let est = est_key(run);
     let mut item = run_key(run.id);
-    item.insert(ID.into(), s(run.id.to_string()));
-    item.insert(BODY.into(), s(body));
     item.insert(VERSION.into(), n(run.version));
+    item.insert(FORMAT.into(), n(ITEM_FORMAT));
     item.insert(FLOW_ID.into(), s(run.flow_id.to_string()));
-    item.insert(SORT_TIME.into(), s(sort.clone()));
     item.insert(GSI1PK.into(), s(state_partition(run.state_type)));
-    item.insert(GSI1SK.into(), s(format!("{sort}#{}", run.id)));
+    // The SCHEDULED partition is the due index (by the time the run is due); the others
+    // are by expected start time, the order the run listings ask for.
+    let state_sk = if run.state_type == Some(StateType::Scheduled) {
+        sort
+    } else {
+        est.clone()
+    };
+    item.insert(GSI1SK.into(), s(state_sk));
+    item.insert(EST.into(), s(est));
+    item.insert(RUNS.into(), s(RUNS_PARTITION));
     let optional = [
         (DEPLOYMENT_ID, run.deployment_id.map(|d| d.to_string())),
-        (WORK_POOL_NAME, run.work_pool_name.clone()),
-        (STATE_TYPE, run.state_type.map(|t| t.as_str().to_owned())),
-        (STATE_NAME, run.state_name.clone()),
-        (STATE_ID, run.state.as_ref().map(|st| st.id.to_string())),
+        (
+            WORK_POOL_NAME,
+            run.work_pool_name.clone().filter(|p| indexable_key(p)),
+        ),
         (IDEMPOTENCY_KEY, idempotency_key.map(str::to_owned)),
     ];
     for (name, value) in optional {
@@ -92,12 +156,58 @@ fn run_item(run: &FlowRun, idempotency_key: Option<&str>) -> Result<Item, Dynamo
             item.insert(name.into(), s(v));
         }
     }
+    // The body leaves out what the item's attributes hold (read back from them).
+    let mut body = crate::compact::compact(full);
+    if let serde_json::Value::Object(fields) = &mut body {
+        for (field, attr) in FROM_ATTRIBUTES {
+            let held = match *attr {
+                PK => Some(s(run.id.to_string())),
+                a => item.get(a).cloned(),
+            };
+            let same = match (fields.get(*field), held) {
+                (
+                    Some(serde_json::Value::String(v)),
+                    Some(aws_sdk_dynamodb::types::AttributeValue::S(a)),
+                ) => *v == a,
+                _ => false,
+            };
+            if same {
+                fields.remove(*field);
+            }
+        }
+    }
+    item.insert(BODY.into(), s(encode(&body, "flow run")?));
     Ok(item)
 }
 
+/// Body fields a format 2 run item leaves out when an attribute holds the same string
+/// (`pk` holds `RUN#<id>`): (field, attribute).
+const FROM_ATTRIBUTES: &[(&str, &str)] = &[
+    ("id", PK),
+    ("flow_id", FLOW_ID),
+    ("deployment_id", DEPLOYMENT_ID),
+    ("work_pool_name", WORK_POOL_NAME),
+];
+
 /// Decodes a run item (body + version).
-fn run_from(item: &Item) -> Result<FlowRun, DynamoError> {
-    let stored: StoredRun = decode(item, BODY)?;
+pub(crate) fn run_from(item: &Item) -> Result<FlowRun, DynamoError> {
+    let mut compact: serde_json::Value = decode(item, BODY)?;
+    if let serde_json::Value::Object(fields) = &mut compact {
+        for (field, attr) in FROM_ATTRIBUTES {
+            if fields.contains_key(*field) {
+                continue;
+            }
+            let held = match *attr {
+                PK => req_str(item, PK)?.strip_prefix("RUN#"),
+                a => opt_str(item, a)?,
+            };
+            if let Some(v) = held {
+                fields.insert((*field).to_owned(), serde_json::Value::String(v.to_owned()));
+            }
+        }
+    }
+    let stored: StoredRun = serde_json::from_value(crate::compact::expand(compact))
+        .map_err(|e| DynamoError::decode(req_str(item, PK).unwrap_or("?"), BODY, &e))?;
     let mut run = stored.run;
     run.submission_attempt = stored.submission_attempt;
     run.version = req_u64(item, VERSION)?;
@@ -105,7 +215,7 @@ fn run_from(item: &Item) -> Result<FlowRun, DynamoError> {
 }
 
 /// The history item and the pointer item of `state`, a state of run `run_id`.
-fn state_items(run_id: Uuid, state: &State) -> Result<(Item, Item), DynamoError> {
+pub(crate) fn state_items(run_id: Uuid, state: &State) -> Result<(Item, Item), DynamoError> {
     let sk = format!("{STATE_PREFIX}{}#{}", iso(state.timestamp), state.id);
     let mut history = key(run_pk(run_id), sk.clone());
     history.insert(STATE_ID.into(), s(state.id.to_string()));
@@ -120,7 +230,7 @@ fn state_items(run_id: Uuid, state: &State) -> Result<(Item, Item), DynamoError>
 /// ids that other resources' filters resolved to), which the run-state index projects. Any
 /// restriction is ANDed with the rest of the query, so narrowing the candidates by it is
 /// always sound; the rest of the filter runs on the decoded runs.
-fn index_filter(q: &FlowRunQuery, expr: &mut Expr) -> Option<String> {
+pub(crate) fn index_filter(q: &FlowRunQuery, expr: &mut Expr) -> Option<String> {
     let mut parts = Vec::new();
     let mut add = |attr: &str, values: Option<Vec<String>>| {
         if let Some(values) = values.filter(|v| v.len() <= MAX_IN_OPERANDS) {
@@ -135,12 +245,18 @@ fn index_filter(q: &FlowRunQuery, expr: &mut Expr) -> Option<String> {
     let ids = |v: &Option<Vec<Uuid>>| v.as_ref().map(|v| v.iter().map(Uuid::to_string).collect());
     add(FLOW_ID, ids(&q.flow_ids));
     add(DEPLOYMENT_ID, ids(&q.deployment_ids));
-    add(WORK_POOL_NAME, q.work_pool_names.clone());
+    // Format 2 leaves a pool name that cannot be a key off the item: no pruning by it then.
+    add(
+        WORK_POOL_NAME,
+        q.work_pool_names
+            .clone()
+            .filter(|names| names.iter().all(|p| indexable_key(p))),
+    );
     (!parts.is_empty()).then(|| parts.join(" AND "))
 }
 
 /// The run ids a query is limited to (`id.any_` under an `and_` filter), if any.
-fn only_ids(q: &FlowRunQuery) -> Option<&Vec<Uuid>> {
+pub(crate) fn only_ids(q: &FlowRunQuery) -> Option<&Vec<Uuid>> {
     (q.filter.operator == Operator::And)
         .then(|| q.filter.id.as_ref()?.any_.as_ref())
         .flatten()
@@ -148,7 +264,7 @@ fn only_ids(q: &FlowRunQuery) -> Option<&Vec<Uuid>> {
 
 /// The parent task runs a query is limited to (`parent_task_run_id.any_` under `and_`
 /// filters), if any.
-fn only_parent_task_runs(q: &FlowRunQuery) -> Option<&Vec<Uuid>> {
+pub(crate) fn only_parent_task_runs(q: &FlowRunQuery) -> Option<&Vec<Uuid>> {
     if q.filter.operator != Operator::And {
         return None;
     }
@@ -160,7 +276,7 @@ fn only_parent_task_runs(q: &FlowRunQuery) -> Option<&Vec<Uuid>> {
 }
 
 /// The state types a query is limited to (`state.type.any_` under `and_` filters), if any.
-fn only_state_types(q: &FlowRunQuery) -> Option<&Vec<StateType>> {
+pub(crate) fn only_state_types(q: &FlowRunQuery) -> Option<&Vec<StateType>> {
     if q.filter.operator != Operator::And {
         return None;
     }
@@ -228,6 +344,10 @@ impl DynamoStore {
             items.push(self.put(history, None)?);
             items.push(self.put(pointer, None)?);
         }
+        // Tag entries go first, outside the transaction: an entry is only a hint (listings
+        // read the run and test its tags), so one without its run is harmless, while a run
+        // must never lack the entry of a tag it has.
+        self.put_items(tag_entries(run.id, &run.tags)).await?;
         if let Some(parent) = run.parent_task_run_id {
             // The subflow link: the engine finds this run by its parent task run.
             let link = key(task_run_pk(parent), format!("{CHILD_PREFIX}{}", run.id));
@@ -289,7 +409,8 @@ impl DynamoStore {
         next: &FlowRun,
         seq: u64,
     ) -> Result<Vec<TransactWriteItem>> {
-        let stored_state = opt_str(current, STATE_ID)?.map(str::to_owned);
+        // Format 2 items keep the state only in the body (no `state_id` attribute).
+        let stored_state = run_from(current)?.state.map(|st| st.id.to_string());
         let idempotency_key = opt_str(current, IDEMPOTENCY_KEY)?;
         let mut items = vec![self.put(
             run_item(next, idempotency_key)?,
@@ -333,6 +454,11 @@ impl DynamoStore {
                 }
             }
         }
+        if let Some(item) = run {
+            if let Ok(stored) = run_from(item) {
+                rest.extend(tag_entries(id, &stored.tags));
+            }
+        }
         let found = match run {
             Some(item) => {
                 let mut tx = vec![self.delete(run_key(id), Some(Cond::equals(&[])))?];
@@ -369,7 +495,7 @@ impl DynamoStore {
 
     /// Reads the run items named by `keys` (strongly consistent), in `keys` order, leaving
     /// out missing ones.
-    async fn read_runs(&self, keys: Vec<Item>) -> Result<Vec<FlowRun>> {
+    pub(crate) async fn read_runs(&self, keys: Vec<Item>) -> Result<Vec<FlowRun>> {
         let found = self.batch_get(keys.clone()).await?;
         let mut out = Vec::with_capacity(keys.len());
         for k in &keys {
@@ -436,6 +562,9 @@ impl DynamoStore {
     }
 
     pub(crate) async fn list_runs(&self, q: &FlowRunQuery) -> Result<Vec<FlowRun>> {
+        if let Some(runs) = self.planned_page(q).await? {
+            return Ok(runs);
+        }
         let page = q.page;
         Ok(self
             .matching_runs(q)
@@ -447,6 +576,9 @@ impl DynamoStore {
     }
 
     pub(crate) async fn count_runs(&self, q: &FlowRunQuery) -> Result<u64> {
+        if let Some(count) = self.planned_count(q).await? {
+            return Ok(count);
+        }
         Ok(self.matching_runs(q).await?.len() as u64)
     }
 

@@ -621,6 +621,7 @@ impl Store for DynamoStore {
     }
 
     async fn create_flow_run(&self, run: &FlowRun) -> Result<(FlowRun, bool)> {
+        pushpool_store::check_run_size("flow run", run)?;
         self.create_run(run).await
     }
 
@@ -629,6 +630,9 @@ impl Store for DynamoStore {
     }
 
     async fn commit(&self, tx: &Transaction) -> Result<Vec<FlowRun>> {
+        for run in &tx.flow_runs {
+            pushpool_store::check_run_size("flow run", run)?;
+        }
         self.commit_transaction(tx).await
     }
 
@@ -665,6 +669,7 @@ impl Store for DynamoStore {
     }
 
     async fn create_task_run(&self, run: &TaskRun) -> Result<(TaskRun, bool)> {
+        pushpool_store::check_run_size("task run", run)?;
         self.create_task_run_items(run).await
     }
 
@@ -673,6 +678,7 @@ impl Store for DynamoStore {
     }
 
     async fn update_task_run(&self, run: &TaskRun) -> Result<TaskRun> {
+        pushpool_store::check_run_size("task run", run)?;
         self.update_task_run_item(run).await
     }
 
@@ -727,6 +733,19 @@ impl Store for DynamoStore {
         let mut key: ApiKey = self.get_doc(API_KEY, id, missing.clone()).await?;
         key.revoked = true;
         self.update_doc(api_key_doc(&key)?, missing).await
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
+        self.acquire_lease(key, holder, ttl).await
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<()> {
+        self.give_up_lease(key, holder).await
     }
 
     async fn read_changes(&self, after: u64, limit: usize) -> Result<Vec<Change>> {

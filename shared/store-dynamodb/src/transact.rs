@@ -95,6 +95,7 @@ impl DynamoStore {
             let mut items = Vec::new();
             let mut owners = Vec::new();
             let mut written = Vec::with_capacity(t.flow_runs.len());
+            let mut dropped_tags = Vec::new();
             for (i, run) in t.flow_runs.iter().enumerate() {
                 // The read tells whether the state changed (history item or not), and gives
                 // `NotFound` and `VersionConflict` before any write. The `Put`'s condition is
@@ -112,6 +113,11 @@ impl DynamoStore {
                 };
                 let mut next = run.clone();
                 next.version = run.version + 1;
+                // Listing entries of new tags go first, outside the transaction (an entry is
+                // a hint that listings re-check); those of dropped tags after it commits.
+                let (added, dropped) = crate::runs::tag_changes(&current, &next)?;
+                self.put_items(added).await?;
+                dropped_tags.extend(dropped);
                 for (j, item) in self
                     .run_update_items(&current, &next, seq)?
                     .into_iter()
@@ -137,7 +143,14 @@ impl DynamoStore {
                 return Ok(written);
             }
             match self.transact(items).await? {
-                Tx::Committed => return Ok(written),
+                Tx::Committed => {
+                    // Only clean-up: a stale entry is skipped when read, so a failure here
+                    // does not fail the committed write.
+                    if let Err(e) = self.batch_delete(dropped_tags).await {
+                        tracing::warn!(error = %e, "deleting the listing entries of flow runs' dropped tags failed");
+                    }
+                    return Ok(written);
+                }
                 Tx::Conflicted => backoff(attempt).await,
                 Tx::Failed(failed) => return Err(self.cancelled(t, &owners, &failed).await),
             }

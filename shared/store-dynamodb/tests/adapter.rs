@@ -73,20 +73,63 @@ async fn create_table_enables_the_stream_the_index_and_the_ttl_and_is_idempotent
         .collect();
     assert_eq!(keys, [("pk", &KeyType::Hash), ("sk", &KeyType::Range)]);
     let gsis = t.global_secondary_indexes();
-    assert_eq!(gsis.len(), 1);
-    assert_eq!(gsis[0].index_name(), Some("gsi1"));
-    let gsi_keys: Vec<(&str, &KeyType)> = gsis[0]
-        .key_schema()
+    type IndexShape<'a> = (&'a str, Vec<(&'a str, &'a KeyType)>, Vec<&'a str>);
+    let shape: Vec<IndexShape<'_>> = gsis
         .iter()
-        .map(|k| (k.attribute_name(), k.key_type()))
+        .map(|g| {
+            assert_eq!(
+                g.projection().and_then(|p| p.projection_type()),
+                Some(&ProjectionType::Include)
+            );
+            (
+                g.index_name().unwrap(),
+                g.key_schema()
+                    .iter()
+                    .map(|k| (k.attribute_name(), k.key_type()))
+                    .collect(),
+                g.projection()
+                    .map(|p| p.non_key_attributes().iter().map(String::as_str).collect())
+                    .unwrap_or_default(),
+            )
+        })
         .collect();
+    let stable = vec!["flow_id", "deployment_id", "work_pool_name"];
     assert_eq!(
-        gsi_keys,
-        [("gsi1pk", &KeyType::Hash), ("gsi1sk", &KeyType::Range)]
-    );
-    assert_eq!(
-        gsis[0].projection().and_then(|p| p.projection_type()),
-        Some(&ProjectionType::Include)
+        shape,
+        [
+            (
+                "gsi1",
+                vec![("gsi1pk", &KeyType::Hash), ("gsi1sk", &KeyType::Range)],
+                vec![
+                    "id",
+                    "flow_id",
+                    "deployment_id",
+                    "work_pool_name",
+                    "state_name",
+                    "sort_time"
+                ]
+            ),
+            (
+                "gsi2",
+                vec![("deployment_id", &KeyType::Hash), ("est", &KeyType::Range)],
+                vec!["flow_id", "work_pool_name"]
+            ),
+            (
+                "gsi3",
+                vec![("work_pool_name", &KeyType::Hash), ("est", &KeyType::Range)],
+                vec!["flow_id", "deployment_id"]
+            ),
+            (
+                "gsi4",
+                vec![("runs", &KeyType::Hash), ("est", &KeyType::Range)],
+                stable.clone()
+            ),
+            (
+                "gsi5",
+                vec![("runs", &KeyType::Hash), ("pk", &KeyType::Range)],
+                stable
+            ),
+        ]
     );
 
     let ttl = client
@@ -180,13 +223,33 @@ async fn flow_run_items_hold_json_a_numeric_version_and_current_index_keys() {
         .scheduled_time()
         .unwrap()
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    assert_eq!(item["gsi1sk"], s(&format!("{sort}#{}", run.id)));
+    // Format 2: the SCHEDULED partition by due time, the others by expected start time.
+    assert_eq!(item["format"], AttributeValue::N("2".into()));
+    assert_eq!(item["gsi1sk"], s(&sort));
+    let expected = run
+        .expected_start_time
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    assert_eq!(item["est"], s(&expected));
+    assert_eq!(item["runs"], s("RUNS"));
     assert_eq!(item["work_pool_name"], s("pool"));
+    assert_eq!(item["flow_id"], s(&run.flow_id.to_string()));
     let body = item["body"].as_s().unwrap();
     assert!(
         body.contains(r#""parameters":{"ratio":1.0,"zeta":1,"alpha":{"b":1,"a":2}}"#),
         "{body}"
     );
+    // The compact body: no field an attribute holds, no default.
+    let run_id = format!(r#""id":"{}""#, run.id);
+    for left_out in [
+        &run_id,
+        r#""flow_id":"#,
+        r#""work_pool_name":"#,
+        "null",
+        r#""tags":[]"#,
+    ] {
+        assert!(!body.contains(left_out), "{left_out} in {body}");
+    }
     assert_eq!(store.read_flow_run(run.id).await.unwrap(), stored);
 
     let mut pending = stored.clone();
@@ -196,7 +259,8 @@ async fn flow_run_items_hold_json_a_numeric_version_and_current_index_keys() {
     let item = raw_item(&client, &table, &pk, "RUN").await.unwrap();
     assert_eq!(item["version"], AttributeValue::N("2".into()));
     assert_eq!(item["gsi1pk"], s("RUNSTATE#PENDING"));
-    assert_eq!(item["state_id"], s(&written.state_id.unwrap().to_string()));
+    assert_eq!(item["gsi1sk"], s(&expected));
+    assert!(!item.contains_key("state_id"));
     let state = written.state.as_ref().unwrap();
     let history_sk = format!(
         "STATE#{}#{}",

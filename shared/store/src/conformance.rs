@@ -766,6 +766,117 @@ pub async fn flow_run_filter_criteria(store: DynStore) {
     }
 }
 
+/// A flow run or task run larger than [`crate::MAX_RUN_DOCUMENT_BYTES`] is refused with
+/// `TooLarge` naming its size, the limit and its largest field, and nothing of it is
+/// written: no run, no state, no change; an update over the limit leaves the run as it was.
+pub async fn oversized_runs_are_refused_whole(store: DynStore) {
+    let flow_id = Uuid::new_v4();
+    let mut big = flow_run(flow_id, Some("pool"));
+    big.parameters.insert(
+        "blob".into(),
+        json!("x".repeat(crate::MAX_RUN_DOCUMENT_BYTES)),
+    );
+    let size = serde_json::to_vec(&big).unwrap().len();
+    let field = serde_json::to_vec(&big.parameters).unwrap().len();
+    let want = format!(
+        "The flow run is {size} bytes as JSON, over the 393216 bytes (384 KiB) pushpool stores \
+         per flow run (DynamoDB keeps at most 400 KB per item). Its largest field is \
+         `parameters` ({field} bytes). Nothing was written."
+    );
+    match store.create_flow_run(&big).await {
+        Err(StoreError::TooLarge(m)) => assert_eq!(m, want),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    assert!(matches!(
+        store.read_flow_run(big.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.read_flow_run_states(big.id).await.unwrap().is_empty());
+    assert!(store.read_changes(0, 100).await.unwrap().is_empty());
+
+    // Just under the limit is kept, byte for byte.
+    let mut fits = flow_run(flow_id, Some("pool"));
+    let base = serde_json::to_vec(&fits).unwrap().len();
+    // `parameters` is `{}`: the new entry adds `"blob":"<room>"`.
+    let room = crate::MAX_RUN_DOCUMENT_BYTES - base - r#""blob":"""#.len();
+    fits.parameters
+        .insert("blob".into(), json!("y".repeat(room)));
+    assert_eq!(
+        serde_json::to_vec(&fits).unwrap().len(),
+        crate::MAX_RUN_DOCUMENT_BYTES
+    );
+    let (stored, created) = store.create_flow_run(&fits).await.unwrap();
+    assert!(created);
+    assert_eq!(store.read_flow_run(fits.id).await.unwrap(), stored);
+
+    // An update that grows it over the limit is refused; the run stays as it was.
+    let mut grown = stored.clone();
+    grown
+        .parameters
+        .insert("more".into(), json!("z".repeat(1024)));
+    let now = Utc::now();
+    apply_state(&mut grown, State::new(StateType::Pending, now), now);
+    assert!(matches!(
+        store.update_flow_run(&grown).await,
+        Err(StoreError::TooLarge(m)) if m.starts_with("The flow run is ")
+    ));
+    assert_eq!(store.read_flow_run(fits.id).await.unwrap(), stored);
+    assert_eq!(store.read_flow_run_states(fits.id).await.unwrap().len(), 1);
+    assert_eq!(store.read_changes(0, 100).await.unwrap().len(), 1);
+
+    // Task runs too.
+    let mut task = task_run(Some(stored.id), "big-task", "0");
+    task.tags = vec!["x".repeat(crate::MAX_RUN_DOCUMENT_BYTES)];
+    assert!(matches!(
+        store.create_task_run(&task).await,
+        Err(StoreError::TooLarge(m)) if m.starts_with("The task run is ")
+    ));
+    assert!(matches!(
+        store.read_task_run(task.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// Leases: one holder at a time per key, renewable by its holder, released only by it,
+/// taken over once expired; keys are independent.
+pub async fn leases(store: DynStore) {
+    use std::time::Duration;
+    let long = Duration::from_secs(60);
+    let key = "ecs-family/us-east-1/prefect_pool_a#1";
+    assert!(store.try_acquire_lease(key, "a", long).await.unwrap());
+    assert!(!store.try_acquire_lease(key, "b", long).await.unwrap());
+    assert!(
+        store.try_acquire_lease(key, "a", long).await.unwrap(),
+        "renewed"
+    );
+    assert!(
+        store.try_acquire_lease("other", "b", long).await.unwrap(),
+        "another key"
+    );
+    store.release_lease(key, "b").await.unwrap();
+    assert!(
+        !store.try_acquire_lease(key, "b", long).await.unwrap(),
+        "not b's to release"
+    );
+    store.release_lease(key, "a").await.unwrap();
+    assert!(
+        store.try_acquire_lease(key, "b", long).await.unwrap(),
+        "free after release"
+    );
+    // An expired lease is taken over.
+    assert!(
+        store
+            .try_acquire_lease("short", "a", Duration::from_millis(1))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(store.try_acquire_lease("short", "b", long).await.unwrap());
+    assert!(!store.try_acquire_lease("short", "a", long).await.unwrap());
+    // Releasing a lease nobody holds is fine.
+    store.release_lease("never-taken", "a").await.unwrap();
+}
+
 /// The due index returns SCHEDULED runs at or before a time, oldest first.
 pub async fn due_flow_runs(store: DynStore) {
     let flow_id = Uuid::new_v4();
@@ -1371,7 +1482,8 @@ macro_rules! store_conformance_tests {
                 flow_run_filters, flow_run_filter_criteria, due_flow_runs, api_keys, change_feed,
                 task_run_idempotent_create, task_run_conditional_writes, task_run_listing,
                 subflow_runs_by_parent_task_run, transaction_all_or_nothing,
-                counter_bound_under_concurrency, variables_crud, artifacts_crud);
+                counter_bound_under_concurrency, variables_crud, artifacts_crud,
+                oversized_runs_are_refused_whole, leases);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {

@@ -37,6 +37,11 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The document is larger than the store keeps ([`crate::MAX_RUN_DOCUMENT_BYTES`] for
+    /// flow runs and task runs, in both adapters); the message says how large it is, the
+    /// limit, and its largest field. Nothing was written.
+    #[error("{0}")]
+    TooLarge(String),
     /// Anything else from the backend.
     #[error("storage backend error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

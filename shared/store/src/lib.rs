@@ -50,6 +50,45 @@ pub use error::StoreError;
 /// Result alias.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The largest flow run or task run a store keeps: 384 KiB (393,216 bytes) of its JSON
+/// document (`serde_json::to_vec`). Larger ones are refused with [`StoreError::TooLarge`]
+/// before anything is written, by **both** adapters, so that a run behaves the same in
+/// both shapes. Why this number: DynamoDB (the AWS shape) stores at most 400 KB per item,
+/// counting attribute names and values, and a run item holds the run's document beside
+/// about 1 KB of key and index attributes; 16 KiB of headroom keeps every accepted run
+/// within it. SQLite has no such limit, and Prefect none either: a run over it (huge
+/// `parameters`, say) is the one Prefect request pushpool refuses for its size alone.
+pub const MAX_RUN_DOCUMENT_BYTES: usize = 384 * 1024;
+
+/// Refuses a run document (`what`: `"flow run"`, `"task run"`) larger than
+/// [`MAX_RUN_DOCUMENT_BYTES`], naming its size, the limit and its largest top-level field.
+///
+/// # Errors
+/// [`StoreError::TooLarge`]; [`StoreError::Backend`] if it does not serialise.
+pub fn check_run_size<T: serde::Serialize>(what: &str, document: &T) -> Result<()> {
+    let value = serde_json::to_value(document).map_err(|e| StoreError::Backend(Box::new(e)))?;
+    let size = serde_json::to_vec(&value)
+        .map_err(|e| StoreError::Backend(Box::new(e)))?
+        .len();
+    if size <= MAX_RUN_DOCUMENT_BYTES {
+        return Ok(());
+    }
+    let largest = value.as_object().and_then(|fields| {
+        fields
+            .iter()
+            .map(|(k, v)| (k, serde_json::to_vec(v).map_or(0, |b| b.len())))
+            .max_by_key(|(_, n)| *n)
+    });
+    let field = largest.map_or_else(String::new, |(k, n)| {
+        format!(" Its largest field is `{k}` ({n} bytes).")
+    });
+    Err(StoreError::TooLarge(format!(
+        "The {what} is {size} bytes as JSON, over the {MAX_RUN_DOCUMENT_BYTES} bytes (384 KiB) \
+         pushpool stores per {what} (DynamoDB keeps at most 400 KB per item).{field} \
+         Nothing was written."
+    )))
+}
+
 /// Offset and limit of a listing; `limit: None` means every row.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Page {
@@ -460,6 +499,21 @@ pub trait Store: Send + Sync + 'static {
     async fn list_api_keys(&self) -> Result<Vec<ApiKey>>;
     /// Marks a key revoked (kept for the record); `NotFound` when no key has that id.
     async fn revoke_api_key(&self, id: Uuid) -> Result<()>;
+
+    /// Takes the lease `key` for `holder` until `ttl` from now, if it is free, expired, or
+    /// already `holder`'s (then it is extended): `true` when `holder` holds it now. A lease
+    /// is a lock shared by every process over the store (concurrent Lambda invocations on
+    /// AWS), for work that must not run twice at once, such as registering a revision of
+    /// one ECS task definition family; the `ttl` bounds how long a crashed holder blocks
+    /// the others. Expiry is by each writer's clock.
+    async fn try_acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool>;
+    /// Gives the lease `key` up if `holder` holds it (otherwise nothing happens).
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<()>;
 
     /// Changes after `after`, oldest first, at most `limit`.
     async fn read_changes(&self, after: u64, limit: usize) -> Result<Vec<Change>>;

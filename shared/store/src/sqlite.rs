@@ -939,6 +939,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_flow_run(&self, run: &FlowRun) -> Result<(FlowRun, bool)> {
+        crate::check_run_size("flow run", run)?;
         let mut run = run.clone();
         run.version = 1;
         let body = run_body(&run)?;
@@ -1019,6 +1020,7 @@ impl Store for SqliteStore {
         t.check()?;
         let mut runs = Vec::with_capacity(t.flow_runs.len());
         for run in &t.flow_runs {
+            crate::check_run_size("flow run", run)?;
             let mut next = run.clone();
             next.version = run.version + 1;
             let body = run_body(&next)?;
@@ -1224,6 +1226,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_task_run(&self, run: &TaskRun) -> Result<(TaskRun, bool)> {
+        crate::check_run_size("task run", run)?;
         let mut run = run.clone();
         run.version = 1;
         let body = to_json(&run)?;
@@ -1276,6 +1279,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_task_run(&self, run: &TaskRun) -> Result<TaskRun> {
+        crate::check_run_size("task run", run)?;
         let mut next = run.clone();
         next.version = run.version + 1;
         let body = to_json(&next)?;
@@ -1468,6 +1472,47 @@ impl Store for SqliteStore {
             &key,
             format!("API key {id} not found"),
         )
+        .await
+    }
+
+    /// A lease is a `documents` row of kind `lease` (`id` = `key1` = the key), its body
+    /// `{"holder": ..., "until_ms": <epoch ms>}`: one conditional upsert.
+    async fn try_acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        let now = chrono::Utc::now().timestamp_millis();
+        let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let body = serde_json::json!({"holder": holder, "until_ms": until}).to_string();
+        self.with(move |c| {
+            let changed = c
+                .execute(
+                    "INSERT INTO documents (kind, id, key1, key2, body) VALUES ('lease', ?1, ?1, '', ?2) \
+                     ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body \
+                     WHERE json_extract(documents.body, '$.until_ms') < ?3 \
+                        OR json_extract(documents.body, '$.holder') = ?4",
+                    params![key, body, now, holder],
+                )
+                .map_err(sql)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<()> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM documents WHERE kind = 'lease' AND id = ?1 \
+                 AND json_extract(body, '$.holder') = ?2",
+                params![key, holder],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
         .await
     }
 

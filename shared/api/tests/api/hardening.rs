@@ -596,3 +596,31 @@ async fn a_state_changing_body_must_be_json_but_an_empty_body_needs_no_type() {
     .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+// ---- a flow run larger than the store keeps --------------------------------------------
+
+/// A flow run whose document would be over 384 KiB (the limit both shapes keep, for
+/// DynamoDB's 400 KB items) is a 413 naming its size, the limit and the field that makes it
+/// large, and nothing is written. The same body in the AWS shape gave a 500 before.
+#[tokio::test]
+async fn a_flow_run_larger_than_the_store_keeps_is_a_413_and_nothing_is_written() {
+    let app = app();
+    let flow = create_flow(&app).await;
+    let blob = "x".repeat(400_000);
+    let body = json!({"flow_id": flow["id"], "parameters": {"blob": blob}});
+    let (status, response) = send(&app, "POST", "/api/flow_runs/", Some(body)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{response}");
+    let detail = detail(&response);
+    assert!(detail.starts_with("The flow run is "), "{detail}");
+    assert!(
+        detail.ends_with(
+            " bytes as JSON, over the 393216 bytes (384 KiB) pushpool stores per flow run \
+             (DynamoDB keeps at most 400 KB per item). Its largest field is `parameters` \
+             (400011 bytes). Nothing was written."
+        ),
+        "{detail}"
+    );
+    let (status, runs) = send(&app, "POST", "/api/flow_runs/filter", Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(runs, json!([]));
+}

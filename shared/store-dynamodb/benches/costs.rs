@@ -1,0 +1,412 @@
+//! The DynamoDB cost bench: what a flow run listing reads, and what one run costs to store and
+//! to take from creation to COMPLETED, on moto (started like the tests start it).
+//!
+//! 1. **Listings**: for each size in `DYNAMO_BENCH_SIZES` (default 1,000 and 50,000 runs) a
+//!    fresh table is seeded with `DynamoStore::bulk_load_flow_runs` (pre-encoded run items
+//!    and tag entries by `BatchWriteItem`, 4 loaders at once: `create_flow_run` would take
+//!    minutes per 10,000 runs on moto), then each common filter body (pages of
+//!    `DYNAMO_BENCH_LIMIT`, default 200) is run once to warm up and once metered: items
+//!    read (`ScannedCount` of each query page plus the items of each get), read capacity
+//!    units by DynamoDB's rules, and the calls made.
+//! 2. **One run's life** through the `Store` calls the service makes: `create_flow_run`
+//!    (SCHEDULED, by the API), then `read_flow_run` + `update_flow_run` for PENDING (the
+//!    submitter's claim), the infrastructure pid, RUNNING and COMPLETED (the engine's
+//!    `set_state`s): write and read units per call by DynamoDB's rules, the writes to the
+//!    global secondary indexes worked out from the run item before and after each write
+//!    and the table's index definitions, and the bytes stored at the end.
+//!
+//! ```text
+//! cargo bench -p pushpool-store-dynamodb --bench costs
+//! DYNAMO_BENCH_SIZES=1000,5000 cargo bench -p pushpool-store-dynamodb --bench costs
+//! ```
+//!
+//! moto reports `ConsumedCapacity`, but fixed per call (0.5 per query, 1 per get, 1 per key
+//! of a batch get, 2 per item of a transaction), not by size: its figures are printed beside
+//! the computed ones (the "reported" columns) to show it, and the computed ones are what AWS
+//! would charge.
+
+#[path = "../tests/common/runs.rs"]
+mod runs;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{Duration, Utc};
+use pushpool_core::model::FlowRun;
+use pushpool_core::orchestration::apply_state;
+use pushpool_core::state::{State, StateType};
+use pushpool_store::Store;
+use pushpool_store_dynamodb::{DynamoStore, Usage, item_size};
+use pushpool_tests::moto::MotoServer;
+use serde_json::json;
+use uuid::Uuid;
+
+type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
+type Item = HashMap<String, AttributeValue>;
+
+fn sizes() -> AnyResult<Vec<usize>> {
+    Ok(match std::env::var("DYNAMO_BENCH_SIZES") {
+        Ok(v) => v
+            .split(',')
+            .map(|s| s.trim().parse::<usize>())
+            .collect::<Result<Vec<_>, _>>()?,
+        Err(_) => vec![1_000, 50_000],
+    })
+}
+
+fn limit() -> AnyResult<usize> {
+    Ok(match std::env::var("DYNAMO_BENCH_LIMIT") {
+        Ok(v) => v.parse()?,
+        Err(_) => 200,
+    })
+}
+
+async fn fresh(client: &aws_sdk_dynamodb::Client) -> AnyResult<DynamoStore> {
+    let table = format!("pushpool-bench-{}", Uuid::new_v4());
+    DynamoStore::create_table(client, &table).await?;
+    Ok(DynamoStore::new(client.clone(), table))
+}
+
+/// A global secondary index: its key attributes and projected attributes.
+struct Index {
+    name: String,
+    keys: Vec<String>,
+    projected: Vec<String>,
+}
+
+async fn indexes(client: &aws_sdk_dynamodb::Client, table: &str) -> AnyResult<Vec<Index>> {
+    let described = client.describe_table().table_name(table).send().await?;
+    let t = described.table().ok_or("no table")?;
+    Ok(t.global_secondary_indexes()
+        .iter()
+        .map(|g| Index {
+            name: g.index_name().unwrap_or_default().to_owned(),
+            keys: g
+                .key_schema()
+                .iter()
+                .map(|k| k.attribute_name().to_owned())
+                .collect(),
+            projected: g
+                .projection()
+                .map(|p| p.non_key_attributes().to_vec())
+                .unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// The index item `item` makes in `index`, if it is in it.
+fn index_item(index: &Index, item: &Item) -> Option<Item> {
+    if !index.keys.iter().all(|k| item.contains_key(k)) {
+        return None;
+    }
+    let wanted = ["pk", "sk"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(index.keys.iter().cloned())
+        .chain(index.projected.iter().cloned());
+    Some(
+        wanted
+            .filter_map(|k| item.get(&k).map(|v| (k, v.clone())))
+            .collect(),
+    )
+}
+
+/// Write units the indexes take when the item goes from `before` to `after` (DynamoDB: a
+/// new entry is a put, a removed one a delete, a changed key both, a changed projected
+/// attribute a put; each 1 unit per KB of the index item).
+fn index_writes(
+    indexes: &[Index],
+    before: Option<&Item>,
+    after: Option<&Item>,
+) -> (f64, Vec<String>) {
+    let units = |i: &Item| (item_size(i).div_ceil(1024)).max(1) as f64;
+    let mut total = 0.0;
+    let mut touched = Vec::new();
+    for index in indexes {
+        let old = before.and_then(|b| index_item(index, b));
+        let new = after.and_then(|a| index_item(index, a));
+        let cost = match (&old, &new) {
+            (None, None) => 0.0,
+            (None, Some(n)) => units(n),
+            (Some(o), None) => units(o),
+            (Some(o), Some(n)) => {
+                let key_changed = index.keys.iter().any(|k| o.get(k) != n.get(k));
+                if key_changed {
+                    units(o) + units(n)
+                } else if o != n {
+                    units(n)
+                } else {
+                    0.0
+                }
+            }
+        };
+        if cost > 0.0 {
+            touched.push(format!("{} {cost}", index.name));
+        }
+        total += cost;
+    }
+    (total, touched)
+}
+
+async fn raw_run(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    id: Uuid,
+) -> AnyResult<Option<Item>> {
+    Ok(client
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(format!("RUN#{id}")))
+        .key("sk", AttributeValue::S("RUN".into()))
+        .consistent_read(true)
+        .send()
+        .await?
+        .item)
+}
+
+async fn scan(client: &aws_sdk_dynamodb::Client, table: &str) -> AnyResult<Vec<Item>> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await?;
+        out.extend(page.items.unwrap_or_default());
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// A typical run: a deployment's, in a pool and queue, one tag, small parameters.
+fn typical_run() -> FlowRun {
+    let at = Utc::now();
+    let id = Uuid::now_v7();
+    let mut run = FlowRun::new(id, Uuid::now_v7(), "crimson-otter".into(), at);
+    run.deployment_id = Some(Uuid::now_v7());
+    run.work_pool_name = Some("ecs-pool".into());
+    run.work_queue_name = Some("default".into());
+    run.tags = vec!["nightly".into()];
+    run.parameters = json!({"day": "2026-11-30", "limit": 100})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut scheduled = State::new(StateType::Scheduled, at);
+    scheduled.state_details.flow_run_id = Some(id);
+    scheduled.state_details.scheduled_time = Some(at);
+    apply_state(&mut run, scheduled, at);
+    run
+}
+
+fn line(step: &str, u: &Usage, gsi: f64, touched: &[String]) -> String {
+    format!(
+        "| {step} | {} | {} | {:.1} | {gsi:.0} ({}) | {:.1} | {:.1} / {:.1} |",
+        u.write_calls,
+        u.items_written,
+        u.write_units,
+        if touched.is_empty() {
+            "none".to_owned()
+        } else {
+            touched.join(", ")
+        },
+        u.read_units,
+        u.reported_write_units,
+        u.reported_read_units,
+    )
+}
+
+async fn lifecycle(client: &aws_sdk_dynamodb::Client) -> AnyResult<()> {
+    let store = fresh(client).await?.with_metering();
+    let table = store.table().to_owned();
+    let indexes = indexes(client, &table).await?;
+    let run = typical_run();
+    let id = run.id;
+    println!(
+        "\n| step (Store calls) | write calls | items written | table WCU | index WCU | RCU | moto-reported WCU / RCU |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut totals = (0.0, 0.0, 0.0, 0u64);
+    let mut before: Option<Item> = None;
+    let mut record = |step: &str, u: Usage, after: Option<Item>, before: &mut Option<Item>| {
+        let (gsi, touched) = index_writes(&indexes, before.as_ref(), after.as_ref());
+        println!("{}", line(step, &u, gsi, &touched));
+        totals.0 += u.write_units;
+        totals.1 += gsi;
+        totals.2 += u.read_units;
+        totals.3 += u.items_written;
+        *before = after;
+    };
+    store.reset_usage();
+    let (mut current, _) = store.create_flow_run(&run).await?;
+    let after = raw_run(client, &table, id).await?;
+    record("create (SCHEDULED)", store.usage(), after, &mut before);
+    let steps: [(&str, Option<StateType>); 4] = [
+        ("read + update: PENDING (claim)", Some(StateType::Pending)),
+        ("read + update: infrastructure pid", None),
+        ("read + update: RUNNING", Some(StateType::Running)),
+        ("read + update: COMPLETED", Some(StateType::Completed)),
+    ];
+    for (step, to) in steps {
+        store.reset_usage();
+        let mut next = store.read_flow_run(id).await?;
+        let now = Utc::now();
+        match to {
+            Some(t) => apply_state(&mut next, State::new(t, now), now),
+            None => next.infrastructure_pid = Some(
+                "arn:aws:ecs:us-east-1:123456789012:task/pushpool/0123456789abcdef0123456789abcdef"
+                    .into(),
+            ),
+        }
+        current = store.update_flow_run(&next).await?;
+        let after = raw_run(client, &table, id).await?;
+        record(step, store.usage(), after, &mut before);
+    }
+    let _ = current;
+    println!(
+        "| **total** | | {} | **{:.0}** | **{:.0}** | **{:.0}** | |",
+        totals.3, totals.0, totals.1, totals.2
+    );
+    // Bytes stored.
+    let items = scan(client, &table).await?;
+    let mut by_kind: Vec<(String, usize, u64)> = Vec::new();
+    for item in &items {
+        let pk = item
+            .get("pk")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        let sk = item
+            .get("sk")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        let kind = match (
+            pk.split('#').next().unwrap_or(""),
+            sk.split('#').next().unwrap_or(""),
+        ) {
+            ("RUN", "RUN") => "run item",
+            ("RUN", "STATE") => "state history item",
+            ("STATE", _) => "state pointer",
+            ("RUNTAG", _) => "tag listing entry",
+            ("OUTBOX", _) => "outbox entry (7-day TTL)",
+            ("COUNTER", _) | ("META", _) => continue,
+            _ => "other",
+        };
+        match by_kind.iter_mut().find(|(k, _, _)| k == kind) {
+            Some(e) => {
+                e.1 += 1;
+                e.2 += item_size(item);
+            }
+            None => by_kind.push((kind.to_owned(), 1, item_size(item))),
+        }
+    }
+    let run_item = raw_run(client, &table, id).await?.ok_or("run")?;
+    let mut index_bytes = 0;
+    let mut index_count = 0;
+    for index in &indexes {
+        if let Some(i) = index_item(index, &run_item) {
+            index_bytes += item_size(&i);
+            index_count += 1;
+        }
+    }
+    by_kind.push((
+        "index entries of the run item".into(),
+        index_count,
+        index_bytes,
+    ));
+    println!("\n| stored for one COMPLETED run | items | bytes (DynamoDB item size) |");
+    println!("|---|---|---|");
+    let mut total = (0, 0);
+    for (kind, count, bytes) in &by_kind {
+        println!("| {kind} | {count} | {bytes} |");
+        total.0 += count;
+        total.1 += bytes;
+    }
+    println!("| **total** | {} | **{}** |", total.0, total.1);
+    let body = run_item
+        .get("body")
+        .and_then(|v| v.as_s().ok())
+        .map_or(0, String::len);
+    println!(
+        "\nrun item: {} bytes, of which body {body}",
+        item_size(&run_item)
+    );
+    if std::env::var("DYNAMO_BENCH_SHOW_ITEM").is_ok() {
+        eprintln!("{run_item:#?}");
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() -> AnyResult<()> {
+    let moto = MotoServer::start();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let limit = limit()?;
+    lifecycle(&client).await?;
+    let deployments: Vec<Uuid> = (0..runs::DEPLOYMENTS).map(|_| Uuid::now_v7()).collect();
+    let sizes = sizes()?;
+    let mut table: Vec<(String, Vec<Usage>)> = Vec::new();
+    for &n in &sizes {
+        let store = fresh(&client).await?;
+        let started = std::time::Instant::now();
+        let all = runs::seeded_runs(n, &deployments);
+        let mut loads = tokio::task::JoinSet::new();
+        for chunk in all.chunks(n.div_ceil(4)) {
+            let (store, chunk) = (store.clone(), chunk.to_vec());
+            loads.spawn(async move { store.bulk_load_flow_runs(&chunk).await });
+        }
+        while let Some(done) = loads.join_next().await {
+            done??;
+        }
+        eprintln!(
+            "{n} runs seeded in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let store = store.with_metering();
+        for (i, (name, q, count)) in runs::bodies(deployments[1], limit).into_iter().enumerate() {
+            let run = |store: DynamoStore, q: pushpool_store::FlowRunQuery| async move {
+                if count {
+                    store.count_flow_runs(&q).await.map(|_| ())
+                } else {
+                    store.list_flow_runs(&q).await.map(|_| ())
+                }
+            };
+            run(store.clone(), q.clone()).await?;
+            store.reset_usage();
+            run(store.clone(), q).await?;
+            if table.len() <= i {
+                table.push((name.to_owned(), Vec::new()));
+            }
+            table[i].1.push(store.usage());
+        }
+    }
+    println!(
+        "\n| filter body (limit {limit}) | {} |",
+        sizes
+            .iter()
+            .map(|n| format!("{n} runs: items read / RCU / calls (moto-reported RCU)"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("|---|{}", "---|".repeat(sizes.len()));
+    for (name, cells) in table {
+        println!(
+            "| {name} | {} |",
+            cells
+                .iter()
+                .map(|u| format!(
+                    "{} / {:.1} / {} ({:.1})",
+                    u.items_read, u.read_units, u.read_calls, u.reported_read_units
+                ))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+    }
+    let _ = Duration::zero();
+    Ok(())
+}
