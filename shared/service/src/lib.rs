@@ -27,6 +27,7 @@ mod error;
 pub mod flow_runs;
 mod job;
 pub mod queries;
+pub mod schedules;
 mod service;
 mod task_runs;
 pub mod write;
@@ -37,6 +38,7 @@ pub use flow_runs::{
     MAX_RETRY_DELAY_SECONDS,
 };
 pub use job::{JobBuildError, build_job};
+pub use schedules::{DeploymentScheduleCreate, DeploymentScheduleUpdate, ScheduleTick};
 pub use service::{
     CLAIM_DEADLINE_MARGIN, DEFAULT_RETRY_BUDGET, MAX_RETRY_DELAY, Outcome, Service, ServiceConfig,
     ServiceError, Tries,

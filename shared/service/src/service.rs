@@ -399,7 +399,7 @@ impl Service {
     /// [`Service::propose`] with `force`, the condition `still` that the run as read must
     /// meet for the proposal to be made (checked on every read: a run that moved on is left
     /// alone), and `change`, applied to the run with the state (the claim's new attempt).
-    async fn propose_if(
+    pub(crate) async fn propose_if(
         &self,
         id: Uuid,
         state: State,
@@ -876,7 +876,9 @@ impl Service {
         })
     }
 
-    /// One reconciler tick: submits due SCHEDULED runs, checks PENDING and RUNNING runs with
+    /// One reconciler tick: materialises deployment schedules into SCHEDULED runs
+    /// ([`Service::schedule_deployments`]), marks late runs ([`Service::mark_late_runs`]),
+    /// submits due SCHEDULED runs, checks PENDING and RUNNING runs with
     /// their providers, and carries CANCELLING runs to CANCELLED. Per-run failures are logged
     /// and left for the next tick. Returns how many runs it acted on.
     ///
@@ -884,6 +886,14 @@ impl Service {
     /// Store failures of the scans themselves.
     pub async fn reconcile_once(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
         let mut acted = 0;
+        match self.schedule_deployments(now).await {
+            Ok(tick) => acted += tick.runs_created,
+            Err(e) => warn!(error = %e, "the scheduler tick failed"),
+        }
+        match self.mark_late_runs(now).await {
+            Ok(marked) => acted += marked,
+            Err(e) => warn!(error = %e, "marking late runs failed"),
+        }
         for run in self.store.list_due_flow_runs(now, 500).await? {
             match self.submit(run, now).await {
                 Ok(Outcome::Submitted(_) | Outcome::Finished(_)) => acted += 1,

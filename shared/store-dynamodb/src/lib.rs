@@ -148,6 +148,7 @@ mod error;
 mod item;
 mod ops;
 mod runs;
+mod schedules;
 mod store;
 mod task_runs;
 mod transact;

@@ -14,6 +14,7 @@ mod deployments;
 mod filters;
 mod hardening;
 mod meta;
+mod schedules;
 mod set_state;
 mod support;
 mod task_runs;
