@@ -30,6 +30,7 @@ pub mod queries;
 pub mod schedules;
 mod service;
 mod task_runs;
+pub mod timer;
 pub mod write;
 
 pub use error::{TaskRunError, UseCaseError};
@@ -44,6 +45,7 @@ pub use service::{
     ServiceError, Tries,
 };
 pub use task_runs::TaskRunTransition;
+pub use timer::{DueTimer, TimerError};
 pub use write::{KeptChanging, MAX_WRITE_ATTEMPTS, Modified, Plan};
 
 mod function_config;

@@ -517,7 +517,10 @@ impl Service {
                 continue;
             }
             match self.store().delete_flow_run(run.id).await {
-                Ok(()) | Err(StoreError::NotFound(_)) => deleted += 1,
+                Ok(()) | Err(StoreError::NotFound(_)) => {
+                    self.disarm(run.id).await;
+                    deleted += 1;
+                }
                 Err(e) => return Err(e),
             }
         }

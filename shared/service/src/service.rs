@@ -188,6 +188,7 @@ pub struct Service {
     config: ServiceConfig,
     templates: TemplateCache,
     releasing: Arc<Mutex<std::collections::HashSet<Uuid>>>,
+    pub(crate) timers: crate::timer::Timers,
 }
 
 /// Parsed base job templates by (pool id, pool update time).
@@ -224,6 +225,7 @@ impl Service {
             config,
             templates: Arc::default(),
             releasing: Arc::default(),
+            timers: crate::timer::Timers::default(),
         }
     }
 
@@ -563,6 +565,9 @@ impl Service {
         }
         if let Some(at) = run.scheduled_time() {
             if at > now {
+                if self.wants_timer(at, now) {
+                    self.arm(run.id, at).await;
+                }
                 return Ok(Outcome::NotDue(at));
             }
         }
@@ -614,6 +619,7 @@ impl Service {
         else {
             return Ok(Outcome::LostRace);
         };
+        self.disarm(claimed.id).await;
         self.start_job(claimed, pool).await
     }
 
@@ -893,6 +899,9 @@ impl Service {
         match self.mark_late_runs(now).await {
             Ok(marked) => acted += marked,
             Err(e) => warn!(error = %e, "marking late runs failed"),
+        }
+        if let Err(e) = self.arm_due_runs(now).await {
+            warn!(error = %e, "arming the due timers of the runs due before the next tick failed");
         }
         for run in self.store.list_due_flow_runs(now, 500).await? {
             match self.submit(run, now).await {
