@@ -187,3 +187,79 @@ async fn the_prefect_cli_manages_schedules_and_the_scheduler_makes_runs() {
     .ok();
     assert_eq!(ls(&app, dir.path()).await, Vec::<Value>::new());
 }
+
+/// The Python client's own `DeploymentScheduleCreate` in a deployment (what `flow.deploy(cron=...)`
+/// and `prefect deploy` with `schedules:` send), read back by the client (its
+/// `DeploymentResponse` needs each schedule's `id`, `created`, `updated`), and the scheduler
+/// making the cron's runs in its time zone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_client_deploys_with_a_cron_schedule() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+import asyncio, json
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import DeploymentScheduleCreate
+from prefect.client.schemas.schedules import CronSchedule
+
+async def main():
+    async with get_client() as client:
+        flow_id = await client.create_flow_from_name("etl")
+        deployment_id = await client.create_deployment(
+            flow_id=flow_id,
+            name="daily",
+            schedules=[DeploymentScheduleCreate(
+                schedule=CronSchedule(cron="30 6 * * *", timezone="America/New_York"),
+                parameters={"day": "today"},
+                slug="morning",
+            )],
+            parameters={"day": "unset", "n": 1},
+        )
+        d = await client.read_deployment(deployment_id)
+        s = d.schedules[0]
+        print(json.dumps({"id": str(d.id), "schedule_id": str(s.id), "slug": s.slug,
+                          "cron": s.schedule.cron, "tz": s.schedule.timezone,
+                          "active": s.active, "has_created": s.created is not None}))
+
+asyncio.run(main())
+"#;
+    let out = pushpool_tests::python::python(&app.api, dir.path(), script)
+        .await
+        .ok();
+    let printed: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(printed["slug"], "morning");
+    assert_eq!(printed["cron"], "30 6 * * *");
+    assert_eq!(printed["tz"], "America/New_York");
+    assert_eq!(printed["active"], true);
+    assert_eq!(printed["has_created"], true);
+    let deployment_id: uuid::Uuid = printed["id"].as_str().unwrap().parse().unwrap();
+    let query = FlowRunQuery {
+        deployment_ids: Some(vec![deployment_id]),
+        ..FlowRunQuery::new(FlowRunFilter::default())
+    };
+    let mut runs = Vec::new();
+    for _ in 0..50 {
+        runs = app.service.store().list_flow_runs(&query).await.unwrap();
+        if runs.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(runs.len(), 3, "a daily cron: Prefect's minimum of 3 runs");
+    for run in &runs {
+        assert_eq!(
+            Value::Object(run.parameters.clone()),
+            json!({"day": "today", "n": 1})
+        );
+        let key = run.idempotency_key.as_deref().unwrap();
+        assert!(
+            key.starts_with(&format!(
+                "scheduled {deployment_id} {} ",
+                printed["schedule_id"].as_str().unwrap()
+            )),
+            "{key}"
+        );
+        // 06:30 in New York, whichever side of a DST change.
+        assert!(key.contains(" 06:30:00-0"), "{key}");
+    }
+}
