@@ -662,6 +662,7 @@ impl RRuleSchedule {
 /// `max_scheduled_runs` is stored and returned; Prefect 3.9.1's scheduler does not read it
 /// (the horizon is the scheduler's), and neither does pushpool's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredSchedule")]
 pub struct DeploymentSchedule {
     /// Id.
     pub id: Uuid,
@@ -682,6 +683,64 @@ pub struct DeploymentSchedule {
     pub parameters: Object,
     /// Unique within the deployment, when given.
     pub slug: Option<String>,
+}
+
+/// A schedule as stored. Deployments stored before schedules had ids kept the client's
+/// `DeploymentScheduleCreate` (no `id`, `created`, `updated`, `deployment_id`, and a
+/// `replaces`): such a schedule reads with an id derived from its content (stable across
+/// reads until it is next written, when it is stored with it) and the Unix epoch as its times.
+#[derive(Deserialize)]
+struct StoredSchedule {
+    #[serde(default)]
+    id: Option<Uuid>,
+    #[serde(default)]
+    created: Option<DateTime<Utc>>,
+    #[serde(default)]
+    updated: Option<DateTime<Utc>>,
+    #[serde(default)]
+    deployment_id: Option<Uuid>,
+    schedule: Schedule,
+    #[serde(default = "active_default")]
+    active: bool,
+    #[serde(default)]
+    max_scheduled_runs: Option<i64>,
+    #[serde(default)]
+    parameters: Option<Object>,
+    #[serde(default)]
+    slug: Option<String>,
+}
+
+fn active_default() -> bool {
+    true
+}
+
+impl From<StoredSchedule> for DeploymentSchedule {
+    fn from(s: StoredSchedule) -> Self {
+        let id = s.id.unwrap_or_else(|| {
+            use sha2::Digest;
+            let text = format!(
+                "{}|{:?}|{:?}",
+                serde_json::to_string(&s.schedule).unwrap_or_default(),
+                s.slug,
+                s.parameters
+            );
+            let digest = sha2::Sha256::digest(text.as_bytes());
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&digest[..16]);
+            uuid::Builder::from_random_bytes(bytes).into_uuid()
+        });
+        Self {
+            id,
+            created: s.created.unwrap_or(DateTime::UNIX_EPOCH),
+            updated: s.updated.unwrap_or(DateTime::UNIX_EPOCH),
+            deployment_id: s.deployment_id,
+            schedule: s.schedule,
+            active: s.active,
+            max_scheduled_runs: s.max_scheduled_runs,
+            parameters: s.parameters.unwrap_or_default(),
+            slug: s.slug,
+        }
+    }
 }
 
 /// The idempotency key of the run of schedule `schedule_id` of `deployment_id` at `date`:
@@ -963,6 +1022,20 @@ mod tests {
             Schedule::parse(&json!({"rrule": "DTSTART:20200601T000000\nRRULE:FREQ=YEARLY"}))
                 .unwrap();
         assert!(yearly.horizon(now).is_empty());
+    }
+
+    #[test]
+    fn schedules_stored_before_they_had_ids_still_read() {
+        let legacy = json!({"schedule": {"cron": "0 0 * * *", "timezone": null, "day_or": true},
+            "active": true, "max_scheduled_runs": null, "parameters": {}, "slug": null, "replaces": null});
+        let a: DeploymentSchedule = serde_json::from_value(legacy.clone()).unwrap();
+        let b: DeploymentSchedule = serde_json::from_value(legacy).unwrap();
+        assert_eq!(a.id, b.id);
+        assert_eq!(a.created, DateTime::UNIX_EPOCH);
+        assert_eq!(a.deployment_id, None);
+        let written = serde_json::to_value(&a).unwrap();
+        let again: DeploymentSchedule = serde_json::from_value(written).unwrap();
+        assert_eq!(again, a);
     }
 
     #[test]

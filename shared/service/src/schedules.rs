@@ -638,9 +638,12 @@ impl Service {
                 continue;
             }
             let run = scheduled_run(deployment, schedule, pool, date, now);
-            let (_, new) = self.store().create_flow_run(&run).await?;
+            let (run, new) = self.store().create_flow_run(&run).await?;
             if new {
                 created += 1;
+                if self.wants_timer(at, Utc::now()) {
+                    self.arm(run.id, at).await;
+                }
             }
             last = Some(last.map_or(at, |l| l.max(at)));
         }

@@ -892,6 +892,12 @@ impl Service {
     /// Store failures of the scans themselves.
     pub async fn reconcile_once(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
         let mut acted = 0;
+        // Timers first: the runs due before the next tick that exist already are armed
+        // before the scheduler (which may make many runs) takes its time; the scheduler arms
+        // the ones it makes.
+        if let Err(e) = self.arm_due_runs(now).await {
+            warn!(error = %e, "arming the due timers of the runs due before the next tick failed");
+        }
         match self.schedule_deployments(now).await {
             Ok(tick) => acted += tick.runs_created,
             Err(e) => warn!(error = %e, "the scheduler tick failed"),
@@ -899,9 +905,6 @@ impl Service {
         match self.mark_late_runs(now).await {
             Ok(marked) => acted += marked,
             Err(e) => warn!(error = %e, "marking late runs failed"),
-        }
-        if let Err(e) = self.arm_due_runs(now).await {
-            warn!(error = %e, "arming the due timers of the runs due before the next tick failed");
         }
         for run in self.store.list_due_flow_runs(now, 500).await? {
             match self.submit(run, now).await {
