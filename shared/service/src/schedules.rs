@@ -669,7 +669,28 @@ impl Service {
     pub async fn mark_late_runs(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
         let before = now - LATE_AFTER;
         let mut marked = 0;
-        for run in self.store().list_due_flow_runs(before, LATE_BATCH).await? {
+        // Only runs named `Scheduled` are read (Prefect's query), so runs already Late or
+        // waiting on purpose never crowd out the ones to mark.
+        let mut filter = FlowRunFilter::state_types(&[StateType::Scheduled]);
+        if let Some(state) = filter.state.as_mut() {
+            state.name = Some(pushpool_core::filter::AnyNotAny {
+                any_: Some(vec!["Scheduled".to_owned()]),
+                not_any_: None,
+            });
+        }
+        filter.next_scheduled_start_time = Some(TimeRange {
+            before_: Some(before),
+            after_: None,
+        });
+        let query = FlowRunQuery {
+            sort: pushpool_core::filter::FlowRunSort::NextScheduledStartTimeAsc,
+            page: Page {
+                offset: 0,
+                limit: Some(LATE_BATCH),
+            },
+            ..FlowRunQuery::new(filter)
+        };
+        for run in self.store().list_flow_runs(&query).await? {
             if run.state_name.as_deref() != Some("Scheduled") {
                 continue;
             }
