@@ -12,7 +12,7 @@ No linter knows pushpool's contract, so this does:
     (pk = OUTBOX), with ReportBatchItemFailures, bisect, bounded retries and an on-failure
     destination;
   - every function is provided.al2023 / bootstrap with PUSHPOOL_TABLE and PUSHPOOL_PUBLIC_URL,
-    the submitter and reconciler also PUSHPOOL_JOB_API_KEY, the reconciler the three
+    the submitter and reconciler also PUSHPOOL_JOB_API_KEY and the three
     PUSHPOOL_DUE_TIMER_* variables;
   - no IAM statement allows "*" (or "service:*") actions, and every iam:PassRole is limited
     to ecs-tasks.amazonaws.com.
@@ -92,7 +92,7 @@ def main(transformed: str, item_rs: str) -> int:
         want = {"PUSHPOOL_TABLE", "PUSHPOOL_PUBLIC_URL"}
         if name != "ApiFunction":
             want.add("PUSHPOOL_JOB_API_KEY")
-        if name == "ReconcilerFunction":
+        if name != "ApiFunction":
             want |= {"PUSHPOOL_DUE_TIMER_GROUP", "PUSHPOOL_DUE_TIMER_TARGET_ARN", "PUSHPOOL_DUE_TIMER_ROLE_ARN"}
         expect(want <= set(env), f"{name}: environment {sorted(want - set(env))} missing")
 
