@@ -265,7 +265,13 @@ fn scheduled_run(
     }
     let mut tags = vec!["auto-scheduled".to_owned()];
     tags.extend(deployment.tags.iter().cloned());
+    // Prefect's `with_system_labels_for_deployment_flow_run`: the deployment's labels, then
+    // the system ones.
     let mut labels = deployment.labels.clone();
+    labels.insert(
+        "prefect.flow.id".into(),
+        Value::String(deployment.flow_id.to_string()),
+    );
     labels.insert(
         "prefect.deployment.id".into(),
         Value::String(deployment.id.to_string()),

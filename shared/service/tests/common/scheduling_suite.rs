@@ -127,6 +127,10 @@ pub async fn tick_materialises_the_horizon_once(store: DynStore) {
     assert!(run.auto_scheduled);
     assert_eq!(run.tags, ["auto-scheduled", "etl"]);
     assert_eq!(
+        Value::Object(run.labels.clone()),
+        json!({"prefect.flow.id": w.deployment.flow_id, "prefect.deployment.id": w.deployment.id})
+    );
+    assert_eq!(
         Value::Object(run.parameters.clone()),
         json!({"x": 1, "y": 2})
     );
