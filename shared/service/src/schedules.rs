@@ -199,6 +199,122 @@ pub fn schedules_for(
     Ok(out)
 }
 
+fn unprocessable(detail: impl Into<String>) -> UseCaseError {
+    UseCaseError::Invalid(detail.into())
+}
+
+fn apply_update(
+    field: &str,
+    target: &mut DeploymentSchedule,
+    update: DeploymentScheduleUpdate,
+    now: DateTime<Utc>,
+) -> Result<(), UseCaseError> {
+    check_max_runs(field, update.max_scheduled_runs)?;
+    if let Some(v) = &update.schedule {
+        target.schedule = parse_schedule(&format!("{field}.schedule"), v, now)?;
+    }
+    if let Some(v) = update.active {
+        target.active = v;
+    }
+    if let Some(v) = update.max_scheduled_runs {
+        target.max_scheduled_runs = Some(v);
+    }
+    if let Some(v) = update.parameters {
+        target.parameters = v;
+    }
+    if let Some(v) = update.slug {
+        target.slug = Some(v);
+    }
+    target.updated = now;
+    Ok(())
+}
+
+/// The deployment's schedules after a `PATCH /deployments/{id}` with `schedules`, by
+/// Prefect's rules (`api/deployments.py`, `update_deployment`):
+/// - when every existing schedule and every given one has a slug, schedules are matched by
+///   slug (or by the slug they `replaces`): a match is updated in place (same id), a given
+///   schedule without a match is created, and existing schedules not named are kept;
+/// - when the existing schedules all have slugs but a given one has none: 422;
+/// - otherwise the schedules are replaced by the given ones (new ids).
+///
+/// # Errors
+/// `Invalid` with Prefect's details, or naming the field (`schedules[0].schedule.cron`).
+pub fn patched_schedules(
+    given: Vec<DeploymentScheduleUpdate>,
+    existing: &[DeploymentSchedule],
+    deployment_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<DeploymentSchedule>, UseCaseError> {
+    let no_schedule = || {
+        unprocessable("Unable to create new deployment schedules without a schedule configuration.")
+    };
+    let all_given = given.iter().all(|s| s.slug.is_some());
+    let all_existing = !existing.is_empty() && existing.iter().all(|s| s.slug.is_some());
+    if all_existing && !all_given {
+        return Err(unprocessable(
+            "Please provide a slug for each schedule in your request to ensure schedules are updated correctly.",
+        ));
+    }
+    if !all_existing {
+        let mut creates = Vec::with_capacity(given.len());
+        for g in given {
+            creates.push(DeploymentScheduleCreate {
+                schedule: g.schedule.ok_or_else(no_schedule)?,
+                active: g.active.unwrap_or(true),
+                max_scheduled_runs: g.max_scheduled_runs,
+                parameters: g.parameters,
+                slug: g.slug,
+                replaces: None,
+            });
+        }
+        return schedules_for(creates, &[], deployment_id, now);
+    }
+    let current: Vec<String> = existing.iter().filter_map(|s| s.slug.clone()).collect();
+    let mut replaced: Vec<&str> = Vec::new();
+    for g in &given {
+        if let Some(r) = g.replaces.as_deref() {
+            if replaced.contains(&r) {
+                return Err(unprocessable(format!(
+                    "Multiple schedules have 'replaces' targeting the same slug: {r}"
+                )));
+            }
+            replaced.push(r);
+        }
+    }
+    for g in &given {
+        if let (Some(slug), Some(r)) = (g.slug.as_deref(), g.replaces.as_deref()) {
+            if current.iter().any(|c| c == slug) && !replaced.contains(&slug) {
+                return Err(unprocessable(format!(
+                    "Cannot rename schedule from '{r}' to '{slug}': a schedule with slug '{slug}' already exists."
+                )));
+            }
+        }
+    }
+    let mut out = existing.to_vec();
+    for (i, g) in given.into_iter().enumerate() {
+        let field = format!("schedules[{i}]");
+        let target = g.replaces.clone().or_else(|| g.slug.clone());
+        match out
+            .iter_mut()
+            .find(|s| s.slug.is_some() && s.slug == target)
+        {
+            Some(existing) => apply_update(&field, existing, g, now)?,
+            None => {
+                let create = DeploymentScheduleCreate {
+                    schedule: g.schedule.ok_or_else(no_schedule)?,
+                    active: g.active.unwrap_or(true),
+                    max_scheduled_runs: g.max_scheduled_runs,
+                    parameters: g.parameters,
+                    slug: g.slug,
+                    replaces: None,
+                };
+                out.push(create.into_schedule(&field, deployment_id, now)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// What one scheduler tick did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ScheduleTick {

@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use chrono::Utc;
 use pushpool_core::model::{Deployment, Object, WorkPool};
 use pushpool_core::schedule::DeploymentSchedule;
-use pushpool_service::schedules::schedules_for;
+use pushpool_service::schedules::{patched_schedules, schedules_for};
 use pushpool_service::{
     DeploymentFlowRunCreate, DeploymentScheduleCreate, DeploymentScheduleUpdate,
 };
@@ -80,7 +80,7 @@ pub(crate) struct DeploymentUpdate {
     #[serde(default)]
     paused: Option<bool>,
     #[serde(default)]
-    schedules: Option<Vec<DeploymentScheduleCreate>>,
+    schedules: Option<Vec<DeploymentScheduleUpdate>>,
     #[serde(default, deserialize_with = "super::explicit")]
     concurrency_limit: Option<Option<i64>>,
     #[serde(default, deserialize_with = "super::explicit")]
@@ -207,10 +207,9 @@ pub(crate) async fn create(
                 .await?;
             deployment.id = existing.id;
             deployment.created = existing.created;
-            // Prefect's upsert replaces the schedules (a slug keeps its schedule's id) and
-            // deletes the future auto-scheduled runs of the old configuration.
-            deployment.schedules =
-                schedules_for(given_schedules, &existing.schedules, existing.id, now)?;
+            // Prefect's upsert replaces the schedules (new ids) and deletes the future
+            // auto-scheduled runs of the old configuration.
+            deployment.schedules = schedules_for(given_schedules, &[], existing.id, now)?;
             state.store().update_deployment(&deployment).await?;
             state
                 .service
@@ -257,7 +256,7 @@ pub(crate) async fn update(
     }
     let now = Utc::now();
     if let Some(given) = body.schedules {
-        d.schedules = schedules_for(given, &d.schedules, d.id, now)?;
+        d.schedules = patched_schedules(given, &d.schedules, d.id, now)?;
     }
     set!(
         version,

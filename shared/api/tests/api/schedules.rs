@@ -73,23 +73,100 @@ async fn schedules_given_with_a_deployment_have_ids_and_are_listed() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed.as_array().unwrap().len(), 2);
 
-    // A PATCH naming the same slug keeps that schedule's id.
-    let weekday_id = schedules[0]["id"].clone();
+    // Not every existing schedule has a slug: a PATCH replaces them all.
     let (status, _) = send(
         &app,
         "PATCH",
         &format!("/api/deployments/{id}"),
-        Some(json!({"schedules": [{"schedule": {"cron": "0 10 * * 1-5"}, "slug": "weekdays"}]})),
+        Some(json!({"schedules": [
+            {"schedule": {"cron": "0 9 * * 1-5"}, "slug": "weekdays"},
+            {"schedule": {"cron": "0 12 * * *"}, "slug": "noon"}
+        ]})),
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, read) = send(&app, "GET", &format!("/api/deployments/{id}"), None).await;
-    assert_eq!(read["schedules"].as_array().unwrap().len(), 1);
-    assert_eq!(read["schedules"][0]["id"], weekday_id);
+    assert_eq!(read["schedules"].as_array().unwrap().len(), 2);
+    let weekday_id = read["schedules"][0]["id"].clone();
+    assert_ne!(weekday_id, schedules[0]["id"]);
+
+    // Every schedule has a slug: a PATCH updates the one it names in place (same id, here
+    // only `active`), creates the new one, and keeps the one it does not name.
+    let (status, _) = send(
+        &app,
+        "PATCH",
+        &format!("/api/deployments/{id}"),
+        Some(json!({"schedules": [
+            {"slug": "weekdays", "active": false},
+            {"schedule": {"interval": 600}, "slug": "often"}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, read) = send(&app, "GET", &format!("/api/deployments/{id}"), None).await;
+    let after = read["schedules"].as_array().unwrap();
+    let slugs: Vec<&str> = after.iter().map(|s| s["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["weekdays", "noon", "often"]);
+    assert_eq!(after[0]["id"], weekday_id);
+    assert_eq!(after[0]["active"], false);
     assert_eq!(
-        read["schedules"][0]["schedule"],
-        json!({"cron": "0 10 * * 1-5", "timezone": null, "day_or": true})
+        after[0]["schedule"],
+        json!({"cron": "0 9 * * 1-5", "timezone": null, "day_or": true})
     );
+
+    // ... and refuses schedules without slugs then, with Prefect's details.
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &format!("/api/deployments/{id}"),
+        Some(json!({"schedules": [{"schedule": {"interval": 60}}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        detail(&body),
+        "Please provide a slug for each schedule in your request to ensure schedules are updated correctly."
+    );
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &format!("/api/deployments/{id}"),
+        Some(json!({"schedules": [{"slug": "new-one"}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        detail(&body),
+        "Unable to create new deployment schedules without a schedule configuration."
+    );
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &format!("/api/deployments/{id}"),
+        Some(json!({"schedules": [
+            {"slug": "a", "replaces": "noon", "schedule": {"interval": 60}},
+            {"slug": "b", "replaces": "noon", "schedule": {"interval": 60}}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        detail(&body),
+        "Multiple schedules have 'replaces' targeting the same slug: noon"
+    );
+    // A rename through `replaces` keeps the schedule's id.
+    let noon_id = after[1]["id"].clone();
+    let (status, _) = send(
+        &app,
+        "PATCH",
+        &format!("/api/deployments/{id}"),
+        Some(json!({"schedules": [{"slug": "midday", "replaces": "noon"}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, read) = send(&app, "GET", &format!("/api/deployments/{id}"), None).await;
+    assert_eq!(read["schedules"][1]["slug"], "midday");
+    assert_eq!(read["schedules"][1]["id"], noon_id);
 }
 
 #[tokio::test]
