@@ -13,7 +13,8 @@ No linter knows pushpool's contract, so this does:
     (pk = OUTBOX), with ReportBatchItemFailures, bisect, bounded retries and an on-failure
     destination;
   - every function is provided.al2023 / bootstrap with PUSHPOOL_TABLE and PUSHPOOL_PUBLIC_URL,
-    the submitter and reconciler also PUSHPOOL_JOB_API_KEY;
+    the submitter and reconciler also PUSHPOOL_JOB_API_KEY and the three
+    PUSHPOOL_DUE_TIMER_* variables;
   - no IAM statement allows "*" (or "service:*") actions, and every iam:PassRole is limited
     to ecs-tasks.amazonaws.com.
 Prints one line per failed expectation; exits 1 if any.
@@ -104,6 +105,8 @@ def main(transformed: str, item_rs: str) -> int:
         want = {"PUSHPOOL_TABLE", "PUSHPOOL_PUBLIC_URL"}
         if name != "ApiFunction":
             want.add("PUSHPOOL_JOB_API_KEY")
+        if name != "ApiFunction":
+            want |= {"PUSHPOOL_DUE_TIMER_GROUP", "PUSHPOOL_DUE_TIMER_TARGET_ARN", "PUSHPOOL_DUE_TIMER_ROLE_ARN"}
         expect(want <= set(env), f"{name}: environment {sorted(want - set(env))} missing")
 
     for name, r in res.items():
@@ -120,6 +123,11 @@ def main(transformed: str, item_rs: str) -> int:
                     expect(a != "*" and not a.endswith(":*"), f"{name}: wildcard action {a!r}")
                 if "iam:PassRole" in actions:
                     cond = st.get("Condition", {}).get("StringEquals", {}).get("iam:PassedToService")
+                    if cond == "scheduler.amazonaws.com":
+                        # The reconciler hands its due-timer role to EventBridge Scheduler.
+                        expect(st.get("Resource") == {"Fn::GetAtt": ["DueTimerRole", "Arn"]},
+                               f"{name}: iam:PassRole to the scheduler beyond DueTimerRole")
+                        continue
                     expect(cond == "ecs-tasks.amazonaws.com", f"{name}: iam:PassRole not limited to ecs-tasks")
                     expect(st.get("Resource") == {"Ref": "PassRoleArns"}, f"{name}: iam:PassRole beyond PassRoleArns")
 

@@ -143,7 +143,9 @@ impl Server {
                 api_key: config.job_api_key.clone(),
                 ..config.service
             },
-        );
+        )
+        // Runs due before the reconciler's next tick are submitted at their time.
+        .with_local_timers(config.reconcile_interval.max(Duration::from_millis(100)));
         Ok(Self {
             listener,
             service,

@@ -4,6 +4,9 @@
 //! - the **schedule** (`detail-type: Scheduled Event`, every minute): one
 //!   [`Service::reconcile_once`] — due runs submitted, claims without a pid resubmitted with
 //!   the same key, ended jobs finished, CANCELLING runs stopped;
+//! - **due timers** (`source: pushpool.timer`, `detail-type: pushpool Flow Run Due`): the
+//!   one-time EventBridge Scheduler schedule [`timer::SchedulerTimer`] made for a run due
+//!   before the next tick fires at the run's time; the run is submitted then;
 //! - **ECS task state changes** (`source: aws.ecs`, `detail-type: ECS Task State Change`) of
 //!   tasks pushpool started (`startedBy: pushpool`): the run named by the task's
 //!   `PREFECT__FLOW_RUN_ID` override is reconciled at once, instead of at the next tick. The
@@ -11,6 +14,8 @@
 //!   same rules as the schedule, so a late or duplicated event changes nothing.
 //!
 //! The function's `main` only wires configuration, clients and the runtime.
+
+pub mod timer;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::Utc;
@@ -33,6 +38,11 @@ pub enum Trigger {
         /// The task's `lastStatus` in the event.
         last_status: String,
     },
+    /// A due timer fired ([`timer::SchedulerTimer`]): submit run `flow_run_id` now.
+    RunDue {
+        /// The run.
+        flow_run_id: Uuid,
+    },
     /// Anything else (another service's task, another event type): ignored.
     Ignored(String),
 }
@@ -41,6 +51,15 @@ pub enum Trigger {
 pub fn classify(event: &EventBridgeEvent<Value>) -> Trigger {
     match (event.source.as_str(), event.detail_type.as_str()) {
         ("aws.events", "Scheduled Event") => Trigger::Schedule,
+        (timer::RUN_DUE_SOURCE, timer::RUN_DUE_DETAIL_TYPE) => {
+            match event.detail["flow_run_id"]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+            {
+                Some(flow_run_id) => Trigger::RunDue { flow_run_id },
+                None => Trigger::Ignored("due timer event without flow_run_id".into()),
+            }
+        }
         ("aws.ecs", "ECS Task State Change") => {
             let detail = &event.detail;
             if detail["startedBy"] != pushpool_providers::ecs::STARTED_BY {
@@ -138,6 +157,17 @@ pub async fn handle(
             Ok(Report {
                 acted,
                 summary: format!("task {last_status}: {outcome:?}"),
+            })
+        }
+        Trigger::RunDue { flow_run_id } => {
+            // The same step as a change of the run: submitted when it is a due SCHEDULED
+            // run (a claimed, deleted or rescheduled run is left alone; one not yet due is
+            // armed again).
+            let outcome = service.handle_change(flow_run_id).await?;
+            let acted = usize::from(matches!(outcome, Outcome::Submitted(_)));
+            Ok(Report {
+                acted,
+                summary: format!("flow run {flow_run_id} due: {outcome:?}"),
             })
         }
         Trigger::Ignored(why) => Ok(Report {

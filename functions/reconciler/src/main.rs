@@ -1,19 +1,25 @@
 //! pushpool's reconciler Lambda.
 //!
-//! - **Triggers**: an EventBridge schedule (every minute) and the EventBridge rule for ECS
-//!   "Task State Change" events of tasks started by pushpool (both in `infra/`).
+//! - **Triggers**: an EventBridge schedule (every minute), the EventBridge rule for ECS
+//!   "Task State Change" events of tasks started by pushpool (both in `infra/`), and the
+//!   one-time EventBridge Scheduler schedules of due runs (`timer`).
 //! - **Environment**: `PUSHPOOL_TABLE`, `PUSHPOOL_PUBLIC_URL`, `PUSHPOOL_JOB_API_KEY`,
-//!   `PUSHPOOL_PROVIDER_RETRY_BUDGET` (seconds provider calls are retried, default 75); the
+//!   `PUSHPOOL_PROVIDER_RETRY_BUDGET` (seconds provider calls are retried, default 75),
+//!   `PUSHPOOL_DUE_TIMER_GROUP`, `PUSHPOOL_DUE_TIMER_TARGET_ARN`, `PUSHPOOL_DUE_TIMER_ROLE_ARN`
+//!   (the schedule group, this function's ARN, the role the scheduler invokes it with); the
 //!   AWS SDK's own (`AWS_REGION`, and `AWS_ENDPOINT_URL` for an emulator).
 //! - **IAM**: `dynamodb:GetItem/PutItem/UpdateItem/Query/TransactWriteItems` on the table
 //!   and its indexes, `dynamodb:Scan/DescribeTable` on the table (the one-time item upgrade), `ecs:RunTask/RegisterTaskDefinition/DescribeTaskDefinition/
 //!   DescribeTasks/StopTask`, `ec2:DescribeVpcs/DescribeSubnets/DescribeSecurityGroups`, and
-//!   `iam:PassRole` on the task and execution roles the pools name.
+//!   `iam:PassRole` on the task and execution roles the pools name;
+//!   `scheduler:CreateSchedule/DeleteSchedule` on the group's schedules and `iam:PassRole`
+//!   on the due timer role.
 
 use std::sync::Arc;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use pushpool_reconciler::timer::{DUE_TIMER_WINDOW, SchedulerTimer, TimerTarget};
 use pushpool_service::{FunctionConfig, Service};
 use pushpool_store_dynamodb::DynamoStore;
 use serde_json::Value;
@@ -27,7 +33,9 @@ async fn main() -> Result<(), Error> {
     // Concurrent invocations share the table: ECS registrations of a family take its lease.
     let shared = Arc::new(store.clone());
     let upgrader = &store.clone();
-    let service = Service::new(
+    let timers = TimerTarget::from_lookup(|k| std::env::var(k).ok())?;
+    let scheduler = aws_sdk_scheduler::Client::new(&sdk);
+    let mut service = Service::new(
         shared.clone(),
         pushpool_providers::push_providers_with_leases(
             sdk,
@@ -35,6 +43,12 @@ async fn main() -> Result<(), Error> {
         )?,
         config.service_config(),
     );
+    if let Some(target) = timers {
+        service = service.with_due_timer(
+            Arc::new(SchedulerTimer::new(scheduler, target)),
+            DUE_TIMER_WINDOW,
+        );
+    }
     let service = &service;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent<Value>>| async move {

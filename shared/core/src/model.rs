@@ -247,8 +247,8 @@ pub struct Deployment {
     pub flow_id: Uuid,
     /// Paused deployments create no scheduled runs.
     pub paused: bool,
-    /// Schedules, stored as sent.
-    pub schedules: Vec<Value>,
+    /// Schedules, with their ids (Prefect's `DeploymentSchedule`s).
+    pub schedules: Vec<crate::schedule::DeploymentSchedule>,
     /// Concurrency limit.
     pub concurrency_limit: Option<i64>,
     /// Global concurrency limit.

@@ -28,8 +28,10 @@ pub mod flow_runs;
 mod job;
 mod leases;
 pub mod queries;
+pub mod schedules;
 mod service;
 mod task_runs;
+pub mod timer;
 pub mod write;
 
 pub use error::{TaskRunError, UseCaseError};
@@ -39,11 +41,13 @@ pub use flow_runs::{
 };
 pub use job::{JobBuildError, build_job};
 pub use leases::StoreLeases;
+pub use schedules::{DeploymentScheduleCreate, DeploymentScheduleUpdate, ScheduleTick};
 pub use service::{
     CLAIM_DEADLINE_MARGIN, DEFAULT_RETRY_BUDGET, MAX_RETRY_DELAY, Outcome, Service, ServiceConfig,
     ServiceError, Tries,
 };
 pub use task_runs::TaskRunTransition;
+pub use timer::{DueTimer, TimerError};
 pub use write::{KeptChanging, MAX_WRITE_ATTEMPTS, Modified, Plan};
 
 mod function_config;

@@ -188,6 +188,7 @@ pub struct Service {
     config: ServiceConfig,
     templates: TemplateCache,
     releasing: Arc<Mutex<std::collections::HashSet<Uuid>>>,
+    pub(crate) timers: crate::timer::Timers,
 }
 
 /// Parsed base job templates by (pool id, pool update time).
@@ -224,6 +225,7 @@ impl Service {
             config,
             templates: Arc::default(),
             releasing: Arc::default(),
+            timers: crate::timer::Timers::default(),
         }
     }
 
@@ -399,7 +401,7 @@ impl Service {
     /// [`Service::propose`] with `force`, the condition `still` that the run as read must
     /// meet for the proposal to be made (checked on every read: a run that moved on is left
     /// alone), and `change`, applied to the run with the state (the claim's new attempt).
-    async fn propose_if(
+    pub(crate) async fn propose_if(
         &self,
         id: Uuid,
         state: State,
@@ -563,6 +565,9 @@ impl Service {
         }
         if let Some(at) = run.scheduled_time() {
             if at > now {
+                if self.wants_timer(at, now) {
+                    self.arm(run.id, at).await;
+                }
                 return Ok(Outcome::NotDue(at));
             }
         }
@@ -614,6 +619,7 @@ impl Service {
         else {
             return Ok(Outcome::LostRace);
         };
+        self.disarm(claimed.id).await;
         self.start_job(claimed, pool).await
     }
 
@@ -876,7 +882,9 @@ impl Service {
         })
     }
 
-    /// One reconciler tick: submits due SCHEDULED runs, checks PENDING and RUNNING runs with
+    /// One reconciler tick: materialises deployment schedules into SCHEDULED runs
+    /// ([`Service::schedule_deployments`]), marks late runs ([`Service::mark_late_runs`]),
+    /// submits due SCHEDULED runs, checks PENDING and RUNNING runs with
     /// their providers, and carries CANCELLING runs to CANCELLED. Per-run failures are logged
     /// and left for the next tick. Returns how many runs it acted on.
     ///
@@ -884,6 +892,20 @@ impl Service {
     /// Store failures of the scans themselves.
     pub async fn reconcile_once(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
         let mut acted = 0;
+        // Timers first: the runs due before the next tick that exist already are armed
+        // before the scheduler (which may make many runs) takes its time; the scheduler arms
+        // the ones it makes.
+        if let Err(e) = self.arm_due_runs(now).await {
+            warn!(error = %e, "arming the due timers of the runs due before the next tick failed");
+        }
+        match self.schedule_deployments(now).await {
+            Ok(tick) => acted += tick.runs_created,
+            Err(e) => warn!(error = %e, "the scheduler tick failed"),
+        }
+        match self.mark_late_runs(now).await {
+            Ok(marked) => acted += marked,
+            Err(e) => warn!(error = %e, "marking late runs failed"),
+        }
         for run in self.store.list_due_flow_runs(now, 500).await? {
             match self.submit(run, now).await {
                 Ok(Outcome::Submitted(_) | Outcome::Finished(_)) => acted += 1,

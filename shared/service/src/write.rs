@@ -223,6 +223,20 @@ mod tests {
                 async fn read_counter(&self, name: &str) -> pushpool_store::Result<i64> {
                     self.inner.read_counter(name).await
                 }
+                async fn list_schedule_marks(
+                    &self,
+                ) -> pushpool_store::Result<Vec<pushpool_store::ScheduleMark>> {
+                    self.inner.list_schedule_marks().await
+                }
+                async fn put_schedule_mark(
+                    &self,
+                    m: &pushpool_store::ScheduleMark,
+                ) -> pushpool_store::Result<()> {
+                    self.inner.put_schedule_mark(m).await
+                }
+                async fn delete_schedule_marks(&self, d: Uuid) -> pushpool_store::Result<()> {
+                    self.inner.delete_schedule_marks(d).await
+                }
                 async fn create_work_pool(
                     &self,
                     p: &pushpool_core::model::WorkPool,

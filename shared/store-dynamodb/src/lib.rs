@@ -230,6 +230,7 @@ mod meter;
 mod ops;
 mod plan;
 mod runs;
+mod schedules;
 mod store;
 mod task_runs;
 mod transact;

@@ -636,6 +636,18 @@ impl Store for DynamoStore {
         self.commit_transaction(tx).await
     }
 
+    async fn list_schedule_marks(&self) -> Result<Vec<pushpool_store::ScheduleMark>> {
+        Ok(self.list_marks().await?)
+    }
+
+    async fn put_schedule_mark(&self, mark: &pushpool_store::ScheduleMark) -> Result<()> {
+        Ok(self.put_mark(mark).await?)
+    }
+
+    async fn delete_schedule_marks(&self, deployment_id: Uuid) -> Result<()> {
+        Ok(self.delete_marks(deployment_id).await?)
+    }
+
     async fn read_counter(&self, name: &str) -> Result<i64> {
         self.counter_value(name).await
     }

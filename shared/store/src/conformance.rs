@@ -27,6 +27,41 @@ use pushpool_core::filter::{FlowRunFilter, FlowRunSort};
 
 use crate::{CounterChange, FlowRunQuery, Page, Store, StoreError, TaskRunFilter, Transaction};
 
+/// Schedule marks: put creates or replaces the mark of (deployment, schedule); list returns
+/// them all; deleting a deployment's marks leaves the others.
+pub async fn schedule_marks(store: DynStore) {
+    use crate::ScheduleMark;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let t = chrono::DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let mark = |deployment_id, schedule_id, fingerprint: &str| ScheduleMark {
+        deployment_id,
+        schedule_id,
+        fingerprint: fingerprint.into(),
+        last: Some(t),
+        next_check: t,
+    };
+    assert_eq!(store.list_schedule_marks().await.unwrap(), vec![]);
+    let (s1, s2, s3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    store.put_schedule_mark(&mark(a, s1, "1")).await.unwrap();
+    store.put_schedule_mark(&mark(a, s2, "1")).await.unwrap();
+    store.put_schedule_mark(&mark(b, s3, "1")).await.unwrap();
+    store.put_schedule_mark(&mark(a, s1, "2")).await.unwrap();
+    let mut marks = store.list_schedule_marks().await.unwrap();
+    marks.sort_by_key(|m| (m.schedule_id == s3, m.schedule_id == s2));
+    assert_eq!(
+        marks,
+        vec![mark(a, s1, "2"), mark(a, s2, "1"), mark(b, s3, "1")]
+    );
+    store.delete_schedule_marks(a).await.unwrap();
+    assert_eq!(
+        store.list_schedule_marks().await.unwrap(),
+        vec![mark(b, s3, "1")]
+    );
+    store.delete_schedule_marks(Uuid::new_v4()).await.unwrap();
+}
+
 /// A store under test.
 pub type DynStore = Arc<dyn Store>;
 
@@ -1483,7 +1518,7 @@ macro_rules! store_conformance_tests {
                 task_run_idempotent_create, task_run_conditional_writes, task_run_listing,
                 subflow_runs_by_parent_task_run, transaction_all_or_nothing,
                 counter_bound_under_concurrency, variables_crud, artifacts_crud,
-                oversized_runs_are_refused_whole, leases);
+                oversized_runs_are_refused_whole, leases, schedule_marks);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {

@@ -315,6 +315,28 @@ impl Transaction {
     }
 }
 
+/// What the scheduler last materialised for one schedule of a deployment: a small record
+/// that lets a scheduler tick decide without reading runs whether the schedule needs new
+/// runs (Prefect's scheduler counts the schedule's future runs in SQL instead).
+///
+/// A mark is valid only for the `fingerprint` it was made with (the deployment's and the
+/// schedule's `updated` times): any change of either makes the next tick materialise the
+/// schedule again (idempotently: a slot whose run exists gets no second one).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScheduleMark {
+    /// The deployment.
+    pub deployment_id: Uuid,
+    /// The schedule.
+    pub schedule_id: Uuid,
+    /// The deployment's and schedule's versions the mark was made for.
+    pub fingerprint: String,
+    /// The latest slot a run was made for (runs up to it exist or were made).
+    pub last: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the schedule needs runs again (fewer than the minimum ahead, or a new slot
+    /// entering the horizon).
+    pub next_check: chrono::DateTime<chrono::Utc>,
+}
+
 /// The storage port. All methods are conditional where a race matters and return
 /// [`StoreError::NotFound`] / [`StoreError::Conflict`] in the caller's terms.
 #[async_trait]
@@ -514,6 +536,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool>;
     /// Gives the lease `key` up if `holder` holds it (otherwise nothing happens).
     async fn release_lease(&self, key: &str, holder: &str) -> Result<()>;
+
+    // Scheduler marks ([`ScheduleMark`]): one small record per deployment schedule.
+
+    /// Every schedule mark (one read per scheduler tick), in no particular order.
+    async fn list_schedule_marks(&self) -> Result<Vec<ScheduleMark>>;
+    /// Creates or replaces the mark of `(mark.deployment_id, mark.schedule_id)`.
+    async fn put_schedule_mark(&self, mark: &ScheduleMark) -> Result<()>;
+    /// Deletes the marks of a deployment (none: nothing to do).
+    async fn delete_schedule_marks(&self, deployment_id: Uuid) -> Result<()>;
 
     /// Changes after `after`, oldest first, at most `limit`.
     async fn read_changes(&self, after: u64, limit: usize) -> Result<Vec<Change>>;

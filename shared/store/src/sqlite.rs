@@ -938,6 +938,49 @@ impl Store for SqliteStore {
         self.list_docs("deployment", page).await
     }
 
+    async fn list_schedule_marks(&self) -> Result<Vec<crate::ScheduleMark>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT body FROM documents WHERE kind = 'schedule_mark'")
+                .map_err(sql)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(sql)?;
+            let mut out = Vec::new();
+            for body in rows {
+                out.push(from_json(&body.map_err(sql)?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_schedule_mark(&self, mark: &crate::ScheduleMark) -> Result<()> {
+        let body = to_json(mark)?;
+        let (deployment, schedule) = (mark.deployment_id.to_string(), mark.schedule_id.to_string());
+        self.with(move |c| {
+            c.prepare_cached(
+                "INSERT INTO documents (kind, id, key1, key2, body) VALUES ('schedule_mark', ?1, ?2, ?1, ?3)
+                 ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body",
+            )
+            .map_err(sql)?
+            .execute(params![schedule, deployment, body])
+            .map_err(sql)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_schedule_marks(&self, deployment_id: Uuid) -> Result<()> {
+        let deployment = deployment_id.to_string();
+        self.with(move |c| {
+            c.prepare_cached("DELETE FROM documents WHERE kind = 'schedule_mark' AND key1 = ?1")
+                .map_err(sql)?
+                .execute(params![deployment])
+                .map_err(sql)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn create_flow_run(&self, run: &FlowRun) -> Result<(FlowRun, bool)> {
         crate::check_run_size("flow run", run)?;
         let mut run = run.clone();

@@ -10,7 +10,11 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
 use pushpool_core::model::{Deployment, Object, WorkPool};
-use pushpool_service::DeploymentFlowRunCreate;
+use pushpool_core::schedule::DeploymentSchedule;
+use pushpool_service::schedules::{patched_schedules, schedules_for};
+use pushpool_service::{
+    DeploymentFlowRunCreate, DeploymentScheduleCreate, DeploymentScheduleUpdate,
+};
 use pushpool_store::StoreError;
 use serde::Deserialize;
 use serde_json::Value;
@@ -33,7 +37,7 @@ pub(crate) struct DeploymentCreate {
     #[serde(default)]
     paused: bool,
     #[serde(default)]
-    schedules: Vec<Value>,
+    schedules: Vec<DeploymentScheduleCreate>,
     #[serde(default)]
     concurrency_limit: Option<i64>,
     #[serde(default)]
@@ -76,7 +80,7 @@ pub(crate) struct DeploymentUpdate {
     #[serde(default)]
     paused: Option<bool>,
     #[serde(default)]
-    schedules: Option<Vec<Value>>,
+    schedules: Option<Vec<DeploymentScheduleUpdate>>,
     #[serde(default, deserialize_with = "super::explicit")]
     concurrency_limit: Option<Option<i64>>,
     #[serde(default, deserialize_with = "super::explicit")]
@@ -152,8 +156,10 @@ pub(crate) async fn create(
     let mut labels = body.labels.unwrap_or_default();
     labels.insert("prefect.flow.id".into(), Value::String(flow.id.to_string()));
     let now = Utc::now();
+    let id = Uuid::new_v4();
+    let given_schedules = body.schedules;
     let mut deployment = Deployment {
-        id: Uuid::new_v4(),
+        id,
         created: now,
         updated: now,
         name: body.name,
@@ -161,7 +167,7 @@ pub(crate) async fn create(
         description: body.description,
         flow_id: flow.id,
         paused: body.paused,
-        schedules: body.schedules,
+        schedules: schedules_for(given_schedules.clone(), &[], id, now)?,
         concurrency_limit: body.concurrency_limit,
         global_concurrency_limit: None,
         concurrency_options: body.concurrency_options,
@@ -201,7 +207,14 @@ pub(crate) async fn create(
                 .await?;
             deployment.id = existing.id;
             deployment.created = existing.created;
+            // Prefect's upsert replaces the schedules (new ids) and deletes the future
+            // auto-scheduled runs of the old configuration.
+            deployment.schedules = schedules_for(given_schedules, &[], existing.id, now)?;
             state.store().update_deployment(&deployment).await?;
+            state
+                .service
+                .delete_scheduled_runs(existing.id, true, true, now)
+                .await?;
             Ok((StatusCode::OK, axum::Json(deployment)))
         }
         Err(e) => Err(e.into()),
@@ -241,11 +254,14 @@ pub(crate) async fn update(
     macro_rules! set {
         ($($field:ident),*) => { $( if let Some(v) = body.$field { d.$field = v; } )* };
     }
+    let now = Utc::now();
+    if let Some(given) = body.schedules {
+        d.schedules = patched_schedules(given, &d.schedules, d.id, now)?;
+    }
     set!(
         version,
         description,
         paused,
-        schedules,
         concurrency_limit,
         concurrency_options,
         parameters,
@@ -275,8 +291,14 @@ pub(crate) async fn update(
         validate_job_variables(&state, &pool, &d.job_variables)?;
         d.work_queue_id = Some(pool.default_queue_id);
     }
-    d.updated = Utc::now();
+    d.updated = now;
     state.store().update_deployment(&d).await?;
+    // As Prefect's `update_deployment`: the future auto-scheduled runs of the old
+    // configuration go; the next scheduler tick makes the new ones.
+    state
+        .service
+        .delete_scheduled_runs(d.id, true, true, now)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -285,7 +307,7 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id("id", &id)?;
-    state.store().delete_deployment(id).await?;
+    state.service.delete_deployment(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -348,4 +370,75 @@ pub(crate) async fn create_flow_run(
         StatusCode::OK
     };
     Ok((status, axum::Json(run)))
+}
+
+/// `GET /deployments/{id}/schedules`: [`pushpool_service::Service::read_deployment_schedules`].
+pub(crate) async fn read_schedules(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<DeploymentSchedule>>, ApiError> {
+    let id = parse_id("id", &id)?;
+    Ok(axum::Json(
+        state.service.read_deployment_schedules(id).await?,
+    ))
+}
+
+/// `POST /deployments/{id}/schedules`: 201 with the schedules created.
+pub(crate) async fn create_schedules(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<Vec<DeploymentScheduleCreate>>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = parse_id("id", &id)?;
+    let created = state.service.create_deployment_schedules(id, body).await?;
+    Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+/// `PATCH /deployments/{id}/schedules/{schedule_id}`: 204.
+pub(crate) async fn update_schedule(
+    State(state): State<AppState>,
+    Path((id, schedule_id)): Path<(String, String)>,
+    Json(body): Json<DeploymentScheduleUpdate>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id("id", &id)?;
+    let schedule_id = parse_id("schedule_id", &schedule_id)?;
+    state
+        .service
+        .update_deployment_schedule(id, schedule_id, body)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /deployments/{id}/schedules/{schedule_id}`: 204.
+pub(crate) async fn delete_schedule(
+    State(state): State<AppState>,
+    Path((id, schedule_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id("id", &id)?;
+    let schedule_id = parse_id("schedule_id", &schedule_id)?;
+    state
+        .service
+        .delete_deployment_schedule(id, schedule_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /deployments/{id}/pause_deployment`: 200 with `null`, as Prefect answers.
+pub(crate) async fn pause(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let id = parse_id("id", &id)?;
+    state.service.pause_deployment(id).await?;
+    Ok(axum::Json(Value::Null))
+}
+
+/// `POST /deployments/{id}/resume_deployment`: 200 with `null`.
+pub(crate) async fn resume(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let id = parse_id("id", &id)?;
+    state.service.resume_deployment(id).await?;
+    Ok(axum::Json(Value::Null))
 }

@@ -114,6 +114,22 @@ pub(crate) fn routes() -> Router<AppState> {
             "/deployments/{id}/create_flow_run",
             post(deployments::create_flow_run),
         )
+        .route(
+            "/deployments/{id}/schedules",
+            get(deployments::read_schedules).post(deployments::create_schedules),
+        )
+        .route(
+            "/deployments/{id}/schedules/{schedule_id}",
+            axum::routing::patch(deployments::update_schedule).delete(deployments::delete_schedule),
+        )
+        .route(
+            "/deployments/{id}/pause_deployment",
+            post(deployments::pause),
+        )
+        .route(
+            "/deployments/{id}/resume_deployment",
+            post(deployments::resume),
+        )
         .route("/flow_runs/", post(flow_runs::create))
         .route("/flow_runs/filter", post(flow_runs::filter))
         .route("/flow_runs/count", post(flow_runs::count))

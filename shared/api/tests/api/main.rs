@@ -17,6 +17,7 @@ mod filters;
 mod hardening;
 mod meta;
 mod runner;
+mod schedules;
 mod set_state;
 mod support;
 mod task_runs;

@@ -1,0 +1,297 @@
+//! The schedule sub-resource (`/deployments/{id}/schedules`), schedules given with a
+//! deployment, and pause/resume, with Prefect 3.9.1's bodies, statuses and details.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{app, create_c1_deployment, detail, id_of, keys, send};
+
+fn schedule_keys() -> std::collections::BTreeSet<String> {
+    [
+        "id",
+        "created",
+        "updated",
+        "deployment_id",
+        "schedule",
+        "active",
+        "max_scheduled_runs",
+        "parameters",
+        "slug",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
+}
+
+#[tokio::test]
+async fn schedules_given_with_a_deployment_have_ids_and_are_listed() {
+    let app = app();
+    let deployment = create_c1_deployment(&app).await;
+    let id = id_of(&deployment);
+    let (status, _) = send(
+        &app,
+        "PATCH",
+        &format!("/api/deployments/{id}"),
+        Some(json!({"schedules": [
+            {"schedule": {"cron": "0 9 * * 1-5", "timezone": "Europe/Paris"}, "slug": "weekdays", "parameters": {"x": 1}},
+            {"schedule": {"interval": 3600, "anchor_date": "2024-01-01T00:00:00Z"}, "active": false}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, read) = send(&app, "GET", &format!("/api/deployments/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let schedules = read["schedules"].as_array().unwrap();
+    assert_eq!(schedules.len(), 2);
+    for s in schedules {
+        assert_eq!(keys(s), schedule_keys());
+        assert_eq!(s["deployment_id"], json!(id));
+        assert!(s["created"].is_string() && s["updated"].is_string());
+    }
+    assert_eq!(
+        schedules[0]["schedule"],
+        json!({"cron": "0 9 * * 1-5", "timezone": "Europe/Paris", "day_or": true})
+    );
+    assert_eq!(schedules[0]["slug"], "weekdays");
+    assert_eq!(schedules[0]["parameters"], json!({"x": 1}));
+    assert_eq!(schedules[0]["active"], true);
+    assert_eq!(schedules[0]["max_scheduled_runs"], Value::Null);
+    assert_eq!(
+        schedules[1]["schedule"],
+        json!({"interval": 3600.0, "anchor_date": "2024-01-01T00:00:00Z", "timezone": "UTC"})
+    );
+    assert_eq!(schedules[1]["active"], false);
+    assert_eq!(schedules[1]["slug"], Value::Null);
+
+    let (status, listed) = send(
+        &app,
+        "GET",
+        &format!("/api/deployments/{id}/schedules"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    // Not every existing schedule has a slug: a PATCH replaces them all.
+    let (status, _) = send(
+        &app,
+        "PATCH",
+        &format!("/api/deployments/{id}"),
+        Some(json!({"schedules": [
+            {"schedule": {"cron": "0 9 * * 1-5"}, "slug": "weekdays"},
+            {"schedule": {"cron": "0 12 * * *"}, "slug": "noon"}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, read) = send(&app, "GET", &format!("/api/deployments/{id}"), None).await;
+    assert_eq!(read["schedules"].as_array().unwrap().len(), 2);
+    let weekday_id = read["schedules"][0]["id"].clone();
+    assert_ne!(weekday_id, schedules[0]["id"]);
+
+    // Every schedule has a slug: a PATCH updates the one it names in place (same id, here
+    // only `active`), creates the new one, and keeps the one it does not name.
+    let (status, _) = send(
+        &app,
+        "PATCH",
+        &format!("/api/deployments/{id}"),
+        Some(json!({"schedules": [
+            {"slug": "weekdays", "active": false},
+            {"schedule": {"interval": 600}, "slug": "often"}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, read) = send(&app, "GET", &format!("/api/deployments/{id}"), None).await;
+    let after = read["schedules"].as_array().unwrap();
+    let slugs: Vec<&str> = after.iter().map(|s| s["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["weekdays", "noon", "often"]);
+    assert_eq!(after[0]["id"], weekday_id);
+    assert_eq!(after[0]["active"], false);
+    assert_eq!(
+        after[0]["schedule"],
+        json!({"cron": "0 9 * * 1-5", "timezone": null, "day_or": true})
+    );
+
+    // ... and refuses schedules without slugs then, with Prefect's details.
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &format!("/api/deployments/{id}"),
+        Some(json!({"schedules": [{"schedule": {"interval": 60}}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        detail(&body),
+        "Please provide a slug for each schedule in your request to ensure schedules are updated correctly."
+    );
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &format!("/api/deployments/{id}"),
+        Some(json!({"schedules": [{"slug": "new-one"}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        detail(&body),
+        "Unable to create new deployment schedules without a schedule configuration."
+    );
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &format!("/api/deployments/{id}"),
+        Some(json!({"schedules": [
+            {"slug": "a", "replaces": "noon", "schedule": {"interval": 60}},
+            {"slug": "b", "replaces": "noon", "schedule": {"interval": 60}}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        detail(&body),
+        "Multiple schedules have 'replaces' targeting the same slug: noon"
+    );
+    // A rename through `replaces` keeps the schedule's id.
+    let noon_id = after[1]["id"].clone();
+    let (status, _) = send(
+        &app,
+        "PATCH",
+        &format!("/api/deployments/{id}"),
+        Some(json!({"schedules": [{"slug": "midday", "replaces": "noon"}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, read) = send(&app, "GET", &format!("/api/deployments/{id}"), None).await;
+    assert_eq!(read["schedules"][1]["slug"], "midday");
+    assert_eq!(read["schedules"][1]["id"], noon_id);
+}
+
+#[tokio::test]
+async fn the_schedule_sub_resource_creates_updates_and_deletes() {
+    let app = app();
+    let deployment = create_c1_deployment(&app).await;
+    let id = id_of(&deployment);
+    let base = format!("/api/deployments/{id}/schedules");
+    let (status, created) = send(
+        &app,
+        "POST",
+        &base,
+        Some(json!([{"schedule": {"rrule": "FREQ=DAILY;BYHOUR=6", "timezone": "UTC"}, "active": true, "slug": "daily"}])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = &created[0];
+    assert_eq!(keys(created), schedule_keys());
+    assert_eq!(
+        created["schedule"],
+        json!({"rrule": "FREQ=DAILY;BYHOUR=6", "timezone": "UTC"})
+    );
+    assert_eq!(created["deployment_id"], json!(id));
+    let sid = id_of(created);
+
+    let (status, body) = send(
+        &app,
+        "POST",
+        &base,
+        Some(json!([{"schedule": {"interval": 60}, "slug": "daily"}])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        detail(&body),
+        "Schedule slugs must be unique within a deployment."
+    );
+
+    let (status, body) = send(
+        &app,
+        "POST",
+        &base,
+        Some(json!([{"schedule": {"cron": "0 25 * * *"}}])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        detail(&body).starts_with("schedules[0].schedule.cron: Invalid cron string"),
+        "{body}"
+    );
+
+    let (status, _) = send(
+        &app,
+        "PATCH",
+        &format!("{base}/{sid}"),
+        Some(json!({"active": false})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, listed) = send(&app, "GET", &base, None).await;
+    assert_eq!(listed[0]["active"], false);
+    assert_eq!(listed[0]["slug"], "daily");
+
+    let missing = uuid::Uuid::new_v4();
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        &format!("{base}/{missing}"),
+        Some(json!({"active": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(detail(&body), "Schedule not found.");
+    let (status, body) = send(&app, "DELETE", &format!("{base}/{missing}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(detail(&body), "Schedule not found.");
+
+    let (status, _) = send(&app, "DELETE", &format!("{base}/{sid}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, listed) = send(&app, "GET", &base, None).await;
+    assert_eq!(listed, json!([]));
+
+    let (status, body) = send(
+        &app,
+        "GET",
+        &format!("/api/deployments/{}/schedules", uuid::Uuid::new_v4()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(detail(&body), "Deployment not found.");
+}
+
+#[tokio::test]
+async fn pause_and_resume_set_paused() {
+    let app = app();
+    let deployment = create_c1_deployment(&app).await;
+    let id = id_of(&deployment);
+    let (status, body) = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{id}/pause_deployment"),
+        None,
+    )
+    .await;
+    assert_eq!((status, body), (StatusCode::OK, Value::Null));
+    let (_, read) = send(&app, "GET", &format!("/api/deployments/{id}"), None).await;
+    assert_eq!(read["paused"], true);
+    let (status, _) = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{id}/resume_deployment"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, read) = send(&app, "GET", &format!("/api/deployments/{id}"), None).await;
+    assert_eq!(read["paused"], false);
+    let (status, body) = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{}/pause_deployment", uuid::Uuid::new_v4()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(detail(&body), "Deployment not found");
+}
