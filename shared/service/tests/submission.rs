@@ -380,6 +380,8 @@ async fn a_run_scheduled_later_is_submitted_when_it_becomes_due() {
     let at = Utc::now() + chrono::Duration::seconds(30);
     run.state.as_mut().unwrap().state_details.scheduled_time = Some(at);
     run.expected_start_time = Some(at);
+    // As the API writes a SCHEDULED run (the Late marking reads it).
+    run.next_scheduled_start_time = Some(at);
     let run = w.store.create_flow_run(&run).await.unwrap().0;
     assert_eq!(
         w.service.handle_change(run.id).await.unwrap(),
