@@ -562,16 +562,7 @@ impl Service {
     /// # Errors
     /// `NotFound` ("Deployment not found"); `Store`.
     pub async fn pause_deployment(&self, id: Uuid) -> Result<(), UseCaseError> {
-        let mut deployment = self
-            .deployment(id)
-            .await
-            .map_err(|_| UseCaseError::NotFound("Deployment not found".into()))?;
-        let now = Utc::now();
-        deployment.paused = true;
-        deployment.updated = now;
-        self.store().update_deployment(&deployment).await?;
-        self.delete_scheduled_runs(id, true, false, now).await?;
-        Ok(())
+        self.set_paused(id, true).await
     }
 
     /// `POST /deployments/{id}/resume_deployment`: resumes it (the next scheduler tick makes
@@ -580,13 +571,21 @@ impl Service {
     /// # Errors
     /// `NotFound` ("Deployment not found"); `Store`.
     pub async fn resume_deployment(&self, id: Uuid) -> Result<(), UseCaseError> {
+        self.set_paused(id, false).await
+    }
+
+    async fn set_paused(&self, id: Uuid, paused: bool) -> Result<(), UseCaseError> {
         let mut deployment = self
             .deployment(id)
             .await
             .map_err(|_| UseCaseError::NotFound("Deployment not found".into()))?;
-        deployment.paused = false;
-        deployment.updated = Utc::now();
+        let now = Utc::now();
+        deployment.paused = paused;
+        deployment.updated = now;
         self.store().update_deployment(&deployment).await?;
+        if paused {
+            self.delete_scheduled_runs(id, true, false, now).await?;
+        }
         Ok(())
     }
 
