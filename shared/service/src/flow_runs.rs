@@ -571,6 +571,29 @@ impl Service {
             .ok_or_else(|| StoreError::Backend("a planned write was not made".into()).into())
     }
 
+    /// `DELETE /flow_runs/{id}`: deletes the run with its state history, then its task runs
+    /// (Prefect's `task_run.flow_run_id` foreign key cascades the same way).
+    ///
+    /// # Errors
+    /// `Store(NotFound)` ("Flow run not found"); `Store`.
+    pub async fn delete_flow_run(&self, id: Uuid) -> Result<(), UseCaseError> {
+        self.store().delete_flow_run(id).await?;
+        let task_runs = self
+            .store()
+            .list_task_runs(&pushpool_store::TaskRunFilter {
+                flow_run_ids: Some(vec![id]),
+                ..pushpool_store::TaskRunFilter::default()
+            })
+            .await?;
+        for task_run in task_runs {
+            match self.store().delete_task_run(task_run.id).await {
+                Ok(()) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// `PATCH /flow_runs/{id}/labels`: sets each label given, keeping the others.
     ///
     /// # Errors

@@ -66,7 +66,7 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id("id", &id)?;
-    state.store().delete_flow_run(id).await?;
+    state.service.delete_flow_run(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -564,3 +564,21 @@ async fn patch_renames_and_delete_removes() {
         (StatusCode::NOT_FOUND, "Task run not found")
     );
 }
+
+/// Deleting a flow run deletes its task runs (Prefect's foreign key cascades).
+#[tokio::test]
+async fn deleting_a_flow_run_deletes_its_task_runs() {
+    let app = app();
+    let run = flow_run(&app, "RUNNING", None).await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let (status, task) = create(&app, create_body(&run_id, "0")).await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    let task_id = task["id"].as_str().unwrap().to_owned();
+
+    let (status, _) = send(&app, "DELETE", &format!("/api/flow_runs/{run_id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = send(&app, "GET", &format!("/api/task_runs/{task_id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = send(&app, "DELETE", &format!("/api/flow_runs/{run_id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
