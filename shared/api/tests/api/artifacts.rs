@@ -128,6 +128,73 @@ async fn collections_follow_the_latest_artifact_of_each_key() {
     assert_eq!(latest["id"], collection_id);
 }
 
+/// The run-side criteria: `flow_run_id`, `task_run_id`, `key.any_`, the related `flow_runs`,
+/// `flows` and `deployments` filters, and `latest_id` on collections.
+#[tokio::test]
+async fn run_side_criteria_and_related_filters() {
+    let app = app();
+    let flow = crate::support::create_flow(&app).await;
+    let (status, run) = send(
+        &app,
+        "POST",
+        "/api/flow_runs/",
+        Some(json!({"flow_id": flow["id"], "state": {"type": "RUNNING"}, "tags": ["nightly"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let task = "6a4b0b5e-4b1c-4a58-9a43-1d2a1b6a0c11";
+    let of_run = create(&app, json!({"key": "k1", "flow_run_id": run["id"]})).await;
+    let of_task = create(&app, json!({"key": "k2", "task_run_id": task})).await;
+    let loose = create(&app, json!({"key": "k3"})).await;
+
+    for (path, body, expected) in [
+        (
+            "/api/artifacts/filter",
+            json!({"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}),
+            vec![&of_run["id"]],
+        ),
+        (
+            "/api/artifacts/filter",
+            json!({"artifacts": {"task_run_id": {"any_": [task]}}}),
+            vec![&of_task["id"]],
+        ),
+        (
+            "/api/artifacts/filter",
+            json!({"artifacts": {"key": {"any_": ["k3", "nope"]}}}),
+            vec![&loose["id"]],
+        ),
+        (
+            "/api/artifacts/filter",
+            json!({"flow_runs": {"tags": {"all_": ["nightly"]}}}),
+            vec![&of_run["id"]],
+        ),
+        (
+            "/api/artifacts/filter",
+            json!({"flows": {"name": {"any_": [flow["name"]]}}}),
+            vec![&of_run["id"]],
+        ),
+        (
+            "/api/artifacts/filter",
+            json!({"deployments": {"id": {"any_": []}}}),
+            vec![],
+        ),
+        (
+            "/api/artifacts/latest/filter",
+            json!({"artifacts": {"latest_id": {"any_": [of_task["id"]]}}}),
+            vec![&of_task["id"]],
+        ),
+    ] {
+        let (status, list) = send(&app, "POST", path, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{path} {body}: {list}");
+        let ids = if path.contains("latest") {
+            field(&list, "latest_id")
+        } else {
+            field(&list, "id")
+        };
+        assert_eq!(ids, expected, "{path} {body}");
+    }
+}
+
 #[tokio::test]
 async fn filter_sort_page_count_and_bad_bodies() {
     let app = app();

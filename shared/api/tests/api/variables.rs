@@ -212,6 +212,17 @@ async fn filter_sort_page_and_count() {
         assert_eq!(status, StatusCode::OK, "{body}: {list}");
         assert_eq!(names(&list), expected, "{body}");
     }
+    // By id.
+    let (_, all) = send(&app, "POST", "/api/variables/filter", None).await;
+    let beta_id = all[1]["id"].clone();
+    let (_, list) = send(
+        &app,
+        "POST",
+        "/api/variables/filter",
+        Some(json!({"variables": {"id": {"any_": [beta_id]}}})),
+    )
+    .await;
+    assert_eq!(names(&list), ["beta"]);
     let (status, n) = send(
         &app,
         "POST",
