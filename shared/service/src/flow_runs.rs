@@ -423,8 +423,18 @@ impl Service {
         );
         run.deployment_id = Some(deployment.id);
         run.deployment_version = deployment.version.clone();
-        run.work_queue_id = pool.as_ref().map(|p| p.default_queue_id);
         run.work_queue_name = deployment.work_queue_name.clone();
+        if let Some(p) = &pool {
+            // The deployment's queue (made if it was deleted since, as Prefect's
+            // `create_flow_run_from_deployment` does for a named queue).
+            let name = deployment
+                .work_queue_name
+                .as_deref()
+                .unwrap_or(crate::queues::DEFAULT_QUEUE_NAME);
+            let queue = crate::queues::queue_for_deployment(self.store().as_ref(), p, name).await?;
+            run.work_queue_id = Some(queue.id);
+            run.work_queue_name = Some(queue.name);
+        }
         run.parameters = parameters;
         run.idempotency_key = body.idempotency_key;
         run.context = body.context.unwrap_or_default();
