@@ -58,6 +58,10 @@ pub(crate) fn routes() -> Router<AppState> {
                 .delete(work_queues::delete),
         )
         .route(
+            "/work_pools/{name}/concurrency_status",
+            post(work_pools::concurrency_status),
+        )
+        .route(
             "/work_pools/{name}/get_scheduled_flow_runs",
             post(work_pools::get_scheduled_flow_runs),
         )

@@ -327,3 +327,126 @@ pub(crate) async fn get_scheduled_flow_runs(
             .collect(),
     ))
 }
+
+/// The body of `POST /work_pools/{name}/concurrency_status`: `page` (from 1), `limit`
+/// (queues per page, Prefect's `LimitBody`), `flow_run_limit` (runs listed per queue,
+/// 0..=200, default 10).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ConcurrencyStatusBody {
+    #[serde(default)]
+    page: super::filters::RawNumber,
+    #[serde(default)]
+    limit: super::filters::RawNumber,
+    #[serde(default)]
+    flow_run_limit: super::filters::RawNumber,
+    #[serde(flatten)]
+    other: serde_json::Map<String, Value>,
+}
+
+fn bounded(
+    name: &str,
+    raw: &super::filters::RawNumber,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<usize, ApiError> {
+    let value = match raw {
+        None | Some(Value::Null) => default,
+        Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64().unwrap_or(default),
+        Some(_) => {
+            return Err(ApiError::Invalid(format!("{name}: must be an integer")));
+        }
+    };
+    if value < min || value > max {
+        return Err(ApiError::Invalid(format!(
+            "{name}: must be between {min} and {max}"
+        )));
+    }
+    Ok(usize::try_from(value).unwrap_or(0))
+}
+
+/// `POST /work_pools/{name}/concurrency_status` (`prefect work-pool slots`): Prefect's
+/// `WorkPoolConcurrencyStatus`. The slot holders are the pool's PENDING and RUNNING runs
+/// (Prefect's `WORK_POOL_SLOT_OCCUPYING_STATES`), counted per queue and listed by id (at most
+/// `flow_run_limit` per queue) as `FlowRunSlotSummary`s with `time_in_current_state` in
+/// seconds; queues by priority, paged. This reports; neither the pool's nor the queues'
+/// `concurrency_limit` is enforced yet. 404 `Work pool '<name>' not found.` (Prefect's).
+pub(crate) async fn concurrency_status(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    FilterBody(body): FilterBody<ConcurrencyStatusBody>,
+) -> Result<axum::Json<Value>, ApiError> {
+    no_other_keys(&body.other)?;
+    let page = bounded("page", &body.page, 1, 1, i64::MAX)?;
+    let limit = super::filters::limit(&body.limit)?;
+    let flow_run_limit = bounded("flow_run_limit", &body.flow_run_limit, 10, 0, 200)?;
+    let store = state.store().as_ref();
+    let pool = match store.read_work_pool(&name).await {
+        Ok(p) => p,
+        Err(pushpool_store::StoreError::NotFound(_)) => {
+            return Err(ApiError::NotFound(format!("Work pool '{name}' not found.")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let queues = pushpool_service::queues::pool_queues(store, &pool).await?;
+    let holding = pushpool_store::FlowRunQuery {
+        work_pool_names: Some(vec![pool.name.clone()]),
+        ..pushpool_store::FlowRunQuery::new(pushpool_core::filter::FlowRunFilter::state_types(&[
+            pushpool_core::state::StateType::Pending,
+            pushpool_core::state::StateType::Running,
+        ]))
+    };
+    let mut runs = store.list_flow_runs(&holding).await?;
+    runs.sort_by_key(|r| r.id.to_string());
+    let now = Utc::now();
+    let mut by_queue: std::collections::HashMap<uuid::Uuid, Vec<&pushpool_core::model::FlowRun>> =
+        std::collections::HashMap::new();
+    for run in &runs {
+        if let Some(q) = pushpool_service::queues::queue_of(run, &pool, &queues) {
+            by_queue.entry(q.id).or_default().push(run);
+        }
+    }
+    let active: usize = by_queue.values().map(Vec::len).sum();
+    let count = queues.len();
+    let details: Vec<Value> = queues
+        .iter()
+        .skip((page - 1).saturating_mul(limit))
+        .take(limit)
+        .map(|q| {
+            let held = by_queue.get(&q.id).map_or(&[][..], Vec::as_slice);
+            let listed: Vec<Value> = held
+                .iter()
+                .take(flow_run_limit)
+                .map(|r| {
+                    let at = r.state.as_ref().map(|s| s.timestamp);
+                    json!({
+                        "id": r.id,
+                        "name": r.name,
+                        "state_type": r.state_type,
+                        "state_name": r.state_name,
+                        "start_time": r.start_time,
+                        "state_timestamp": at,
+                        "time_in_current_state": at.map(|t| (now - t).num_milliseconds() as f64 / 1000.0),
+                    })
+                })
+                .collect();
+            json!({
+                "queue_id": q.id,
+                "queue_name": q.name,
+                "active_slots": held.len(),
+                "concurrency_limit": q.concurrency_limit,
+                "flow_runs": listed,
+                "flow_run_count": held.len(),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "active_slots": active,
+        "concurrency_limit": pool.concurrency_limit,
+        "queues": details,
+        "count": count,
+        "limit": limit,
+        "pages": if limit > 0 { count.div_ceil(limit) } else { 0 },
+        "page": page,
+    })))
+}

@@ -551,3 +551,93 @@ async fn queue_status_reports_prefects_health_policy() {
         })
     );
 }
+
+#[tokio::test]
+async fn pool_concurrency_status_counts_pending_and_running_runs_per_queue() {
+    let app = app();
+    let pool = create_process_pool(&app, "p").await;
+    create_queue(&app, "p", json!({"name": "fast", "concurrency_limit": 4})).await;
+    let flow = create_flow(&app).await;
+    let (_, deployment) = send(
+        &app,
+        "POST",
+        "/api/deployments/",
+        Some(json!({"name": "d", "flow_id": flow["id"], "work_pool_name": "p", "work_queue_name": "fast"})),
+    )
+    .await;
+    let (_, run) = send(
+        &app,
+        "POST",
+        &format!(
+            "/api/deployments/{}/create_flow_run",
+            deployment["id"].as_str().unwrap()
+        ),
+        Some(json!({"state": {"type": "PENDING"}})),
+    )
+    .await;
+    // A SCHEDULED run holds no slot.
+    send(
+        &app,
+        "POST",
+        &format!(
+            "/api/deployments/{}/create_flow_run",
+            deployment["id"].as_str().unwrap()
+        ),
+        Some(json!({})),
+    )
+    .await;
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/work_pools/p/concurrency_status",
+        Some(json!({"flow_run_limit": 200})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, queue) = send(&app, "GET", "/api/work_pools/p/queues/fast", None).await;
+    let summary = &body["queues"][1]["flow_runs"][0];
+    assert!(
+        summary["time_in_current_state"].as_f64().unwrap() >= 0.0,
+        "{body}"
+    );
+    assert_eq!(
+        body,
+        json!({
+            "active_slots": 1,
+            "concurrency_limit": null,
+            "queues": [
+                {"queue_id": pool["default_queue_id"], "queue_name": "default", "active_slots": 0,
+                 "concurrency_limit": null, "flow_runs": [], "flow_run_count": 0},
+                {"queue_id": queue["id"], "queue_name": "fast", "active_slots": 1,
+                 "concurrency_limit": 4, "flow_run_count": 1, "flow_runs": [{
+                    "id": run["id"], "name": run["name"], "state_type": "PENDING",
+                    "state_name": "Pending", "start_time": null,
+                    "state_timestamp": summary["state_timestamp"],
+                    "time_in_current_state": summary["time_in_current_state"],
+                 }]},
+            ],
+            "count": 2,
+            "limit": 200,
+            "pages": 1,
+            "page": 1,
+        })
+    );
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/work_pools/nope/concurrency_status",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(detail(&body), "Work pool 'nope' not found.");
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/work_pools/p/concurrency_status",
+        Some(json!({"flow_run_limit": 201})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(detail(&body), "flow_run_limit: must be between 0 and 200");
+}
