@@ -8,8 +8,9 @@
 //! The rules (default queue, unique names within a pool, priorities) are in
 //! [`pushpool_service::queues`]. What pushpool does with a queue:
 //! - `is_paused`: a paused queue's runs wait SCHEDULED and are not submitted; once it is
-//!   resumed, the reconciler's next tick submits the due ones (every `reconcile_interval`,
-//!   30 s by default; a resume writes no run, so nothing is submitted sooner);
+//!   resumed, the reconciler's next tick submits the due ones (embedded: every
+//!   `--reconcile-interval`, 5 s by default; AWS: the reconciler's `ScheduleExpression`,
+//!   1 minute by default). A resume writes no run, so nothing is submitted sooner;
 //! - `priority`: the reconciler submits the due runs of higher-priority queues first
 //!   (1 is the highest); it matters only when slots are short;
 //! - `concurrency_limit`: stored and returned, **not enforced yet**: runs of a queue at its
