@@ -1,7 +1,7 @@
 //! Work queues with the real Prefect 3.9.1 CLI against pushpool: `prefect work-queue
 //! create|ls|inspect|pause|resume|set-concurrency-limit|clear-concurrency-limit|delete -p
-//! <pool>`, `prefect work-pool preview` and `prefect work-pool slots`, asserting what they
-//! print.
+//! <pool>`, `prefect work-queue preview|slots`, `prefect work-pool preview|slots`, asserting
+//! what they print.
 
 use pushpool_tests::app::TestApp;
 use pushpool_tests::python::prefect;
@@ -242,6 +242,51 @@ async fn preview_and_slots_show_a_pools_runs() {
         preview.stdout
     );
 
+    let queue_preview = prefect(
+        api,
+        d,
+        &["work-queue", "preview", "later", "-p", "p", "--hours", "1"],
+    )
+    .await
+    .ok();
+    assert!(
+        queue_preview
+            .stdout
+            .starts_with("Preview of Work Queue 'later' in Work Pool 'p'"),
+        "{}",
+        queue_preview.stdout
+    );
+    assert!(
+        queue_preview
+            .stdout
+            .lines()
+            .any(|l| l.contains(run["id"].as_str().unwrap()) && l.contains("soon-run")),
+        "{}",
+        queue_preview.stdout
+    );
+    let other = prefect(
+        api,
+        d,
+        &[
+            "work-queue",
+            "preview",
+            "default",
+            "-p",
+            "p",
+            "--hours",
+            "1",
+        ],
+    )
+    .await
+    .ok();
+    assert!(!other.stdout.contains("soon-run"), "{}", other.stdout);
+    let queue_slots = prefect(api, d, &["work-queue", "slots", "later", "-p", "p"])
+        .await
+        .ok();
+    assert_eq!(
+        queue_slots.stdout.trim(),
+        "Work Queue: later\n  Slots: 0 active (Unlimited)\n\nNo flow runs occupying slots."
+    );
     let slots = prefect(api, d, &["work-pool", "slots", "p"]).await.ok();
     assert_eq!(
         slots.stdout.trim(),

@@ -72,6 +72,11 @@ pub(crate) fn routes() -> Router<AppState> {
                 .delete(work_queues::delete_by_id),
         )
         .route("/work_queues/{id}/status", get(work_queues::status))
+        .route("/work_queues/{id}/get_runs", post(work_queues::get_runs))
+        .route(
+            "/work_queues/{id}/concurrency_status",
+            post(work_queues::concurrency_status),
+        )
         .route("/block_types/", post(blocks::create_block_type))
         .route("/block_types/filter", post(blocks::filter_block_types))
         .route(

@@ -417,18 +417,7 @@ pub(crate) async fn concurrency_status(
             let listed: Vec<Value> = held
                 .iter()
                 .take(flow_run_limit)
-                .map(|r| {
-                    let at = r.state.as_ref().map(|s| s.timestamp);
-                    json!({
-                        "id": r.id,
-                        "name": r.name,
-                        "state_type": r.state_type,
-                        "state_name": r.state_name,
-                        "start_time": r.start_time,
-                        "state_timestamp": at,
-                        "time_in_current_state": at.map(|t| (now - t).num_milliseconds() as f64 / 1000.0),
-                    })
-                })
+                .map(|r| super::work_queues::slot_summary(r, now))
                 .collect();
             json!({
                 "queue_id": q.id,

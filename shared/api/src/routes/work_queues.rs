@@ -3,7 +3,9 @@
 //!
 //! - `POST /work_pools/{name}/queues` (201), `POST /work_pools/{name}/queues/filter`,
 //!   `GET|PATCH|DELETE /work_pools/{name}/queues/{queue_name}` (PATCH and DELETE: 204);
-//! - `GET|PATCH|DELETE /work_queues/{id}`, `GET /work_queues/{id}/status`.
+//! - `GET|PATCH|DELETE /work_queues/{id}`, `GET /work_queues/{id}/status`,
+//!   `POST /work_queues/{id}/get_runs` (`prefect work-queue preview`),
+//!   `POST /work_queues/{id}/concurrency_status` (`prefect work-queue slots`).
 //!
 //! The rules (default queue, unique names within a pool, priorities) are in
 //! [`pushpool_service::queues`]. What pushpool does with a queue:
@@ -396,4 +398,152 @@ async fn remove(store: &dyn Store, pool: &WorkPool, queue: &WorkQueue) -> Result
     store.delete_work_queue(queue.id).await?;
     tracing::info!(work_pool = %pool.name, work_queue = %queue.name, "work queue deleted");
     Ok(())
+}
+
+/// Prefect's `FlowRunSlotSummary` of a run holding a slot, `time_in_current_state` in
+/// seconds since its state's timestamp.
+pub(crate) fn slot_summary(run: &pushpool_core::model::FlowRun, now: DateTime<Utc>) -> Value {
+    let at = run.state.as_ref().map(|s| s.timestamp);
+    json!({
+        "id": run.id,
+        "name": run.name,
+        "state_type": run.state_type,
+        "state_name": run.state_name,
+        "start_time": run.start_time,
+        "state_timestamp": at,
+        "time_in_current_state": at.map(|t| (now - t).num_milliseconds() as f64 / 1000.0),
+    })
+}
+
+/// The runs of `pool` in `states`, those of `queue` only.
+async fn runs_of_queue(
+    store: &dyn Store,
+    pool: &WorkPool,
+    queue: &WorkQueue,
+    states: &[pushpool_core::state::StateType],
+) -> Result<Vec<pushpool_core::model::FlowRun>, ApiError> {
+    let query = pushpool_store::FlowRunQuery {
+        work_pool_names: Some(vec![pool.name.clone()]),
+        sort: pushpool_core::filter::FlowRunSort::NextScheduledStartTimeAsc,
+        ..pushpool_store::FlowRunQuery::new(pushpool_core::filter::FlowRunFilter::state_types(
+            states,
+        ))
+    };
+    Ok(store
+        .list_flow_runs(&query)
+        .await?
+        .into_iter()
+        .filter(|r| queues::queue_of(r, pool, std::slice::from_ref(queue)).is_some())
+        .collect())
+}
+
+/// The body of `POST /work_queues/{id}/get_runs`: `limit`, `scheduled_before`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct QueueRunsBody {
+    #[serde(default)]
+    limit: RawNumber,
+    #[serde(default)]
+    scheduled_before: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    other: serde_json::Map<String, Value>,
+}
+
+/// `POST /work_queues/{id}/get_runs` (`prefect work-queue preview`): the queue's SCHEDULED
+/// runs whose next scheduled start time is at or before `scheduled_before`, soonest first,
+/// at most `limit`; none for a paused queue or pool (Prefect's query skips them). Unlike
+/// Prefect's, the poll marks nothing ready and the answer is not cut by concurrency slots
+/// (not enforced yet).
+pub(crate) async fn get_runs(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    FilterBody(body): FilterBody<QueueRunsBody>,
+) -> Result<axum::Json<Vec<pushpool_core::model::FlowRun>>, ApiError> {
+    super::filters::no_other_keys(&body.other)?;
+    let limit = super::filters::limit(&body.limit)?;
+    let (queue, pool) = by_id(&state, &id).await?;
+    if queue.is_paused || pool.is_paused {
+        return Ok(axum::Json(vec![]));
+    }
+    let runs = runs_of_queue(
+        state.store().as_ref(),
+        &pool,
+        &queue,
+        &[pushpool_core::state::StateType::Scheduled],
+    )
+    .await?
+    .into_iter()
+    .filter(|r| {
+        body.scheduled_before
+            .is_none_or(|b| r.next_scheduled_start_time.is_some_and(|t| t <= b))
+    })
+    .take(limit)
+    .collect();
+    Ok(axum::Json(runs))
+}
+
+/// The body of `POST /work_queues/{id}/concurrency_status`: `page` (from 1), `limit`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct QueueSlotsBody {
+    #[serde(default)]
+    page: RawNumber,
+    #[serde(default)]
+    limit: RawNumber,
+    #[serde(flatten)]
+    other: serde_json::Map<String, Value>,
+}
+
+/// `POST /work_queues/{id}/concurrency_status` (`prefect work-queue slots`): Prefect's
+/// `WorkQueueConcurrencyStatus`, the queue's PENDING and RUNNING runs by id, paged. The
+/// queue's `concurrency_limit` is reported, not enforced yet. 404 `Work queue not found.`
+/// (Prefect's).
+pub(crate) async fn concurrency_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    FilterBody(body): FilterBody<QueueSlotsBody>,
+) -> Result<axum::Json<Value>, ApiError> {
+    super::filters::no_other_keys(&body.other)?;
+    let page = match &body.page {
+        None | Some(Value::Null) => 1,
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|p| p >= 1) => {
+            usize::try_from(n.as_u64().unwrap_or(1)).unwrap_or(usize::MAX)
+        }
+        Some(_) => {
+            return Err(ApiError::Invalid(
+                "page: must be an integer greater than or equal to 1".into(),
+            ));
+        }
+    };
+    let limit = super::filters::limit(&body.limit)?;
+    let (queue, pool) = by_id(&state, &id).await.map_err(|e| match e {
+        ApiError::NotFound(_) => ApiError::NotFound("Work queue not found.".into()),
+        e => e,
+    })?;
+    let mut runs = runs_of_queue(
+        state.store().as_ref(),
+        &pool,
+        &queue,
+        &[
+            pushpool_core::state::StateType::Pending,
+            pushpool_core::state::StateType::Running,
+        ],
+    )
+    .await?;
+    runs.sort_by_key(|r| r.id.to_string());
+    let now = Utc::now();
+    let count = runs.len();
+    let listed: Vec<Value> = runs
+        .iter()
+        .skip((page - 1).saturating_mul(limit))
+        .take(limit)
+        .map(|r| slot_summary(r, now))
+        .collect();
+    Ok(axum::Json(json!({
+        "active_slots": count,
+        "concurrency_limit": queue.concurrency_limit,
+        "flow_runs": listed,
+        "count": count,
+        "limit": limit,
+        "pages": if limit > 0 { count.div_ceil(limit) } else { 0 },
+        "page": page,
+    })))
 }

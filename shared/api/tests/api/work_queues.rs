@@ -641,3 +641,117 @@ async fn pool_concurrency_status_counts_pending_and_running_runs_per_queue() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(detail(&body), "flow_run_limit: must be between 0 and 200");
 }
+
+#[tokio::test]
+async fn queue_get_runs_and_concurrency_status() {
+    let app = app();
+    create_process_pool(&app, "p").await;
+    let flow = create_flow(&app).await;
+    let (_, deployment) = send(
+        &app,
+        "POST",
+        "/api/deployments/",
+        Some(json!({"name": "d", "flow_id": flow["id"], "work_pool_name": "p", "work_queue_name": "fast"})),
+    )
+    .await;
+    let create_run = |body: Value| {
+        let app = app.clone();
+        let id = deployment["id"].as_str().unwrap().to_owned();
+        async move {
+            let (status, run) = send(
+                &app,
+                "POST",
+                &format!("/api/deployments/{id}/create_flow_run"),
+                Some(body),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "{run}");
+            run
+        }
+    };
+    let later = create_run(json!({"state": {"type": "SCHEDULED", "state_details": {"scheduled_time": "2030-01-02T00:00:00Z"}}})).await;
+    let sooner = create_run(json!({"state": {"type": "SCHEDULED", "state_details": {"scheduled_time": "2030-01-01T00:00:00Z"}}})).await;
+    let pending = create_run(json!({"state": {"type": "PENDING"}})).await;
+    let queue_id = sooner["work_queue_id"].as_str().unwrap().to_owned();
+    let runs_path = format!("/api/work_queues/{queue_id}/get_runs");
+    let ids = |body: &Value| -> Vec<Value> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].clone())
+            .collect()
+    };
+    let (status, body) = send(&app, "POST", &runs_path, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids(&body), [sooner["id"].clone(), later["id"].clone()]);
+    let (_, body) = send(
+        &app,
+        "POST",
+        &runs_path,
+        Some(json!({"scheduled_before": "2030-01-01T12:00:00Z", "limit": 5})),
+    )
+    .await;
+    assert_eq!(ids(&body), [sooner["id"].clone()]);
+    // The default queue has none of them.
+    let (_, pool) = send(&app, "GET", "/api/work_pools/p", None).await;
+    let (_, body) = send(
+        &app,
+        "POST",
+        &format!(
+            "/api/work_queues/{}/get_runs",
+            pool["default_queue_id"].as_str().unwrap()
+        ),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(body, json!([]));
+    // A paused queue gives none.
+    send(
+        &app,
+        "PATCH",
+        "/api/work_pools/p/queues/fast",
+        Some(json!({"is_paused": true})),
+    )
+    .await;
+    let (_, body) = send(&app, "POST", &runs_path, Some(json!({}))).await;
+    assert_eq!(body, json!([]));
+
+    let slots_path = format!("/api/work_queues/{queue_id}/concurrency_status");
+    let (status, body) = send(&app, "POST", &slots_path, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let summary = &body["flow_runs"][0];
+    assert_eq!(
+        body,
+        json!({
+            "active_slots": 1,
+            "concurrency_limit": null,
+            "flow_runs": [{
+                "id": pending["id"], "name": pending["name"], "state_type": "PENDING",
+                "state_name": "Pending", "start_time": null,
+                "state_timestamp": summary["state_timestamp"],
+                "time_in_current_state": summary["time_in_current_state"],
+            }],
+            "count": 1,
+            "limit": 200,
+            "pages": 1,
+            "page": 1,
+        })
+    );
+    let missing = format!(
+        "/api/work_queues/{}/concurrency_status",
+        uuid::Uuid::new_v4()
+    );
+    let (status, body) = send(&app, "POST", &missing, Some(json!({}))).await;
+    assert_eq!(
+        (status, detail(&body)),
+        (StatusCode::NOT_FOUND, "Work queue not found.")
+    );
+    let (status, body) = send(&app, "POST", &slots_path, Some(json!({"page": 0}))).await;
+    assert_eq!(
+        (status, detail(&body)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "page: must be an integer greater than or equal to 1"
+        )
+    );
+}
