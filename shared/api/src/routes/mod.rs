@@ -65,6 +65,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/work_pools/{name}/get_scheduled_flow_runs",
             post(work_pools::get_scheduled_flow_runs),
         )
+        .route("/work_queues/filter", post(work_queues::filter_all))
         .route(
             "/work_queues/{id}",
             get(work_queues::read_by_id)

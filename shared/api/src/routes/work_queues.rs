@@ -5,6 +5,7 @@
 //!   `GET|PATCH|DELETE /work_pools/{name}/queues/{queue_name}` (PATCH and DELETE: 204);
 //! - `GET|PATCH|DELETE /work_queues/{id}`, `GET /work_queues/{id}/status`,
 //!   `POST /work_queues/{id}/get_runs` (`prefect work-queue preview`),
+//!   `POST /work_queues/filter` (every pool's queues, `prefect work-queue ls` without `-p`),
 //!   `POST /work_queues/{id}/concurrency_status` (`prefect work-queue slots`).
 //!
 //! The rules (default queue, unique names within a pool, priorities) are in
@@ -546,4 +547,35 @@ pub(crate) async fn concurrency_status(
         "pages": if limit > 0 { count.div_ceil(limit) } else { 0 },
         "page": page,
     })))
+}
+
+/// `POST /work_queues/filter`: the queues of every pool by name (Prefect's order), filtered by
+/// `WorkQueueFilter`, `offset`/`limit`.
+pub(crate) async fn filter_all(
+    State(state): State<AppState>,
+    FilterBody(body): FilterBody<WorkQueuesBody>,
+) -> Result<axum::Json<Vec<Value>>, ApiError> {
+    let page = checked_page(&body.other, &body.offset, &body.limit)?;
+    let filter = body.work_queues.unwrap_or_default();
+    let store = state.store().as_ref();
+    let mut all = Vec::new();
+    for pool in store
+        .list_work_pools(pushpool_store::Page::default())
+        .await?
+    {
+        for queue in queues::pool_queues(store, &pool).await? {
+            if filter.matches(queue.id, &queue.name) {
+                all.push(response(&queue, &pool));
+            }
+        }
+    }
+    all.sort_by(|a, b| {
+        (a["name"].as_str(), a["id"].as_str()).cmp(&(b["name"].as_str(), b["id"].as_str()))
+    });
+    Ok(axum::Json(
+        all.into_iter()
+            .skip(page.offset)
+            .take(page.limit.unwrap_or(usize::MAX))
+            .collect(),
+    ))
 }

@@ -755,3 +755,39 @@ async fn queue_get_runs_and_concurrency_status() {
         )
     );
 }
+
+#[tokio::test]
+async fn every_pools_queues_by_name() {
+    let app = app();
+    create_process_pool(&app, "p").await;
+    create_process_pool(&app, "q").await;
+    create_queue(&app, "q", json!({"name": "alpha"})).await;
+    let (status, body) = send(&app, "POST", "/api/work_queues/filter", Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let listed: Vec<(Value, Value)> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| (q["name"].clone(), q["work_pool_name"].clone()))
+        .collect();
+    assert_eq!(listed[0], (json!("alpha"), json!("q")));
+    assert_eq!(listed.len(), 3);
+    let mut pools: Vec<Value> = listed[1..]
+        .iter()
+        .map(|(n, p)| {
+            assert_eq!(n, "default");
+            p.clone()
+        })
+        .collect();
+    pools.sort_by_key(|p| p.as_str().unwrap().to_owned());
+    assert_eq!(pools, [json!("p"), json!("q")]);
+    let (_, body) = send(
+        &app,
+        "POST",
+        "/api/work_queues/filter",
+        Some(json!({"work_queues": {"name": {"any_": ["alpha"]}}, "limit": 1})),
+    )
+    .await;
+    assert_eq!(body.as_array().unwrap().len(), 1);
+    assert_eq!(body[0]["work_pool_name"], "q");
+}
