@@ -791,3 +791,55 @@ async fn every_pools_queues_by_name() {
     assert_eq!(body.as_array().unwrap().len(), 1);
     assert_eq!(body[0]["work_pool_name"], "q");
 }
+
+#[tokio::test]
+async fn a_run_may_name_another_queue_of_its_deployments_pool() {
+    let app = app();
+    create_process_pool(&app, "p").await;
+    let flow = create_flow(&app).await;
+    let (_, deployment) = send(
+        &app,
+        "POST",
+        "/api/deployments/",
+        Some(json!({"name": "d", "flow_id": flow["id"], "work_pool_name": "p"})),
+    )
+    .await;
+    let (status, run) = send(
+        &app,
+        "POST",
+        &format!(
+            "/api/deployments/{}/create_flow_run",
+            deployment["id"].as_str().unwrap()
+        ),
+        Some(json!({"work_queue_name": "adhoc"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let (_, queue) = send(&app, "GET", "/api/work_pools/p/queues/adhoc", None).await;
+    assert_eq!(run["work_queue_id"], queue["id"]);
+    assert_eq!(run["work_queue_name"], "adhoc");
+
+    let (_, unpooled) = send(
+        &app,
+        "POST",
+        "/api/deployments/",
+        Some(json!({"name": "served", "flow_id": flow["id"]})),
+    )
+    .await;
+    let id = unpooled["id"].as_str().unwrap();
+    let (status, body) = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{id}/create_flow_run"),
+        Some(json!({"work_queue_name": "adhoc"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        detail(&body),
+        format!(
+            "Cannot create flow run in work queue adhoc because deployment {id} is not \
+             associated with a work pool. Please remove work_pool_name and try again."
+        )
+    );
+}
