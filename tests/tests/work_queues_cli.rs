@@ -86,6 +86,14 @@ async fn the_cli_manages_a_pools_work_queues() {
         ]
     );
 
+    // Every pool's queues (`/work_queues/filter`): name, pool, id.
+    let everywhere = prefect(api, d, &["work-queue", "ls"]).await.ok();
+    assert_eq!(
+        rows(&everywhere.stdout)[0],
+        ("high".into(), "p".into(), id.clone()),
+        "{}",
+        everywhere.stdout
+    );
     let inspected = prefect(api, d, &["work-queue", "inspect", "high", "-p", "p"])
         .await
         .ok();
