@@ -123,7 +123,7 @@ pub async fn create_queue(
             .enumerate()
             .find(|(i, p)| (*i as i64) + 1 != **p)
             .map_or_else(
-                || taken.last().copied().unwrap_or(0) + 1,
+                || taken.last().copied().unwrap_or(0).saturating_add(1),
                 |(i, _)| i as i64 + 1,
             )
     });
@@ -240,7 +240,7 @@ async fn shift_priorities(
     let mut last = 0;
     for q in &mut others {
         if q.priority <= last {
-            last += 1;
+            last = last.saturating_add(1);
             q.priority = last;
         } else {
             last = q.priority;

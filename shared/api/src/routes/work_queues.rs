@@ -132,9 +132,15 @@ fn check_limit(limit: Option<i64>) -> Result<(), ApiError> {
     }
 }
 
+/// The largest priority: Prefect stores it in an `INTEGER` column (32 bits on PostgreSQL).
+const MAX_PRIORITY: i64 = i32::MAX as i64;
+
 fn check_priority(priority: Option<i64>) -> Result<(), ApiError> {
     match priority {
         Some(p) if p < 1 => Err(ApiError::Invalid("priority: must be greater than 0".into())),
+        Some(p) if p > MAX_PRIORITY => Err(ApiError::Invalid(format!(
+            "priority: must be less than or equal to {MAX_PRIORITY}"
+        ))),
         _ => Ok(()),
     }
 }

@@ -351,6 +351,10 @@ async fn bad_queue_bodies_are_422_naming_the_field() {
             "priority: must be greater than 0",
         ),
         (
+            json!({"name": "q", "priority": 2_147_483_648_i64}),
+            "priority: must be less than or equal to 2147483647",
+        ),
+        (
             json!({"name": "q", "concurrency_limit": -1}),
             "concurrency_limit: must be greater than or equal to 0",
         ),
