@@ -216,9 +216,27 @@ impl DynamoStore {
 
     /// Lists documents in the order of their listing key, paged.
     async fn list_docs<T: DeserializeOwned>(&self, kind: Kind, page: Page) -> Result<Vec<T>> {
+        self.list_docs_from(kind, None, page).await
+    }
+
+    /// [`Self::list_docs`], only those whose listing key starts with `prefix` when given
+    /// (one `begins_with` query: the work queues of one pool).
+    async fn list_docs_from<T: DeserializeOwned>(
+        &self,
+        kind: Kind,
+        prefix: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<T>> {
         let partition = kind.uniques.first().copied().unwrap_or("UNIQUE");
         let mut expr = Expr::default();
-        let key_condition = format!("{} = {}", expr.name(PK), expr.value(s(partition)));
+        let mut key_condition = format!("{} = {}", expr.name(PK), expr.value(s(partition)));
+        if let Some(prefix) = prefix {
+            key_condition = format!(
+                "{key_condition} AND begins_with({}, {})",
+                expr.name(SK),
+                expr.value(s(prefix))
+            );
+        }
         let projection = Some(expr.name(ID));
         let query = Query {
             key_condition,
@@ -425,7 +443,11 @@ impl Store for DynamoStore {
     }
 
     async fn list_work_queues(&self, work_pool_id: Option<Uuid>) -> Result<Vec<WorkQueue>> {
-        let queues: Vec<WorkQueue> = self.list_docs(WORK_QUEUE, Page::default()).await?;
+        // A queue's listing key is `<pool id>#<name>` (ids hold no `#` to escape).
+        let prefix = work_pool_id.map(|p| format!("{p}#"));
+        let queues: Vec<WorkQueue> = self
+            .list_docs_from(WORK_QUEUE, prefix.as_deref(), Page::default())
+            .await?;
         Ok(queues
             .into_iter()
             .filter(|q| work_pool_id.is_none_or(|p| q.work_pool_id == p))
