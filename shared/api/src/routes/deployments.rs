@@ -388,6 +388,10 @@ pub(crate) async fn create_flow_run(
     OptionalJson(body): OptionalJson<DeploymentFlowRunCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = parse_id("id", &id)?;
+    if let Some(queue) = &body.work_queue_name {
+        // It may name a queue to create: a name the queue routes can address.
+        crate::names::check("work_queue_name", queue, crate::names::Rule::Name)?;
+    }
     let (run, created) = state
         .service
         .create_flow_run_from_deployment(id, body)

@@ -823,6 +823,21 @@ async fn a_run_may_name_another_queue_of_its_deployments_pool() {
     assert_eq!(run["work_queue_id"], queue["id"]);
     assert_eq!(run["work_queue_name"], "adhoc");
 
+    let (status, body) = send(
+        &app,
+        "POST",
+        &format!(
+            "/api/deployments/{}/create_flow_run",
+            deployment["id"].as_str().unwrap()
+        ),
+        Some(json!({"work_queue_name": "a/b"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        detail(&body),
+        "work_queue_name: \"a/b\" contains the character '/', which names cannot contain (none of / % & > <)"
+    );
     let (_, unpooled) = send(
         &app,
         "POST",
