@@ -974,6 +974,53 @@ impl WorkPoolFilter {
     }
 }
 
+/// Prefect's `WorkQueueFilterName`: `any_` (exact names) and `startswith_` (a name starting
+/// with any of them, case-insensitively; Prefect's `ILIKE 'x%'`, where pushpool takes `%`
+/// and `_` in the prefix literally).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkQueueFilterName {
+    /// Exact names to include.
+    #[serde(default)]
+    pub any_: Option<Vec<String>>,
+    /// Case-insensitive prefixes.
+    #[serde(default)]
+    pub startswith_: Option<Vec<String>>,
+}
+
+/// Prefect's `WorkQueueFilter` (`operator`, `id.any_`, `name.any_`/`name.startswith_`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkQueueFilter {
+    /// How the criteria combine.
+    #[serde(default)]
+    pub operator: Operator,
+    /// `WorkQueue.id`.
+    #[serde(default)]
+    pub id: Option<AnyOf<Uuid>>,
+    /// `WorkQueue.name`.
+    #[serde(default)]
+    pub name: Option<WorkQueueFilterName>,
+}
+
+impl WorkQueueFilter {
+    /// Whether the queue `(id, name)` passes.
+    pub fn matches(&self, id: Uuid, name: &str) -> bool {
+        let mut c = Criteria::default();
+        c.push(sub(self.id.as_ref().map(|f| f.eval(Some(&id)))));
+        c.push(sub(self.name.as_ref().map(|f| {
+            let mut n = Criteria::default();
+            n.push(f.any_.as_ref().map(|l| l.iter().any(|x| x == name)));
+            n.push(f.startswith_.as_ref().map(|l| {
+                let lower = name.to_lowercase();
+                l.iter().any(|p| lower.starts_with(&p.to_lowercase()))
+            }));
+            n.combine(Operator::And)
+        })));
+        c.combine(self.operator).unwrap_or(true)
+    }
+}
+
 fn not_anonymous() -> Option<BoolEq> {
     Some(BoolEq { eq_: Some(false) })
 }

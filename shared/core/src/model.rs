@@ -77,6 +77,37 @@ impl WorkPool {
     }
 }
 
+/// A work queue of a work pool, as stored (Prefect's `WorkQueue`; the response adds
+/// `filter`, `status`, `work_pool_name` and `active_slots`, see the API's queue routes).
+///
+/// Each pool has a `default` queue made with it (its id is the pool's `default_queue_id`);
+/// names are unique within a pool; priorities are unique positive integers within a pool,
+/// 1 the highest (Prefect's `models.workers.bulk_update_work_queue_priorities`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkQueue {
+    /// Id.
+    pub id: Uuid,
+    /// Created at.
+    pub created: DateTime<Utc>,
+    /// Updated at.
+    pub updated: DateTime<Utc>,
+    /// Name, unique within the pool.
+    pub name: String,
+    /// Description (`""` by default, as Prefect's `WorkQueueCreate`).
+    pub description: Option<String>,
+    /// A paused queue's runs wait (they stay SCHEDULED and are not submitted).
+    pub is_paused: bool,
+    /// Concurrency limit: stored and returned, not enforced yet.
+    pub concurrency_limit: Option<i64>,
+    /// Priority within the pool: 1 is the highest.
+    pub priority: i64,
+    /// The pool.
+    pub work_pool_id: Uuid,
+    /// When a worker last polled it (push pools have no workers: `null` unless a client
+    /// sets it).
+    pub last_polled: Option<DateTime<Utc>>,
+}
+
 /// A block type (`GET /block_types/slug/{slug}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockType {

@@ -127,6 +127,10 @@ pub struct DeploymentFlowRunCreate {
     /// Retries.
     #[serde(default)]
     pub empirical_policy: Option<EmpiricalPolicy>,
+    /// A queue of the deployment's pool to run in instead of the deployment's (created when
+    /// the pool lacks it, as Prefect does); 400 for a deployment without a pool.
+    #[serde(default)]
+    pub work_queue_name: Option<String>,
 }
 
 /// Prefect's `FlowRunUpdate` (`PATCH /flow_runs/{id}`): each field given replaces the run's.
@@ -385,6 +389,15 @@ impl Service {
             check_empirical_policy(policy)?;
         }
         let deployment = self.store().read_deployment(deployment_id).await?;
+        if let Some(queue) = &body.work_queue_name {
+            if deployment.work_pool_name.is_none() {
+                return Err(UseCaseError::BadRequest(format!(
+                    "Cannot create flow run in work queue {queue} because deployment \
+                     {deployment_id} is not associated with a work pool. Please remove \
+                     work_pool_name and try again."
+                )));
+            }
+        }
         let job_variables = body.job_variables.unwrap_or_default();
         let pool = self
             .check_run_job_variables(&deployment, &job_variables)
@@ -423,8 +436,19 @@ impl Service {
         );
         run.deployment_id = Some(deployment.id);
         run.deployment_version = deployment.version.clone();
-        run.work_queue_id = pool.as_ref().map(|p| p.default_queue_id);
         run.work_queue_name = deployment.work_queue_name.clone();
+        if let Some(p) = &pool {
+            // The queue named by the request, else the deployment's (made if it was deleted
+            // since, as Prefect's `create_flow_run_from_deployment` does for a named queue).
+            let name = body
+                .work_queue_name
+                .as_deref()
+                .or(deployment.work_queue_name.as_deref())
+                .unwrap_or(crate::queues::DEFAULT_QUEUE_NAME);
+            let queue = crate::queues::queue_for_deployment(self.store().as_ref(), p, name).await?;
+            run.work_queue_id = Some(queue.id);
+            run.work_queue_name = Some(queue.name);
+        }
         run.parameters = parameters;
         run.idempotency_key = body.idempotency_key;
         run.context = body.context.unwrap_or_default();

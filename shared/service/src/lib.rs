@@ -28,6 +28,7 @@ pub mod flow_runs;
 mod job;
 mod leases;
 pub mod queries;
+pub mod queues;
 pub mod schedules;
 mod service;
 mod task_runs;

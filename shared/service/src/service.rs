@@ -366,6 +366,74 @@ impl Service {
         }
     }
 
+    /// Whether the run's work queue is paused (a queue deleted since: not paused). One read:
+    /// the queue by id, or by name for a run in the default queue (see
+    /// [`crate::queues::queue_of`]).
+    async fn queue_is_paused(&self, run: &FlowRun, pool: &WorkPool) -> Result<bool, ServiceError> {
+        let read = match run.work_queue_id {
+            Some(id) if id != pool.default_queue_id => self.store.read_work_queue(id).await,
+            _ => {
+                let name = run
+                    .work_queue_name
+                    .as_deref()
+                    .unwrap_or(crate::queues::DEFAULT_QUEUE_NAME);
+                self.store.read_work_queue_by_name(pool.id, name).await
+            }
+        };
+        match read {
+            Ok(q) => Ok(q.is_paused),
+            Err(StoreError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `due` (oldest first) reordered by the priority of each run's work queue, 1 first
+    /// (stable: oldest first within a priority; runs without a known queue last). Priorities
+    /// are per pool, and so are slots: runs of different pools interleave by number, which
+    /// changes nothing for any one pool. This is the order the reconciler submits in, so that
+    /// when slots are short the higher-priority queues' runs take them first.
+    ///
+    /// # Errors
+    /// Store failures (reading the pools and queues: two listings per tick).
+    pub async fn by_queue_priority(
+        &self,
+        mut due: Vec<FlowRun>,
+    ) -> Result<Vec<FlowRun>, ServiceError> {
+        if due.len() < 2 {
+            return Ok(due);
+        }
+        let pools: std::collections::HashMap<String, WorkPool> = self
+            .store
+            .list_work_pools(pushpool_store::Page::default())
+            .await?
+            .into_iter()
+            .map(|p| (p.name.clone(), p))
+            .collect();
+        let mut queues: std::collections::HashMap<Uuid, Vec<pushpool_core::model::WorkQueue>> =
+            std::collections::HashMap::new();
+        for q in self.store.list_work_queues(None).await? {
+            queues.entry(q.work_pool_id).or_default().push(q);
+        }
+        let priority = |run: &FlowRun| -> i64 {
+            run.work_pool_name
+                .as_ref()
+                .and_then(|n| pools.get(n))
+                .and_then(|p| {
+                    let of_pool = queues.get(&p.id).map_or(&[][..], Vec::as_slice);
+                    crate::queues::queue_of(run, p, of_pool)
+                        .map(|q| q.priority)
+                        // The default queue of a pool stored before queues were modelled.
+                        .or_else(|| {
+                            (run.work_queue_name.as_deref().unwrap_or("default") == "default")
+                                .then_some(1)
+                        })
+                })
+                .unwrap_or(i64::MAX)
+        };
+        due.sort_by_cached_key(priority);
+        Ok(due)
+    }
+
     async fn deployment_of(&self, run: &FlowRun) -> Result<Option<Deployment>, ServiceError> {
         let Some(id) = run.deployment_id else {
             return Ok(None);
@@ -582,6 +650,10 @@ impl Service {
         }
         if pool.is_paused {
             return Ok(Outcome::Skipped("work pool is paused".into()));
+        }
+        if self.queue_is_paused(&run, &pool).await? {
+            // It stays SCHEDULED; the reconciler's next tick after a resume submits it.
+            return Ok(Outcome::Skipped("work queue is paused".into()));
         }
         if self.previous_job_is_running(&run, &pool).await? {
             // An in-process retry (RetryFailedFlows' AwaitingRetry): the engine of the
@@ -906,7 +978,8 @@ impl Service {
             Ok(marked) => acted += marked,
             Err(e) => warn!(error = %e, "marking late runs failed"),
         }
-        for run in self.store.list_due_flow_runs(now, 500).await? {
+        let due = self.store.list_due_flow_runs(now, 500).await?;
+        for run in self.by_queue_priority(due).await? {
             match self.submit(run, now).await {
                 Ok(Outcome::Submitted(_) | Outcome::Finished(_)) => acted += 1,
                 Ok(_) => {}

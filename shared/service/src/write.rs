@@ -419,6 +419,40 @@ mod tests {
                 ) -> pushpool_store::Result<Vec<pushpool_core::model::Variable>> {
                     self.inner.list_variables(p).await
                 }
+                async fn create_work_queue(
+                    &self,
+                    q: &pushpool_core::model::WorkQueue,
+                ) -> pushpool_store::Result<()> {
+                    self.inner.create_work_queue(q).await
+                }
+                async fn read_work_queue(
+                    &self,
+                    i: Uuid,
+                ) -> pushpool_store::Result<pushpool_core::model::WorkQueue> {
+                    self.inner.read_work_queue(i).await
+                }
+                async fn read_work_queue_by_name(
+                    &self,
+                    p: Uuid,
+                    n: &str,
+                ) -> pushpool_store::Result<pushpool_core::model::WorkQueue> {
+                    self.inner.read_work_queue_by_name(p, n).await
+                }
+                async fn update_work_queue(
+                    &self,
+                    q: &pushpool_core::model::WorkQueue,
+                ) -> pushpool_store::Result<()> {
+                    self.inner.update_work_queue(q).await
+                }
+                async fn delete_work_queue(&self, i: Uuid) -> pushpool_store::Result<()> {
+                    self.inner.delete_work_queue(i).await
+                }
+                async fn list_work_queues(
+                    &self,
+                    p: Option<Uuid>,
+                ) -> pushpool_store::Result<Vec<pushpool_core::model::WorkQueue>> {
+                    self.inner.list_work_queues(p).await
+                }
                 async fn try_acquire_lease(
                     &self,
                     k: &str,

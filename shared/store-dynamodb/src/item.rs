@@ -112,6 +112,12 @@ pub(crate) const WORK_POOL: Kind = Kind {
     label: "work_pool",
     uniques: &["UNIQUE#WORKPOOL"],
 };
+/// Work queues: unique (work pool id, name).
+pub(crate) const WORK_QUEUE: Kind = Kind {
+    tag: "WORKQUEUE",
+    label: "work_queue",
+    uniques: &["UNIQUE#WORKQUEUE"],
+};
 /// Artifacts: keyed by id (no unique name; collections share a key).
 pub(crate) const ARTIFACT: Kind = Kind {
     tag: "ARTIFACT",

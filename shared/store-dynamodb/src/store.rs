@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pushpool_core::model::{
     ApiKey, Artifact, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable,
-    WorkPool,
+    WorkPool, WorkQueue,
 };
 use pushpool_core::state::State;
 use pushpool_core::task_run::TaskRun;
@@ -23,8 +23,8 @@ use crate::DynamoStore;
 use crate::error::DynamoError;
 use crate::item::{
     API_KEY, ARTIFACT, BLOCK_DOCUMENT, BLOCK_SCHEMA, BLOCK_TYPE, BODY, CREATED, Cond, DEPLOYMENT,
-    Expr, FLOW, ID, Item, Kind, PK, SK, VARIABLE, WORK_POOL, composite, decode, encode, escape,
-    iso, opt_str, req_str, req_uuid, resource_key, s, unique_attr, unique_key,
+    Expr, FLOW, ID, Item, Kind, PK, SK, VARIABLE, WORK_POOL, WORK_QUEUE, composite, decode, encode,
+    escape, iso, opt_str, req_str, req_uuid, resource_key, s, unique_attr, unique_key,
 };
 use crate::ops::{MAX_ATTEMPTS, Query, Tx, backoff, key_string};
 
@@ -216,9 +216,27 @@ impl DynamoStore {
 
     /// Lists documents in the order of their listing key, paged.
     async fn list_docs<T: DeserializeOwned>(&self, kind: Kind, page: Page) -> Result<Vec<T>> {
+        self.list_docs_from(kind, None, page).await
+    }
+
+    /// [`Self::list_docs`], only those whose listing key starts with `prefix` when given
+    /// (one `begins_with` query: the work queues of one pool).
+    async fn list_docs_from<T: DeserializeOwned>(
+        &self,
+        kind: Kind,
+        prefix: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<T>> {
         let partition = kind.uniques.first().copied().unwrap_or("UNIQUE");
         let mut expr = Expr::default();
-        let key_condition = format!("{} = {}", expr.name(PK), expr.value(s(partition)));
+        let mut key_condition = format!("{} = {}", expr.name(PK), expr.value(s(partition)));
+        if let Some(prefix) = prefix {
+            key_condition = format!(
+                "{key_condition} AND begins_with({}, {})",
+                expr.name(SK),
+                expr.value(s(prefix))
+            );
+        }
         let projection = Some(expr.name(ID));
         let query = Query {
             key_condition,
@@ -291,6 +309,15 @@ fn work_pool_doc(pool: &WorkPool) -> Result<Doc, DynamoError> {
         pool.created,
         pool,
     )
+}
+
+fn work_queue_key(work_pool_id: Uuid, name: &str) -> String {
+    composite(&[&work_pool_id.to_string(), name])
+}
+
+fn work_queue_doc(q: &WorkQueue) -> Result<Doc, DynamoError> {
+    let key = work_queue_key(q.work_pool_id, &q.name);
+    Doc::new(WORK_QUEUE, q.id, vec![key], q.created, q)
 }
 
 /// An artifact's unique key is its id: the listing partition then holds every artifact.
@@ -377,6 +404,54 @@ impl Store for DynamoStore {
 
     async fn list_work_pools(&self, page: Page) -> Result<Vec<WorkPool>> {
         self.list_docs(WORK_POOL, page).await
+    }
+
+    async fn create_work_queue(&self, queue: &WorkQueue) -> Result<()> {
+        self.insert_doc(
+            work_queue_doc(queue)?,
+            &[format!(
+                "A work queue with the name '{}' already exists in this work pool.",
+                queue.name
+            )],
+        )
+        .await
+    }
+
+    async fn read_work_queue(&self, id: Uuid) -> Result<WorkQueue> {
+        self.get_doc(WORK_QUEUE, id, "Work queue not found".into())
+            .await
+    }
+
+    async fn read_work_queue_by_name(&self, work_pool_id: Uuid, name: &str) -> Result<WorkQueue> {
+        self.get_doc_by_key(
+            WORK_QUEUE,
+            0,
+            &work_queue_key(work_pool_id, name),
+            "Work queue not found".into(),
+        )
+        .await
+    }
+
+    async fn update_work_queue(&self, queue: &WorkQueue) -> Result<()> {
+        self.update_doc(work_queue_doc(queue)?, "Work queue not found".into())
+            .await
+    }
+
+    async fn delete_work_queue(&self, id: Uuid) -> Result<()> {
+        self.delete_doc(WORK_QUEUE, id, "Work queue not found".into())
+            .await
+    }
+
+    async fn list_work_queues(&self, work_pool_id: Option<Uuid>) -> Result<Vec<WorkQueue>> {
+        // A queue's listing key is `<pool id>#<name>` (ids hold no `#` to escape).
+        let prefix = work_pool_id.map(|p| format!("{p}#"));
+        let queues: Vec<WorkQueue> = self
+            .list_docs_from(WORK_QUEUE, prefix.as_deref(), Page::default())
+            .await?;
+        Ok(queues
+            .into_iter()
+            .filter(|q| work_pool_id.is_none_or(|p| q.work_pool_id == p))
+            .collect())
     }
 
     async fn create_block_type(&self, block_type: &BlockType) -> Result<()> {

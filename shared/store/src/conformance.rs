@@ -402,6 +402,98 @@ pub async fn variables_crud(store: DynStore) {
     );
 }
 
+/// Work queues: names unique within a pool (the same name in another pool is fine), read by
+/// id and by (pool, name), a rename moves the unique name, delete, listing by pool.
+pub async fn work_queues_crud(store: DynStore) {
+    use pushpool_core::model::WorkQueue;
+    let (p1, p2) = (Uuid::new_v4(), Uuid::new_v4());
+    let t = chrono::DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let queue = |pool: Uuid, name: &str, priority: i64| WorkQueue {
+        id: Uuid::new_v4(),
+        created: t,
+        updated: t,
+        name: name.into(),
+        description: Some(String::new()),
+        is_paused: false,
+        concurrency_limit: None,
+        priority,
+        work_pool_id: pool,
+        last_polled: None,
+    };
+    let d1 = queue(p1, "default", 1);
+    let hi = queue(p1, "high#1", 2);
+    let d2 = queue(p2, "default", 1);
+    for q in [&d1, &hi, &d2] {
+        store.create_work_queue(q).await.unwrap();
+    }
+    assert!(matches!(
+        store.create_work_queue(&queue(p1, "default", 3)).await,
+        Err(StoreError::Conflict(m)) if m == "A work queue with the name 'default' already exists in this work pool."
+    ));
+    assert_eq!(store.read_work_queue(hi.id).await.unwrap(), hi);
+    assert_eq!(
+        store.read_work_queue_by_name(p2, "default").await.unwrap(),
+        d2
+    );
+    assert_eq!(
+        store.read_work_queue_by_name(p1, "high#1").await.unwrap(),
+        hi
+    );
+    assert!(matches!(
+        store.read_work_queue_by_name(p2, "high#1").await,
+        Err(StoreError::NotFound(m)) if m == "Work queue not found"
+    ));
+    let ids = |mut v: Vec<WorkQueue>| -> Vec<Uuid> {
+        v.sort_by_key(|q| (q.work_pool_id == p2, q.priority));
+        v.into_iter().map(|q| q.id).collect()
+    };
+    assert_eq!(
+        ids(store.list_work_queues(Some(p1)).await.unwrap()),
+        [d1.id, hi.id]
+    );
+    assert_eq!(
+        ids(store.list_work_queues(None).await.unwrap()),
+        [d1.id, hi.id, d2.id]
+    );
+    let mut renamed = hi.clone();
+    renamed.name = "low".into();
+    renamed.is_paused = true;
+    renamed.concurrency_limit = Some(3);
+    store.update_work_queue(&renamed).await.unwrap();
+    assert_eq!(
+        store.read_work_queue_by_name(p1, "low").await.unwrap(),
+        renamed
+    );
+    assert!(matches!(
+        store.read_work_queue_by_name(p1, "high#1").await,
+        Err(StoreError::NotFound(_))
+    ));
+    let mut clash = renamed.clone();
+    clash.name = "default".into();
+    assert!(matches!(
+        store.update_work_queue(&clash).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.read_work_queue(hi.id).await.unwrap(), renamed);
+    store.delete_work_queue(hi.id).await.unwrap();
+    assert!(matches!(
+        store.delete_work_queue(hi.id).await,
+        Err(StoreError::NotFound(m)) if m == "Work queue not found"
+    ));
+    assert!(matches!(
+        store.update_work_queue(&renamed).await,
+        Err(StoreError::NotFound(m)) if m == "Work queue not found"
+    ));
+    // The name is free again.
+    store
+        .create_work_queue(&queue(p1, "high#1", 2))
+        .await
+        .unwrap();
+    assert_eq!(store.list_work_queues(Some(p1)).await.unwrap().len(), 2);
+}
+
 /// Artifacts: create, read, replace, delete and list; `data` round-trips as written.
 pub async fn artifacts_crud(store: DynStore) {
     let artifact = |key: Option<&str>| pushpool_core::model::Artifact {
@@ -1518,7 +1610,7 @@ macro_rules! store_conformance_tests {
                 task_run_idempotent_create, task_run_conditional_writes, task_run_listing,
                 subflow_runs_by_parent_task_run, transaction_all_or_nothing,
                 counter_bound_under_concurrency, variables_crud, artifacts_crud,
-                oversized_runs_are_refused_whole, leases, schedule_marks);
+                oversized_runs_are_refused_whole, leases, schedule_marks, work_queues_crud);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {

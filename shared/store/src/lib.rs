@@ -39,7 +39,7 @@ use async_trait::async_trait;
 use pushpool_core::filter::{FlowRunFilter, FlowRunSort};
 use pushpool_core::model::{
     ApiKey, Artifact, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable,
-    WorkPool,
+    WorkPool, WorkQueue,
 };
 use pushpool_core::state::{State, StateType};
 use pushpool_core::task_run::TaskRun;
@@ -353,6 +353,21 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_work_pool(&self, name: &str) -> Result<()>;
     /// Lists pools by name.
     async fn list_work_pools(&self, page: Page) -> Result<Vec<WorkPool>>;
+
+    /// Creates a work queue; `Conflict` when its pool already has a queue of that name.
+    async fn create_work_queue(&self, queue: &WorkQueue) -> Result<()>;
+    /// Reads a work queue by id; `NotFound("Work queue not found")`.
+    async fn read_work_queue(&self, id: Uuid) -> Result<WorkQueue>;
+    /// Reads the queue `name` of pool `work_pool_id`; `NotFound("Work queue not found")`.
+    async fn read_work_queue_by_name(&self, work_pool_id: Uuid, name: &str) -> Result<WorkQueue>;
+    /// Replaces a work queue (matched by id; a rename moves its unique name);
+    /// `NotFound("Work queue not found")`, `Conflict` when the new name is taken in the pool.
+    async fn update_work_queue(&self, queue: &WorkQueue) -> Result<()>;
+    /// Deletes a work queue; `NotFound("Work queue not found")`.
+    async fn delete_work_queue(&self, id: Uuid) -> Result<()>;
+    /// The queues of pool `work_pool_id` (every pool's when `None`), in no particular order
+    /// (callers sort by priority): a small collection, read whole.
+    async fn list_work_queues(&self, work_pool_id: Option<Uuid>) -> Result<Vec<WorkQueue>>;
 
     /// Creates a block type; `Conflict` when the slug exists.
     async fn create_block_type(&self, block_type: &BlockType) -> Result<()>;

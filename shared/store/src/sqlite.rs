@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use pushpool_core::model::{
     ApiKey, Artifact, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable,
-    WorkPool,
+    WorkPool, WorkQueue,
 };
 use pushpool_core::state::State;
 use pushpool_core::task_run::TaskRun;
@@ -591,6 +591,65 @@ impl Store for SqliteStore {
 
     async fn list_work_pools(&self, page: Page) -> Result<Vec<WorkPool>> {
         self.list_docs("work_pool", page).await
+    }
+
+    async fn create_work_queue(&self, queue: &WorkQueue) -> Result<()> {
+        self.insert_doc(
+            "work_queue",
+            queue.id,
+            Some(queue.work_pool_id.to_string()),
+            Some(queue.name.clone()),
+            queue,
+            format!(
+                "A work queue with the name '{}' already exists in this work pool.",
+                queue.name
+            ),
+        )
+        .await
+    }
+
+    async fn read_work_queue(&self, id: Uuid) -> Result<WorkQueue> {
+        self.get_by_id("work_queue", id, "Work queue not found".into())
+            .await
+    }
+
+    async fn read_work_queue_by_name(&self, work_pool_id: Uuid, name: &str) -> Result<WorkQueue> {
+        self.get_doc(
+            "SELECT body FROM documents WHERE kind = 'work_queue' AND key1 = ?1 AND key2 = ?2",
+            vec![work_pool_id.to_string(), name.into()],
+            "Work queue not found".into(),
+        )
+        .await
+    }
+
+    async fn update_work_queue(&self, queue: &WorkQueue) -> Result<()> {
+        self.update_doc(
+            "work_queue",
+            queue.id,
+            Some(queue.work_pool_id.to_string()),
+            Some(queue.name.clone()),
+            queue,
+            "Work queue not found".into(),
+        )
+        .await
+    }
+
+    async fn delete_work_queue(&self, id: Uuid) -> Result<()> {
+        self.delete_doc(
+            "work_queue",
+            "id",
+            id.to_string(),
+            "Work queue not found".into(),
+        )
+        .await
+    }
+
+    async fn list_work_queues(&self, work_pool_id: Option<Uuid>) -> Result<Vec<WorkQueue>> {
+        let queues: Vec<WorkQueue> = self.list_docs("work_queue", Page::default()).await?;
+        Ok(queues
+            .into_iter()
+            .filter(|q| work_pool_id.is_none_or(|p| q.work_pool_id == p))
+            .collect())
     }
 
     async fn create_block_type(&self, block_type: &BlockType) -> Result<()> {

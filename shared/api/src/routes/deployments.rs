@@ -153,6 +153,10 @@ pub(crate) async fn create(
         }
         None => None,
     };
+    let queue_name = body
+        .work_queue_name
+        .clone()
+        .unwrap_or_else(|| pushpool_service::queues::DEFAULT_QUEUE_NAME.into());
     let mut labels = body.labels.unwrap_or_default();
     labels.insert("prefect.flow.id".into(), Value::String(flow.id.to_string()));
     let now = Utc::now();
@@ -175,8 +179,20 @@ pub(crate) async fn create(
         parameters: body.parameters.unwrap_or_default(),
         tags: body.tags,
         labels,
-        work_queue_name: Some(body.work_queue_name.unwrap_or_else(|| "default".into())),
-        work_queue_id: pool.as_ref().map(|p| p.default_queue_id),
+        work_queue_name: Some(queue_name.clone()),
+        work_queue_id: match &pool {
+            // As Prefect's `create_deployment`: a queue the pool does not have is created.
+            Some(p) => Some(
+                pushpool_service::queues::queue_for_deployment(
+                    state.store().as_ref(),
+                    p,
+                    &queue_name,
+                )
+                .await?
+                .id,
+            ),
+            None => None,
+        },
         last_polled: None,
         parameter_openapi_schema: body.parameter_openapi_schema,
         path: body.path,
@@ -289,7 +305,19 @@ pub(crate) async fn update(
     if let Some(name) = d.work_pool_name.clone() {
         let pool = pool_named(&state, &name).await?;
         validate_job_variables(&state, &pool, &d.job_variables)?;
-        d.work_queue_id = Some(pool.default_queue_id);
+        // As Prefect's `update_deployment`: a queue the pool does not have is created.
+        let queue_name = d
+            .work_queue_name
+            .clone()
+            .unwrap_or_else(|| pushpool_service::queues::DEFAULT_QUEUE_NAME.into());
+        let queue = pushpool_service::queues::queue_for_deployment(
+            state.store().as_ref(),
+            &pool,
+            &queue_name,
+        )
+        .await?;
+        d.work_queue_name = Some(queue.name);
+        d.work_queue_id = Some(queue.id);
     }
     d.updated = now;
     state.store().update_deployment(&d).await?;
@@ -360,6 +388,10 @@ pub(crate) async fn create_flow_run(
     OptionalJson(body): OptionalJson<DeploymentFlowRunCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = parse_id("id", &id)?;
+    if let Some(queue) = &body.work_queue_name {
+        // It may name a queue to create: a name the queue routes can address.
+        crate::names::check("work_queue_name", queue, crate::names::Rule::Name)?;
+    }
     let (run, created) = state
         .service
         .create_flow_run_from_deployment(id, body)

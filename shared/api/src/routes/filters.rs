@@ -14,8 +14,11 @@
 //!   `page` an integer ≥ 1; anything else (a fraction, a string, a number past 2^63 - 1) is a
 //!   422 naming the key.
 //! - Criteria whose data pushpool does not hold yet are refused with a 422 that says so:
-//!   `task_runs` (task runs are not filterable yet), `work_pool_queues` (work queues other
-//!   than each pool's default are not modelled yet).
+//!   `task_runs` (task runs are not filterable yet), `work_pool_queues` (Prefect joins runs
+//!   and deployments to their queue by `work_queue_id`; runs stored before queues were
+//!   modelled carry the default queue's id whatever their queue's name, so this join is not
+//!   made yet: `work_queue_name` criteria of `flow_runs` and `deployments` are the way to
+//!   select by queue). `POST /work_pools/{name}/queues/filter` takes `WorkQueueFilter`.
 
 use axum::extract::{FromRequest, Request};
 use pushpool_core::filter::{
@@ -201,7 +204,7 @@ fn refuse(present: bool, path: &str, why: &str) -> Result<(), ApiError> {
 }
 
 const NO_TASK_RUNS: &str = "filtering by task runs is not supported by pushpool yet";
-const NO_QUEUES: &str = "filtering by work queues is not supported by pushpool yet (each pool has one queue, `default`)";
+const NO_QUEUES: &str = "filtering by work queues is not supported by pushpool yet; filter by `work_queue_name` in `flow_runs` or `deployments` instead";
 
 /// A body of one of the flow run, flow and deployment routes: the related filters, a sort,
 /// and the paging keys its route takes.

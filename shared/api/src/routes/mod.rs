@@ -12,6 +12,7 @@ mod runner;
 mod task_runs;
 mod variables;
 mod work_pools;
+mod work_queues;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -45,7 +46,38 @@ pub(crate) fn routes() -> Router<AppState> {
             "/work_pools/{name}/workers/filter",
             post(work_pools::workers_filter),
         )
-        .route("/work_queues/{id}", get(work_pools::read_work_queue))
+        .route("/work_pools/{name}/queues", post(work_queues::create))
+        .route(
+            "/work_pools/{name}/queues/filter",
+            post(work_queues::filter),
+        )
+        .route(
+            "/work_pools/{name}/queues/{queue_name}",
+            get(work_queues::read)
+                .patch(work_queues::update)
+                .delete(work_queues::delete),
+        )
+        .route(
+            "/work_pools/{name}/concurrency_status",
+            post(work_pools::concurrency_status),
+        )
+        .route(
+            "/work_pools/{name}/get_scheduled_flow_runs",
+            post(work_pools::get_scheduled_flow_runs),
+        )
+        .route("/work_queues/filter", post(work_queues::filter_all))
+        .route(
+            "/work_queues/{id}",
+            get(work_queues::read_by_id)
+                .patch(work_queues::update_by_id)
+                .delete(work_queues::delete_by_id),
+        )
+        .route("/work_queues/{id}/status", get(work_queues::status))
+        .route("/work_queues/{id}/get_runs", post(work_queues::get_runs))
+        .route(
+            "/work_queues/{id}/concurrency_status",
+            post(work_queues::concurrency_status),
+        )
         .route("/block_types/", post(blocks::create_block_type))
         .route("/block_types/filter", post(blocks::filter_block_types))
         .route(

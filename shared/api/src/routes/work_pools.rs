@@ -1,6 +1,7 @@
 //! Work pools: `POST /work_pools/`, `GET|PATCH|DELETE /work_pools/{name}`,
-//! `POST /work_pools/filter`, `POST /work_pools/{name}/workers/filter`, and the pool's
-//! default work queue at `GET /work_queues/{id}`.
+//! `POST /work_pools/filter`, `POST /work_pools/{name}/workers/filter`,
+//! `POST /work_pools/{name}/get_scheduled_flow_runs`. A pool's queues are in
+//! [`super::work_queues`]; its `default` queue is made with it.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -15,7 +16,6 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::filters::{FilterBody, WorkPoolsBody, checked_page, no_other_keys};
-use super::parse_id;
 use crate::extract::Json;
 use crate::{ApiError, AppState};
 use pushpool_service::queries;
@@ -132,6 +132,7 @@ pub(crate) async fn create(
         active_slots: None,
     };
     state.store().create_work_pool(&pool).await?;
+    pushpool_service::queues::default_queue(state.store().as_ref(), &pool).await?;
     tracing::info!(work_pool = %pool.name, pool_type = %pool.r#type, "work pool created");
     Ok((StatusCode::CREATED, axum::Json(pool)))
 }
@@ -181,7 +182,16 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let pool = state.store().read_work_pool(&name).await?;
     state.store().delete_work_pool(&name).await?;
+    // Its queues go with it (Prefect's cascade); runs and deployments keep their queue
+    // fields, as they keep their pool name.
+    for queue in state.store().list_work_queues(Some(pool.id)).await? {
+        match state.store().delete_work_queue(queue.id).await {
+            Ok(()) | Err(pushpool_store::StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -235,30 +245,197 @@ pub(crate) async fn workers_filter(
     Ok(axum::Json(vec![]))
 }
 
-/// The default work queue of a pool, found by its id (each pool has exactly one).
-pub(crate) async fn read_work_queue(
+/// The body of `POST /work_pools/{name}/get_scheduled_flow_runs`: `work_queue_names`,
+/// `scheduled_before`, `scheduled_after`, `limit` (Prefect's `LimitBody`).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PoolScheduledRunsBody {
+    #[serde(default)]
+    work_queue_names: Option<Vec<String>>,
+    #[serde(default)]
+    scheduled_before: Option<chrono::DateTime<Utc>>,
+    #[serde(default)]
+    scheduled_after: Option<chrono::DateTime<Utc>>,
+    #[serde(default)]
+    limit: super::filters::RawNumber,
+    #[serde(flatten)]
+    other: serde_json::Map<String, Value>,
+}
+
+/// `POST /work_pools/{name}/get_scheduled_flow_runs` (`prefect work-pool preview`): Prefect's
+/// `WorkerFlowRunResponse`s (`{work_pool_id, work_queue_id, flow_run}`), the SCHEDULED runs
+/// of the pool's queues (the named ones, 404 for an unknown name, else all) whose
+/// `next_scheduled_start_time` is within `scheduled_after`..=`scheduled_before`, by queue
+/// priority then next scheduled start time, at most `limit`. As Prefect's query: nothing
+/// from a paused pool or a paused queue. Unlike Prefect's, the answer is not cut by
+/// concurrency slots (not enforced yet) and the poll marks no queue or deployment ready:
+/// nothing polls a push pool, pushpool submits its runs itself.
+pub(crate) async fn get_scheduled_flow_runs(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
-    let id = parse_id("id", &id)?;
-    let pools = state.store().list_work_pools(Page::default()).await?;
-    let pool = pools
+    Path(name): Path<String>,
+    FilterBody(body): FilterBody<PoolScheduledRunsBody>,
+) -> Result<axum::Json<Vec<Value>>, ApiError> {
+    no_other_keys(&body.other)?;
+    let limit = super::filters::limit(&body.limit)?;
+    let store = state.store().as_ref();
+    let pool = store.read_work_pool(&name).await?;
+    let all = pushpool_service::queues::pool_queues(store, &pool).await?;
+    let queues = match &body.work_queue_names {
+        Some(names) if !names.is_empty() => {
+            let mut named = Vec::new();
+            for n in names {
+                named.push(pushpool_service::queues::read_queue(store, &pool, n).await?);
+            }
+            named
+        }
+        _ => all.clone(),
+    };
+    if pool.is_paused {
+        return Ok(axum::Json(vec![]));
+    }
+    let query = pushpool_store::FlowRunQuery {
+        filter: pushpool_core::filter::FlowRunFilter {
+            next_scheduled_start_time: Some(pushpool_core::filter::TimeRange {
+                before_: body.scheduled_before,
+                after_: body.scheduled_after,
+            }),
+            ..pushpool_core::filter::FlowRunFilter::state_types(&[
+                pushpool_core::state::StateType::Scheduled,
+            ])
+        },
+        work_pool_names: Some(vec![pool.name.clone()]),
+        sort: pushpool_core::filter::FlowRunSort::NextScheduledStartTimeAsc,
+        ..pushpool_store::FlowRunQuery::default()
+    };
+    let mut runs: Vec<(i64, pushpool_core::model::FlowRun, uuid::Uuid)> = store
+        .list_flow_runs(&query)
+        .await?
         .into_iter()
-        .find(|p| p.default_queue_id == id)
-        .ok_or_else(|| ApiError::NotFound("Work queue not found".into()))?;
+        .filter_map(|run| {
+            let queue = pushpool_service::queues::queue_of(&run, &pool, &all)?;
+            let chosen = queues.iter().any(|q| q.id == queue.id) && !queue.is_paused;
+            chosen.then_some((queue.priority, run, queue.id))
+        })
+        .collect();
+    // Stable: by next scheduled start time within a priority.
+    runs.sort_by_key(|(priority, _, _)| *priority);
+    Ok(axum::Json(
+        runs.into_iter()
+            .take(limit)
+            .map(|(_, run, queue_id)| {
+                json!({"work_pool_id": pool.id, "work_queue_id": queue_id, "flow_run": run})
+            })
+            .collect(),
+    ))
+}
+
+/// The body of `POST /work_pools/{name}/concurrency_status`: `page` (from 1), `limit`
+/// (queues per page, Prefect's `LimitBody`), `flow_run_limit` (runs listed per queue,
+/// 0..=200, default 10).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ConcurrencyStatusBody {
+    #[serde(default)]
+    page: super::filters::RawNumber,
+    #[serde(default)]
+    limit: super::filters::RawNumber,
+    #[serde(default)]
+    flow_run_limit: super::filters::RawNumber,
+    #[serde(flatten)]
+    other: serde_json::Map<String, Value>,
+}
+
+fn bounded(
+    name: &str,
+    raw: &super::filters::RawNumber,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<usize, ApiError> {
+    let value = match raw {
+        None | Some(Value::Null) => default,
+        Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64().unwrap_or(default),
+        Some(_) => {
+            return Err(ApiError::Invalid(format!("{name}: must be an integer")));
+        }
+    };
+    if value < min || value > max {
+        return Err(ApiError::Invalid(format!(
+            "{name}: must be between {min} and {max}"
+        )));
+    }
+    Ok(usize::try_from(value).unwrap_or(0))
+}
+
+/// `POST /work_pools/{name}/concurrency_status` (`prefect work-pool slots`): Prefect's
+/// `WorkPoolConcurrencyStatus`. The slot holders are the pool's PENDING and RUNNING runs
+/// (Prefect's `WORK_POOL_SLOT_OCCUPYING_STATES`), counted per queue and listed by id (at most
+/// `flow_run_limit` per queue) as `FlowRunSlotSummary`s with `time_in_current_state` in
+/// seconds; queues by priority, paged. This reports; neither the pool's nor the queues'
+/// `concurrency_limit` is enforced yet. 404 `Work pool '<name>' not found.` (Prefect's).
+pub(crate) async fn concurrency_status(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    FilterBody(body): FilterBody<ConcurrencyStatusBody>,
+) -> Result<axum::Json<Value>, ApiError> {
+    no_other_keys(&body.other)?;
+    let page = bounded("page", &body.page, 1, 1, i64::MAX)?;
+    let limit = super::filters::limit(&body.limit)?;
+    let flow_run_limit = bounded("flow_run_limit", &body.flow_run_limit, 10, 0, 200)?;
+    let store = state.store().as_ref();
+    let pool = match store.read_work_pool(&name).await {
+        Ok(p) => p,
+        Err(pushpool_store::StoreError::NotFound(_)) => {
+            return Err(ApiError::NotFound(format!("Work pool '{name}' not found.")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let queues = pushpool_service::queues::pool_queues(store, &pool).await?;
+    let holding = pushpool_store::FlowRunQuery {
+        work_pool_names: Some(vec![pool.name.clone()]),
+        ..pushpool_store::FlowRunQuery::new(pushpool_core::filter::FlowRunFilter::state_types(&[
+            pushpool_core::state::StateType::Pending,
+            pushpool_core::state::StateType::Running,
+        ]))
+    };
+    let mut runs = store.list_flow_runs(&holding).await?;
+    runs.sort_by_key(|r| r.id.to_string());
+    let now = Utc::now();
+    let mut by_queue: std::collections::HashMap<uuid::Uuid, Vec<&pushpool_core::model::FlowRun>> =
+        std::collections::HashMap::new();
+    for run in &runs {
+        if let Some(q) = pushpool_service::queues::queue_of(run, &pool, &queues) {
+            by_queue.entry(q.id).or_default().push(run);
+        }
+    }
+    let active: usize = by_queue.values().map(Vec::len).sum();
+    let count = queues.len();
+    let details: Vec<Value> = queues
+        .iter()
+        .skip((page - 1).saturating_mul(limit))
+        .take(limit)
+        .map(|q| {
+            let held = by_queue.get(&q.id).map_or(&[][..], Vec::as_slice);
+            let listed: Vec<Value> = held
+                .iter()
+                .take(flow_run_limit)
+                .map(|r| super::work_queues::slot_summary(r, now))
+                .collect();
+            json!({
+                "queue_id": q.id,
+                "queue_name": q.name,
+                "active_slots": held.len(),
+                "concurrency_limit": q.concurrency_limit,
+                "flow_runs": listed,
+                "flow_run_count": held.len(),
+            })
+        })
+        .collect();
     Ok(axum::Json(json!({
-        "id": pool.default_queue_id,
-        "created": pool.created,
-        "updated": pool.updated,
-        "name": "default",
-        "description": "The work pool's default queue.",
-        "is_paused": false,
-        "concurrency_limit": null,
-        "priority": 1,
-        "work_pool_id": pool.id,
-        "filter": null,
-        "last_polled": null,
-        "status": "READY",
-        "work_pool_name": pool.name,
+        "active_slots": active,
+        "concurrency_limit": pool.concurrency_limit,
+        "queues": details,
+        "count": count,
+        "limit": limit,
+        "pages": if limit > 0 { count.div_ceil(limit) } else { 0 },
+        "page": page,
     })))
 }

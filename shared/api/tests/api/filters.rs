@@ -292,7 +292,7 @@ const SCHEMAS: &str = "/api/block_schemas/filter";
 
 const ALL_RUNS: &[&str] = &["alpha-one", "alpha-two", "beta-one", "adhoc"];
 const NO_TASK_RUNS: &str = "task_runs: filtering by task runs is not supported by pushpool yet";
-const NO_QUEUES: &str = "work_pool_queues: filtering by work queues is not supported by pushpool yet (each pool has one queue, `default`)";
+const NO_QUEUES: &str = "work_pool_queues: filtering by work queues is not supported by pushpool yet; filter by `work_queue_name` in `flow_runs` or `deployments` instead";
 
 fn cases(s: &Seeded) -> Vec<Case> {
     let id = |n: &str| s.id(n);

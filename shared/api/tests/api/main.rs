@@ -23,3 +23,4 @@ mod support;
 mod task_runs;
 mod variables;
 mod work_pools;
+mod work_queues;

@@ -66,7 +66,7 @@ async fn unknown_paths_are_404_not_found() {
     for (method, path) in [
         ("GET", "/api/nope"),
         ("GET", "/nope"),
-        ("POST", "/api/work_pools/my-push-pool/queues/filter"),
+        ("POST", "/api/work_pools/my-push-pool/workers/heartbeat"),
         ("DELETE", "/api/automations/x"),
     ] {
         let (status, body) = send(&app, method, path, None).await;
