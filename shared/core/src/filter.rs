@@ -707,13 +707,16 @@ impl VariableSort {
 
     /// Orders two variables, ties broken by id descending (names are unique).
     pub fn compare(self, a: &Variable, b: &Variable) -> Ordering {
-        let primary = match self {
-            Self::CreatedDesc => b.created.cmp(&a.created),
-            Self::UpdatedDesc => b.updated.cmp(&a.updated),
-            Self::NameDesc => b.name.cmp(&a.name),
-            Self::NameAsc => a.name.cmp(&b.name),
+        let order = match self {
+            Self::CreatedDesc => NamedOrder::CreatedDesc,
+            Self::UpdatedDesc => NamedOrder::UpdatedDesc,
+            Self::NameDesc => NamedOrder::NameDesc,
+            Self::NameAsc => NamedOrder::NameAsc,
         };
-        primary.then_with(|| b.id.cmp(&a.id))
+        order.compare(
+            Named::new(a.id, a.created, a.updated, &a.name),
+            Named::new(b.id, b.created, b.updated, &b.name),
+        )
     }
 }
 
@@ -1263,11 +1266,55 @@ impl FlowSort {
 
     /// Orders two flows, ties broken by id descending.
     pub fn compare(self, a: &Flow, b: &Flow) -> Ordering {
+        let order = match self {
+            Self::CreatedDesc => NamedOrder::CreatedDesc,
+            Self::UpdatedDesc => NamedOrder::UpdatedDesc,
+            Self::NameAsc => NamedOrder::NameAsc,
+            Self::NameDesc => NamedOrder::NameDesc,
+        };
+        order.compare(
+            Named::new(a.id, a.created, a.updated, &a.name),
+            Named::new(b.id, b.created, b.updated, &b.name),
+        )
+    }
+}
+
+/// The four orders Prefect's sorts of named resources share (`FlowSort`, `DeploymentSort`,
+/// `VariableSort`): created or updated newest first, name either way; ties by id descending.
+#[derive(Debug, Clone, Copy)]
+enum NamedOrder {
+    CreatedDesc,
+    UpdatedDesc,
+    NameAsc,
+    NameDesc,
+}
+
+/// What [`NamedOrder`] compares of a resource.
+struct Named<'a> {
+    id: Uuid,
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+    name: &'a str,
+}
+
+impl<'a> Named<'a> {
+    fn new(id: Uuid, created: DateTime<Utc>, updated: DateTime<Utc>, name: &'a str) -> Self {
+        Self {
+            id,
+            created,
+            updated,
+            name,
+        }
+    }
+}
+
+impl NamedOrder {
+    fn compare(self, a: Named<'_>, b: Named<'_>) -> Ordering {
         let primary = match self {
             Self::CreatedDesc => b.created.cmp(&a.created),
             Self::UpdatedDesc => b.updated.cmp(&a.updated),
-            Self::NameAsc => a.name.cmp(&b.name),
-            Self::NameDesc => b.name.cmp(&a.name),
+            Self::NameAsc => a.name.cmp(b.name),
+            Self::NameDesc => b.name.cmp(a.name),
         };
         primary.then_with(|| b.id.cmp(&a.id))
     }
@@ -1299,13 +1346,16 @@ impl DeploymentSort {
 
     /// Orders two deployments, ties broken by id descending.
     pub fn compare(self, a: &Deployment, b: &Deployment) -> Ordering {
-        let primary = match self {
-            Self::CreatedDesc => b.created.cmp(&a.created),
-            Self::UpdatedDesc => b.updated.cmp(&a.updated),
-            Self::NameAsc => a.name.cmp(&b.name),
-            Self::NameDesc => b.name.cmp(&a.name),
+        let order = match self {
+            Self::CreatedDesc => NamedOrder::CreatedDesc,
+            Self::UpdatedDesc => NamedOrder::UpdatedDesc,
+            Self::NameAsc => NamedOrder::NameAsc,
+            Self::NameDesc => NamedOrder::NameDesc,
         };
-        primary.then_with(|| b.id.cmp(&a.id))
+        order.compare(
+            Named::new(a.id, a.created, a.updated, &a.name),
+            Named::new(b.id, b.created, b.updated, &b.name),
+        )
     }
 }
 
