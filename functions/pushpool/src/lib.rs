@@ -46,6 +46,35 @@ pub struct ServeConfig {
     /// Providers registered after the defaults, replacing a default of the same pool type
     /// (tests point them at local fakes).
     pub providers: Providers,
+    /// Where Prefect's web UI comes from ([`UiSource`]); `Off` by default here, `Auto` for
+    /// `pushpool serve`.
+    pub ui: UiSource,
+}
+
+/// Where `pushpool serve` finds Prefect's web UI ([`pushpool_api::ui`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UiSource {
+    /// No UI: paths outside `/api` are 404.
+    Off,
+    /// The `prefect` package of the `python` on `PATH`; none found: no UI, and the server
+    /// says at start how to enable it.
+    Auto,
+    /// A `prefect/server` directory, a `prefect` package directory or a `site-packages`
+    /// directory holding one; a directory without a bundle fails the start.
+    Dir(PathBuf),
+}
+
+impl std::str::FromStr for UiSource {
+    type Err = std::convert::Infallible;
+
+    /// `off`, `auto`, or a path.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "off" | "false" | "none" => UiSource::Off,
+            "auto" | "" => UiSource::Auto,
+            path => UiSource::Dir(PathBuf::from(path)),
+        })
+    }
 }
 
 impl ServeConfig {
@@ -61,6 +90,7 @@ impl ServeConfig {
             job_api_key: None,
             service: ServiceConfig::default(),
             providers: Providers::new(),
+            ui: UiSource::Off,
         }
     }
 }
@@ -87,6 +117,7 @@ pub struct Server {
     reconcile_interval: Duration,
     db: PathBuf,
     public_url: Option<String>,
+    ui: Option<pushpool_api::ui::Ui>,
 }
 
 impl std::fmt::Debug for Server {
@@ -146,6 +177,11 @@ impl Server {
         )
         // Runs due before the reconciler's next tick are submitted at their time.
         .with_local_timers(config.reconcile_interval.max(Duration::from_millis(100)));
+        let ui = load_ui(
+            &config.ui,
+            &api_url(config.public_url.as_deref(), bound),
+            config.auth == pushpool_api::auth::AuthMode::Required,
+        )?;
         Ok(Self {
             listener,
             service,
@@ -153,6 +189,7 @@ impl Server {
             reconcile_interval: config.reconcile_interval,
             db,
             public_url: config.public_url,
+            ui,
         })
     }
 
@@ -178,12 +215,16 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let local = self.listener.local_addr()?;
-        let app = pushpool_api::router(app_state(
+        let mut state = app_state(
             self.service.clone(),
             self.auth,
             local,
             self.public_url.as_deref(),
-        ));
+        );
+        if let Some(ui) = self.ui.clone() {
+            state = state.with_ui(ui);
+        }
+        let app = pushpool_api::router(state);
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -202,6 +243,20 @@ impl Server {
             "pushpool serving the Prefect API at http://{local}/api (data: {})",
             self.db.display()
         );
+        match &self.ui {
+            Some(ui) => tracing::info!(
+                "Prefect's web UI at {} ({} files; /v2 for the new UI)",
+                self.public_url
+                    .as_deref()
+                    .map(|u| u.trim_end_matches('/').trim_end_matches("/api").to_owned())
+                    .unwrap_or_else(|| format!("http://{local}")),
+                ui.file_count()
+            ),
+            None => tracing::info!(
+                "no web UI: the `python` on PATH has no `prefect` package; install prefect \
+                 (pip install prefect==3.9.1) or pass --ui <its prefect/server directory>"
+            ),
+        }
         if self.auth == pushpool_api::auth::AuthMode::Required {
             tracing::info!("API keys required (Authorization: Bearer); /api/health is open");
         } else if local.ip().is_loopback() {
@@ -228,6 +283,30 @@ impl Server {
         let _ = reconciler.await;
         tracing::info!("pushpool stopped");
         Ok(())
+    }
+}
+
+/// Loads Prefect's UI as `source` says; `Ok(None)` when it is off or (`Auto`) not found.
+fn load_ui(
+    source: &UiSource,
+    api_url: &str,
+    basic_auth: bool,
+) -> anyhow::Result<Option<pushpool_api::ui::Ui>> {
+    let dir = match source {
+        UiSource::Off => return Ok(None),
+        UiSource::Auto => match pushpool_api::ui::find_prefect_server_dir() {
+            Some(dir) => dir,
+            None => return Ok(None),
+        },
+        UiSource::Dir(path) => pushpool_api::ui::server_dir_under(path),
+    };
+    match pushpool_api::ui::Ui::load(&dir, api_url, basic_auth) {
+        Ok(ui) => Ok(Some(ui)),
+        Err(e) if *source == UiSource::Auto => {
+            tracing::warn!("no web UI: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::anyhow!("--ui: {e}")),
     }
 }
 

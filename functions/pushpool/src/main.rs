@@ -122,6 +122,10 @@ struct ServeArgs {
     #[arg(long, env = "PUSHPOOL_PROVIDER_RETRY_BUDGET", default_value_t = 75,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     provider_retry_budget: u64,
+    /// Prefect's web UI: `auto` (from the `prefect` package of the `python` on PATH),
+    /// `off`, or a path (a `prefect/server`, `prefect` or `site-packages` directory).
+    #[arg(long, env = "PUSHPOOL_UI", default_value = "auto")]
+    ui: pushpool::UiSource,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -154,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
                 config.auth = pushpool_api::auth::AuthMode::Required;
             }
             config.job_api_key = args.job_api_key;
+            config.ui = args.ui;
             config.service = config
                 .service
                 .with_retry_budget(Duration::from_secs(args.provider_retry_budget));

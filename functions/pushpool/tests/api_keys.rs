@@ -102,6 +102,19 @@ fn keys_are_required_checked_revoked_and_handed_to_jobs() {
         status(&client, &format!("{api}/work_pools/nope"), Some(&user_key)),
         404
     );
+    // Prefect's UI sends what its login form was given as HTTP Basic: `user:key` or the key.
+    let basic = |user: &str, password: Option<&str>| {
+        client
+            .get(format!("{api}/work_pools/nope"))
+            .basic_auth(user, password)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(basic("admin", Some(&user_key)), 404);
+    assert_eq!(basic(&user_key, None), 404);
+    assert_eq!(basic("admin", Some("pp_wrong")), 401);
     let body: Value = client
         .get(format!("{api}/admin/version"))
         .send()

@@ -46,12 +46,39 @@ fn unauthorized(detail: &str) -> Response {
 }
 
 /// The middleware: checks the bearer key when the state's mode is [`AuthMode::Required`].
+/// The key in an `Authorization` header value: `Bearer <key>` (what the Prefect client sends
+/// from `PREFECT_API_KEY`), or `Basic <base64>` (what Prefect's UI sends when
+/// `/ui-settings` says `auth: "BASIC"`) whose decoded text is the key or `user:key`: Prefect's
+/// UI sends the text typed into its login form (`key`, `user:key`, `key:`), Prefect's server compares it with
+/// `PREFECT_SERVER_API_AUTH_STRING` (`user:password`).
+fn key_of(value: &str) -> Option<String> {
+    use base64::Engine as _;
+    if let Some(key) = value.strip_prefix("Bearer ") {
+        return Some(key.to_owned());
+    }
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    Some(match text.split_once(':') {
+        // `key:` (a client that always adds the colon) is the key.
+        Some((key, "")) => key.to_owned(),
+        Some((_, key)) => key.to_owned(),
+        None => text,
+    })
+}
+
 pub(crate) async fn require_key(
     State(state): State<AppState>,
     req: Request,
     next: Next,
 ) -> Response {
-    if state.auth == AuthMode::Open || req.uri().path() == "/api/health" {
+    let path = req.uri().path();
+    let is_api = path == "/api" || path.starts_with("/api/");
+    // The UI's files and settings are public, as on Prefect's server: the data is behind
+    // the API, which the UI calls with the credentials it asks for.
+    if state.auth == AuthMode::Open || path == "/api/health" || (!is_api && state.ui.is_some()) {
         return next.run(req).await;
     }
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
@@ -59,8 +86,10 @@ pub(crate) async fn require_key(
             "Missing API key: send 'Authorization: Bearer <key>' (PREFECT_API_KEY).",
         );
     };
-    let Some(key) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
-        return unauthorized("Malformed Authorization header: expected 'Bearer <key>'.");
+    let Some(key) = value.to_str().ok().and_then(key_of) else {
+        return unauthorized(
+            "Malformed Authorization header: expected 'Bearer <key>' or 'Basic <base64 of [user:]key>'.",
+        );
     };
     match state
         .store()

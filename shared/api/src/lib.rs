@@ -34,6 +34,7 @@ mod extract;
 pub mod guard;
 pub mod names;
 mod routes;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -63,6 +64,8 @@ pub struct AppState {
     auth: auth::AuthMode,
     /// Hosts answered in open mode besides [`guard::LOOPBACK_HOSTS`], lowercased, no port.
     allowed_hosts: Arc<Vec<String>>,
+    /// Prefect's web UI, when served ([`ui`]).
+    ui: Option<ui::Ui>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -78,7 +81,14 @@ impl AppState {
             service,
             auth: auth::AuthMode::Open,
             allowed_hosts: Arc::new(Vec::new()),
+            ui: None,
         }
+    }
+
+    /// Serves Prefect's web UI outside `/api` ([`ui::Ui`]).
+    pub fn with_ui(mut self, ui: ui::Ui) -> Self {
+        self.ui = Some(ui);
+        self
     }
 
     /// Answers `host` (a `Host` header's host part: a name, an IPv4 address or a bracketed
@@ -121,7 +131,7 @@ pub fn router(state: AppState) -> Router {
 fn wrap(api: Router<AppState>, state: AppState) -> Router {
     Router::new()
         .nest("/api", api)
-        .fallback(routes::not_found)
+        .fallback(ui_or_not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
@@ -136,6 +146,22 @@ fn wrap(api: Router<AppState>, state: AppState) -> Router {
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// A path outside `/api`: Prefect's UI when it is served, else `404 {"detail": "Not Found"}`.
+async fn ui_or_not_found(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+) -> Response {
+    let path = req.uri().path();
+    let served = (!path.starts_with("/api/") && path != "/api")
+        .then_some(())
+        .and(state.ui.as_ref())
+        .and_then(|ui| ui.respond(req.method(), path, req.headers()));
+    match served {
+        Some(response) => response,
+        None => routes::not_found().await,
+    }
 }
 
 /// The answer to a request whose handler panicked: a 500 with Prefect's generic
