@@ -366,7 +366,10 @@ impl Service {
         run.tags = body.tags.unwrap_or_default();
         run.labels = labels;
         run.parent_task_run_id = body.parent_task_run_id;
-        run.expected_start_time = Some(now);
+        // Prefect's `SetExpectedStartTime`: a first SCHEDULED state's time, else now.
+        if first.r#type != StateType::Scheduled {
+            run.expected_start_time = Some(now);
+        }
         run.job_variables = job_variables;
         apply_state(&mut run, first, now);
         self.insert_flow_run(run).await

@@ -400,3 +400,27 @@ pub(crate) struct BlockSchemasBody {
     #[serde(flatten)]
     pub other: serde_json::Map<String, Value>,
 }
+
+impl ListBody<FlowRunSort> {
+    /// `POST /ui/flow_runs/history`'s body (Prefect's `read_flow_run_history`): the flow-run
+    /// filters, `sort` (default `EXPECTED_START_TIME_DESC`), `offset`, and `limit` up to 1000
+    /// (default 1000); no `page`, no `work_pool_queues`.
+    pub(crate) fn history_listing(mut self) -> Result<Listing<FlowRunSort>, ApiError> {
+        const HISTORY_MAX: i128 = 1000;
+        let limit = match integer("limit", &self.limit)? {
+            None => HISTORY_MAX as usize,
+            Some(l) if !(0..=HISTORY_MAX).contains(&l) => {
+                return Err(ApiError::Invalid(format!(
+                    "Invalid limit: must be between 0 and {HISTORY_MAX}."
+                )));
+            }
+            Some(l) => l as usize,
+        };
+        self.limit = None;
+        self.sort.get_or_insert(FlowRunSort::ExpectedStartTimeDesc);
+        let mut listing = self.listing(Paging::Offset, false)?;
+        listing.page.limit = Some(limit);
+        listing.limit = limit;
+        Ok(listing)
+    }
+}

@@ -10,6 +10,7 @@ mod flows;
 mod meta;
 mod runner;
 mod task_runs;
+mod ui;
 mod variables;
 mod work_pools;
 mod work_queues;
@@ -17,7 +18,7 @@ mod work_queues;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -221,6 +222,11 @@ pub(crate) fn routes() -> Router<AppState> {
                 .patch(variables::update)
                 .delete(variables::delete),
         )
+        .route("/ui/flow_runs/history", post(ui::flow_run_history))
+        .route("/ui/flow_runs/count-task-runs", post(ui::count_task_runs))
+        .route("/admin/settings", get(ui::admin_settings))
+        .route("/saved_searches/filter", post(ui::saved_searches_filter))
+        .route("/saved_searches/", put(ui::create_saved_search))
         .route("/task_runs/", post(task_runs::create))
         .route("/task_runs/filter", post(task_runs::filter))
         .route(

@@ -21,6 +21,7 @@ mod schedules;
 mod set_state;
 mod support;
 mod task_runs;
+mod ui;
 mod variables;
 mod work_pools;
 mod work_queues;
