@@ -250,6 +250,15 @@ use pushpool_store::Result;
 
 pub use error::DynamoError;
 pub use meter::{Usage, item_size};
+
+/// The DynamoDB item of a log line that expires `retention` after it was stored (for the
+/// cost bench's sizes; the store writes exactly this item).
+pub fn log_item_for_bench(
+    log: &pushpool_core::logs::Log,
+    retention: std::time::Duration,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    logs::log_item(log, retention)
+}
 pub use runs::ITEM_FORMAT;
 
 use crate::error::sdk;
