@@ -236,3 +236,123 @@ async fn the_retention_task_deletes_lines_past_the_retention() {
     }
     assert_eq!(left, ["new"]);
 }
+
+const LOCAL_FLOW: &str = r#"
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+@flow
+def chatty():
+    logger = get_run_logger()
+    logger.info("first line from the flow")
+    logger.warning("second line, a warning")
+    print("FLOW_RUN_ID", flow_run.id)
+
+chatty()
+"#;
+
+/// The AWS shape's path offline: the API over DynamoDB (moto), a flow run in the client's
+/// process whose `APILogHandler` posts its lines, then `prefect flow-run logs` and the SDK's
+/// `read_logs` read them back from the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_a_flows_lines_are_read_back_by_the_cli_and_the_sdk() {
+    use std::sync::Arc;
+
+    use pushpool_providers::Providers;
+    use pushpool_service::{Service, ServiceConfig};
+    use pushpool_store::Store;
+    use pushpool_store_dynamodb::DynamoStore;
+
+    let moto = pushpool_tests::moto::MotoServer::start();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    DynamoStore::create_table(&dynamodb, "pushpool")
+        .await
+        .expect("table");
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::new(dynamodb, "pushpool"));
+    let service = Service::new(store, Providers::new(), ServiceConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = pushpool_api::router(pushpool_api::AppState::new(service));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let api = format!("http://{addr}/api");
+    let dir = tempfile::tempdir().unwrap();
+
+    let ran = python(&api, dir.path(), LOCAL_FLOW).await.ok();
+    let id = ran
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("FLOW_RUN_ID "))
+        .unwrap_or_else(|| panic!("no flow run id: {ran:?}"))
+        .trim()
+        .to_owned();
+    assert!(
+        !ran.stderr.contains("Error logging to API")
+            && !ran.stdout.contains("Error logging to API"),
+        "{ran:?}"
+    );
+
+    let out = prefect(&api, dir.path(), &["flow-run", "logs", &id])
+        .await
+        .ok();
+    let name = out
+        .stdout
+        .lines()
+        .find_map(|l| l.split("| Flow run '").nth(1)?.split('\'').next())
+        .unwrap_or_else(|| panic!("no log line printed: {out:?}"))
+        .to_owned();
+    let lines = printed(&out.stdout, &name);
+    let first = lines
+        .iter()
+        .position(|(_, m)| m == "first line from the flow")
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert_eq!(
+        lines[first..first + 2],
+        [
+            ("INFO".to_owned(), "first line from the flow".to_owned()),
+            ("WARNING".to_owned(), "second line, a warning".to_owned()),
+        ],
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[..first]
+            .iter()
+            .any(|(_, m)| m.starts_with("Beginning flow run")),
+        "{}",
+        out.stdout
+    );
+
+    let sdk = python(
+        &api,
+        dir.path(),
+        &format!(
+            r#"
+import asyncio
+from uuid import UUID
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFilterLevel
+
+async def main():
+    async with get_client() as client:
+        logs = await client.read_logs(
+            log_filter=LogFilter(
+                flow_run_id=LogFilterFlowRunId(any_=[UUID("{id}")]),
+                level=LogFilterLevel(ge_=30),
+            ),
+        )
+        for log in logs:
+            print(log.level, log.name, log.message)
+
+asyncio.run(main())
+"#
+        ),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        sdk.stdout.lines().collect::<Vec<_>>(),
+        ["30 prefect.flow_runs second line, a warning"],
+        "{sdk:?}"
+    );
+    server.abort();
+}
