@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds pushpool, starts `pushpool serve` on its embedded default (SQLite, local process
 # pool), deploys examples/hello.py with the real Prefect client, runs it once with
-# `prefect deployment run`, prints the run's states as pushpool moves it along, and stops.
+# `prefect deployment run`, prints the run's states as pushpool moves it along, then its log
+# with `prefect flow-run logs` (pushpool's submission lines and the flow's own), and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -52,4 +53,13 @@ curl -fs "$PREFECT_API_URL/flow_run_states/?flow_run_id=$run_id" | python -c '
 import json, sys
 for s in json.load(sys.stdin):
     print("   %s  %-10s %s" % (s["timestamp"], s["type"], s["message"] or ""))'
+# Stop only after the run's process has exited: the engine sends its last log lines as it
+# exits (a server stopped earlier makes it print "Error logging to API").
+pid="$(curl -fs "$PREFECT_API_URL/flow_runs/$run_id" | python -c 'import json,sys; print((json.load(sys.stdin)["infrastructure_pid"] or "").rsplit(":", 1)[-1])')"
+for _ in $(seq 300); do
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+echo "== log of flow run $run_id (prefect flow-run logs)"
+prefect flow-run logs "$run_id"
 case "$last" in COMPLETED*) echo "== the flow run completed" ;; *) echo "== the flow run did not complete"; exit 1 ;; esac

@@ -31,6 +31,9 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     /// Time between reconciler ticks.
     pub reconcile_interval: Duration,
+    /// Time between runs of the log retention task, which deletes log lines older than
+    /// `service.log_retention` (1 hour; it also runs at start).
+    pub log_retention_interval: Duration,
     /// The AWS configuration for `ecs:push` pools; `None` loads the default chain
     /// (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials).
     pub aws: Option<aws_config::SdkConfig>,
@@ -85,6 +88,7 @@ impl ServeConfig {
             data_dir,
             public_url: None,
             reconcile_interval: Duration::from_secs(5),
+            log_retention_interval: Duration::from_secs(3600),
             aws: None,
             auth: pushpool_api::auth::AuthMode::Open,
             job_api_key: None,
@@ -115,6 +119,7 @@ pub struct Server {
     service: Service,
     auth: pushpool_api::auth::AuthMode,
     reconcile_interval: Duration,
+    log_retention_interval: Duration,
     db: PathBuf,
     public_url: Option<String>,
     ui: Option<pushpool_api::ui::Ui>,
@@ -187,6 +192,7 @@ impl Server {
             service,
             auth: config.auth,
             reconcile_interval: config.reconcile_interval,
+            log_retention_interval: config.log_retention_interval,
             db,
             public_url: config.public_url,
             ui,
@@ -237,7 +243,13 @@ impl Server {
         let reconciler = {
             let service = self.service.clone();
             let every = self.reconcile_interval.max(Duration::from_millis(100));
-            tokio::spawn(async move { service.run_reconciler(every, stopped(stop_rx)).await })
+            let rx = stop_rx.clone();
+            tokio::spawn(async move { service.run_reconciler(every, stopped(rx)).await })
+        };
+        let retention = {
+            let service = self.service.clone();
+            let every = self.log_retention_interval;
+            tokio::spawn(async move { service.run_log_retention(every, stopped(stop_rx)).await })
         };
         tracing::info!(
             "pushpool serving the Prefect API at http://{local}/api (data: {})",
@@ -281,6 +293,7 @@ impl Server {
             .await?;
         let _ = submitter.await;
         let _ = reconciler.await;
+        let _ = retention.await;
         tracing::info!("pushpool stopped");
         Ok(())
     }

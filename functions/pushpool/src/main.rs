@@ -9,7 +9,8 @@
 //! `PUSHPOOL_DATA_DIR` (`~/.pushpool`), `PUSHPOOL_PUBLIC_URL` (the `PREFECT_API_URL` jobs
 //! get; defaults to the bound address), `PUSHPOOL_RECONCILE_INTERVAL` (seconds, 5),
 //! `PUSHPOOL_PROVIDER_RETRY_BUDGET` (seconds a provider call is retried on transient errors,
-//! 75; the claim deadline is 60 s more), `RUST_LOG` (log filter). ECS pools use the standard AWS variables (`AWS_REGION`,
+//! 75; the claim deadline is 60 s more), `PUSHPOOL_LOG_RETENTION_DAYS` (days flow run log
+//! lines are kept, 30), `RUST_LOG` (log filter). ECS pools use the standard AWS variables (`AWS_REGION`,
 //! `AWS_ENDPOINT_URL`, credentials) unless a pool's `aws_credentials` block says otherwise.
 
 use std::net::SocketAddr;
@@ -126,6 +127,11 @@ struct ServeArgs {
     /// `off`, or a path (a `prefect/server`, `prefect` or `site-packages` directory).
     #[arg(long, env = "PUSHPOOL_UI", default_value = "auto")]
     ui: pushpool::UiSource,
+    /// Days flow run log lines (`POST /api/logs/`, pushpool's own lines) are kept; older
+    /// ones are deleted hourly.
+    #[arg(long, env = "PUSHPOOL_LOG_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=36_500))]
+    log_retention_days: u64,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -162,6 +168,7 @@ async fn main() -> anyhow::Result<()> {
             config.service = config
                 .service
                 .with_retry_budget(Duration::from_secs(args.provider_retry_budget));
+            config.service.log_retention = Duration::from_secs(args.log_retention_days * 86_400);
             let server = Server::bind(config).await?;
             server.run(shutdown_signal()).await
         }

@@ -45,6 +45,7 @@ use pushpool_service::Service;
 use pushpool_store::Store;
 
 pub use error::ApiError;
+pub use routes::logs::{MAX_LOG_BATCH_BYTES, MAX_LOG_MESSAGE_CHARS, MAX_LOG_NAME_CHARS};
 
 /// The Prefect server version pushpool reports at `GET /api/admin/version`: the client's
 /// major version must match (the engine refuses another major).

@@ -20,6 +20,7 @@
 pub mod blocks;
 pub mod error;
 pub mod filter;
+pub mod logs;
 pub mod model;
 pub mod names;
 pub mod orchestration;

@@ -4,7 +4,8 @@
 //!
 //! Variables: `PUSHPOOL_TABLE`, `PUSHPOOL_PUBLIC_URL` (required), `PUSHPOOL_JOB_API_KEY`,
 //! `PUSHPOOL_PROVIDER_RETRY_BUDGET` (seconds, default 75, at most
-//! [`MAX_FUNCTION_RETRY_BUDGET_SECS`]).
+//! [`MAX_FUNCTION_RETRY_BUDGET_SECS`]), `PUSHPOOL_LOG_RETENTION_DAYS` (days flow run log
+//! lines are kept before DynamoDB's TTL deletes them, default 30, 1 to 36,500).
 
 /// A missing or invalid environment variable.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,9 @@ pub struct FunctionConfig {
     /// errors ([`crate::ServiceConfig::retry_budget`]); default
     /// [`crate::DEFAULT_RETRY_BUDGET`], 1 to [`MAX_FUNCTION_RETRY_BUDGET_SECS`].
     pub retry_budget: std::time::Duration,
+    /// `PUSHPOOL_LOG_RETENTION_DAYS`: how long log lines are kept
+    /// ([`crate::ServiceConfig::log_retention`]); default 30 days.
+    pub log_retention: std::time::Duration,
 }
 
 impl std::fmt::Debug for FunctionConfig {
@@ -58,6 +62,7 @@ impl std::fmt::Debug for FunctionConfig {
                 &self.job_api_key.as_ref().map(|_| "<redacted>"),
             )
             .field("retry_budget", &self.retry_budget)
+            .field("log_retention", &self.log_retention)
             .finish()
     }
 }
@@ -71,6 +76,7 @@ impl FunctionConfig {
         crate::ServiceConfig {
             api_url: self.api_url.clone(),
             api_key: self.job_api_key.clone(),
+            log_retention: self.log_retention,
             ..crate::ServiceConfig::default()
         }
         .with_retry_budget(self.retry_budget)
@@ -117,11 +123,26 @@ impl FunctionConfig {
                 }
             },
         };
+        let log_retention = match lookup("PUSHPOOL_LOG_RETENTION_DAYS").filter(|v| !v.is_empty()) {
+            None => pushpool_store::DEFAULT_LOG_RETENTION,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(days) if (1..=36_500).contains(&days) => {
+                    std::time::Duration::from_secs(days * 86_400)
+                }
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "PUSHPOOL_LOG_RETENTION_DAYS",
+                        message: format!("{v:?} is not a whole number of days from 1 to 36500"),
+                    });
+                }
+            },
+        };
         Ok(Self {
             table,
             api_url,
             job_api_key: lookup("PUSHPOOL_JOB_API_KEY").filter(|k| !k.is_empty()),
             retry_budget,
+            log_retention,
         })
     }
 }
@@ -203,6 +224,32 @@ mod tests {
                 format!(
                     "environment variable PUSHPOOL_PROVIDER_RETRY_BUDGET: {bad:?} is not a whole number of seconds from 1 to 180 \
                      (the functions' 300 s timeout must hold a release wait, the whole budget and a last try)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn log_retention_defaults_to_30_days_and_is_read_in_days() {
+        let c = FunctionConfig::from_lookup(lookup(None)).unwrap();
+        assert_eq!(c.log_retention, std::time::Duration::from_secs(30 * 86_400));
+        let with = |v: &'static str| {
+            move |k: &str| match k {
+                "PUSHPOOL_LOG_RETENTION_DAYS" => Some(v.to_owned()),
+                other => lookup(None)(other),
+            }
+        };
+        let c = FunctionConfig::from_lookup(with("7")).unwrap();
+        assert_eq!(
+            c.service_config().log_retention,
+            std::time::Duration::from_secs(7 * 86_400)
+        );
+        for bad in ["0", "36501", "1.5", "forever"] {
+            let e = FunctionConfig::from_lookup(with(bad)).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "environment variable PUSHPOOL_LOG_RETENTION_DAYS: {bad:?} is not a whole number of days from 1 to 36500"
                 )
             );
         }

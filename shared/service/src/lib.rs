@@ -29,6 +29,7 @@ mod job;
 mod leases;
 pub mod queries;
 pub mod queues;
+pub mod run_log;
 pub mod schedules;
 mod service;
 mod task_runs;

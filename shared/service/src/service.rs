@@ -64,6 +64,11 @@ pub struct ServiceConfig {
     pub release_grace: Duration,
     /// Time between status reads while waiting for a final run's job to end.
     pub release_poll: Duration,
+    /// How long flow run log lines are kept after they were stored: default
+    /// [`pushpool_store::DEFAULT_LOG_RETENTION`] (30 days); `PUSHPOOL_LOG_RETENTION_DAYS`.
+    /// SQLite: the embedded server's retention task deletes older lines; DynamoDB: each line
+    /// carries its TTL (`expires_at`).
+    pub log_retention: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -77,6 +82,7 @@ impl Default for ServiceConfig {
             retry_base_delay: Duration::from_millis(500),
             release_grace: Duration::from_secs(60),
             release_poll: Duration::from_secs(2),
+            log_retention: pushpool_store::DEFAULT_LOG_RETENTION,
         }
     }
 }
@@ -185,7 +191,7 @@ impl Conflict for ServiceError {
 pub struct Service {
     store: Arc<dyn Store>,
     providers: Providers,
-    config: ServiceConfig,
+    pub(crate) config: ServiceConfig,
     templates: TemplateCache,
     releasing: Arc<Mutex<std::collections::HashSet<Uuid>>>,
     pub(crate) timers: crate::timer::Timers,
@@ -567,8 +573,12 @@ impl Service {
 
     async fn crash(&self, run: FlowRun, message: String) -> Result<Outcome, ServiceError> {
         let state = State::new(StateType::Crashed, Utc::now()).with_message(message);
+        let (id, logged) = (run.id, state.clone());
         Ok(match self.propose(run, state).await? {
-            Some(_) => Outcome::Finished(StateType::Crashed),
+            Some(_) => {
+                self.log_state(id, &logged).await;
+                Outcome::Finished(StateType::Crashed)
+            }
             None => Outcome::LostRace,
         })
     }
@@ -692,6 +702,7 @@ impl Service {
             return Ok(Outcome::LostRace);
         };
         self.disarm(claimed.id).await;
+        self.log_claim(claimed.id, &pool, &ignored).await;
         self.start_job(claimed, pool).await
     }
 
@@ -756,7 +767,10 @@ impl Service {
         let provider: &dyn Provider = provider.as_ref();
         let (result, tries) = self.with_counted_retries(|| provider.submit(&job)).await;
         match result {
-            Ok(pid) => self.record_pid(&run, provider, &job, &pid).await,
+            Ok(pid) => {
+                self.log_submitted(run.id, &pool.r#type, &pid, &tries).await;
+                self.record_pid(&run, provider, &job, &pid).await
+            }
             Err(e) => {
                 warn!(flow_run_id = %run.id, work_pool = %pool.name, error = %e, attempts = tries.attempts, elapsed_s = tries.elapsed.as_secs(), "submission failed");
                 let reason = pushpool_providers::cap_message(&e.to_string());
@@ -865,7 +879,11 @@ impl Service {
                     && matches!(r.state_type, Some(StateType::Crashed | StateType::Failed))
                     && r.state.as_ref().is_some_and(|s| s.timestamp >= since))
         };
+        let logged = state.clone();
         let written = self.propose_if(run.id, state, false, still, |_| {}).await?;
+        if written.is_some() {
+            self.log_state(run.id, &logged).await;
+        }
         if let Some(w) = &written {
             if run.state_type != Some(StateType::Cancelling) {
                 info!(flow_run_id = %run.id, "{}: the job reported {:?} while it was being cancelled; marked CANCELLED", short(w), run.state_type);
@@ -900,6 +918,7 @@ impl Service {
                     > chrono::Duration::from_std(self.config.claim_deadline).unwrap_or_default()
             {
                 info!(flow_run_id = %run.id, "{}: claimed without a pid past the deadline; resubmitting with the same key", short(&run));
+                self.log_run(run.id, crate::run_log::RunLogLevel::Warning, "The flow run was claimed but its job was not recorded within the claim deadline; submitting it again (same idempotency key)").await;
                 return self.start_job(run, pool).await;
             }
             return Ok(Outcome::StillRunning);
@@ -948,8 +967,12 @@ impl Service {
             }
         };
         let t = state.r#type;
+        let (id, logged) = (run.id, state.clone());
         Ok(match self.propose(run, state).await? {
-            Some(_) => Outcome::Finished(t),
+            Some(_) => {
+                self.log_state(id, &logged).await;
+                Outcome::Finished(t)
+            }
             None => Outcome::LostRace,
         })
     }

@@ -625,6 +625,25 @@ mod tests {
                 async fn revoke_api_key(&self, i: Uuid) -> pushpool_store::Result<()> {
                     self.inner.revoke_api_key(i).await
                 }
+                async fn create_logs(
+                    &self,
+                    g: &[pushpool_core::logs::Log],
+                    r: std::time::Duration,
+                ) -> pushpool_store::Result<()> {
+                    self.inner.create_logs(g, r).await
+                }
+                async fn read_logs(
+                    &self,
+                    q: &pushpool_store::LogQuery,
+                ) -> pushpool_store::Result<Vec<pushpool_core::logs::Log>> {
+                    self.inner.read_logs(q).await
+                }
+                async fn delete_logs_created_before(
+                    &self,
+                    c: chrono::DateTime<chrono::Utc>,
+                ) -> pushpool_store::Result<u64> {
+                    self.inner.delete_logs_created_before(c).await
+                }
                 async fn read_changes(
                     &self,
                     a: u64,

@@ -68,6 +68,25 @@ impl FakeProvider {
 
 #[async_trait]
 impl Provider for FakeProvider {
+    /// As ECS does: an `image` next to a `task_definition_arn` is ignored.
+    fn ignored_job_variables(
+        &self,
+        variables: &serde_json::Map<String, serde_json::Value>,
+    ) -> Vec<pushpool_providers::IgnoredVariables> {
+        if variables
+            .get("task_definition_arn")
+            .is_some_and(|v| !v.is_null())
+            && variables.get("image").is_some_and(|v| !v.is_null())
+        {
+            vec![pushpool_providers::IgnoredVariables {
+                names: vec!["image".into()],
+                reason: "task_definition_arn names the task definition to run".into(),
+            }]
+        } else {
+            Vec::new()
+        }
+    }
+
     async fn submit(&self, job: &Job) -> Result<String, ProviderError> {
         self.submits.lock().unwrap().push(job.clone());
         let gate = self.submit_gate.lock().unwrap().take();
@@ -158,6 +177,7 @@ async fn world_with_budget(retry_budget: Duration) -> World {
             retry_base_delay: Duration::from_millis(20),
             release_grace: Duration::from_millis(200),
             release_poll: Duration::from_millis(5),
+            ..ServiceConfig::default()
         },
     );
     World {
@@ -969,5 +989,139 @@ async fn a_retry_after_longer_than_the_budget_ends_the_tries() {
              pushpool stopped retrying at the end of its 0 s retry budget: run the flow again later, \
              or raise the budget (PUSHPOOL_PROVIDER_RETRY_BUDGET)."
         )
+    );
+}
+
+// ---------------------------------------------------------------- pushpool's lines in the run's log
+
+/// The run's log as `(level, logger name, message)`, oldest first.
+async fn run_log(w: &World, run: &FlowRun) -> Vec<(i64, String, String)> {
+    let query = pushpool_store::LogQuery {
+        filter: pushpool_core::logs::LogFilter {
+            flow_run_id: Some(pushpool_core::logs::FlowRunIdFilter {
+                any_: Some(vec![run.id]),
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    w.store
+        .read_logs(&query)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.level, l.name, l.message))
+        .collect()
+}
+
+fn line(level: i64, message: &str) -> (i64, String, String) {
+    (level, "prefect.flow_runs.worker".into(), message.into())
+}
+
+#[tokio::test]
+async fn an_ecs_submission_writes_its_lines_with_the_retries_it_made() {
+    let w = world().await;
+    let run = new_run(&w).await;
+    w.provider.script_submit(Err(ProviderError::transient(
+        "ThrottlingException: Rate exceeded",
+    )));
+    w.provider.script_submit(Err(ProviderError::transient(
+        "ServerException: Service unavailable",
+    )));
+    w.service.handle_change(run.id).await.unwrap();
+    assert_eq!(
+        run_log(&w, &run).await,
+        [
+            line(20, "Submitting flow run to work pool 'ecs-pool' (ecs:push)"),
+            line(
+                20,
+                &format!(
+                    "Submitted to ECS task job-pushpool-{}-1 after 3 attempts over 0 s \
+                     (the provider's transient errors were retried)",
+                    run.id
+                )
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_submission_and_a_failed_job_write_the_providers_reasons() {
+    let w = world().await;
+    let run = new_run(&w).await;
+    w.provider.script_submit(Err(ProviderError::permanent(
+        "ClusterNotFoundException: Cluster not found.",
+    )));
+    w.service.handle_change(run.id).await.unwrap();
+    assert_eq!(
+        run_log(&w, &run).await,
+        [
+            line(20, "Submitting flow run to work pool 'ecs-pool' (ecs:push)"),
+            line(
+                40,
+                "Flow run could not be submitted to infrastructure: ClusterNotFoundException: Cluster not found."
+            ),
+        ]
+    );
+
+    let run = submitted(&w).await;
+    w.provider.script_status(JobStatus::Exited {
+        exit_code: 137,
+        detail: "Essential container in task exited (OutOfMemoryError: Container killed due to memory usage)".into(),
+    });
+    w.service
+        .reconcile_run(run.clone(), Utc::now())
+        .await
+        .unwrap();
+    let log = run_log(&w, &run).await;
+    assert_eq!(
+        log.last(),
+        Some(&line(
+            40,
+            "Flow run infrastructure exited with non-zero status code 137. Essential container \
+             in task exited (OutOfMemoryError: Container killed due to memory usage)"
+        ))
+    );
+    assert_eq!(log.len(), 3, "{log:#?}");
+}
+
+#[tokio::test]
+async fn a_cancelled_run_and_ignored_job_variables_are_in_the_log() {
+    let w = world().await;
+    let mut run = flow_run(w.deployment.flow_id, Some("ecs-pool"));
+    run.deployment_id = Some(w.deployment.id);
+    run.job_variables =
+        json!({"task_definition_arn": "arn:aws:ecs:us-east-1:1:task-definition/x:1"})
+            .as_object()
+            .cloned()
+            .unwrap();
+    let run = w.store.create_flow_run(&run).await.unwrap().0;
+    w.service.handle_change(run.id).await.unwrap();
+    assert_eq!(
+        run_log(&w, &run).await,
+        [
+            line(20, "Submitting flow run to work pool 'ecs-pool' (ecs:push)"),
+            line(
+                30,
+                "Job variable image is ignored: task_definition_arn names the task definition to run."
+            ),
+            line(
+                20,
+                &format!("Submitted to ECS task job-pushpool-{}-1", run.id)
+            ),
+        ]
+    );
+
+    let mut run = read(&w, &run).await;
+    let now = Utc::now();
+    apply_state(&mut run, State::new(StateType::Cancelling, now), now);
+    let run = w.store.update_flow_run(&run).await.unwrap();
+    w.service.handle_change(run.id).await.unwrap();
+    assert_eq!(
+        run_log(&w, &run).await.last(),
+        Some(&line(
+            20,
+            "Flow run was cancelled; its infrastructure was stopped by pushpool."
+        ))
     );
 }

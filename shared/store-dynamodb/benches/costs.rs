@@ -14,6 +14,10 @@
 //!    `set_state`s): write and read units per call by DynamoDB's rules, the writes to the
 //!    global secondary indexes worked out from the run item before and after each write
 //!    and the table's index definitions, and the bytes stored at the end.
+//! 3. **One run's log**: pushpool's two submission lines (one `PutItem` each, as the
+//!    submitter writes them) and the engine's lines of a small flow in two batches (as its
+//!    `APILogHandler` sends them, every 2 s), then the read `prefect flow-run logs` makes
+//!    (the run's lines, a page of 200): write and read units, bytes per line item.
 //!
 //! ```text
 //! cargo bench -p pushpool-store-dynamodb --bench costs
@@ -342,12 +346,192 @@ async fn lifecycle(client: &aws_sdk_dynamodb::Client) -> AnyResult<()> {
     Ok(())
 }
 
+/// A run's log as the engine and pushpool write it: a small flow of one task (the lines the
+/// engine of Prefect 3.9.1 sent for such a run in the team's recorded exchanges, plus the
+/// flow's own `get_run_logger()` line).
+fn run_log_batches(
+    run: Uuid,
+    task: Uuid,
+) -> (
+    Vec<pushpool_core::logs::Log>,
+    Vec<Vec<pushpool_core::logs::Log>>,
+) {
+    let now = Utc::now();
+    let mut at = 0;
+    let mut line = |name: &str, level: i64, message: &str, task_run: Option<Uuid>| {
+        at += 1;
+        let t = now + Duration::milliseconds(at * 37);
+        pushpool_core::logs::Log {
+            id: Uuid::now_v7(),
+            created: t,
+            updated: t,
+            name: name.into(),
+            level,
+            message: message.into(),
+            timestamp: t,
+            flow_run_id: Some(run),
+            task_run_id: task_run,
+        }
+    };
+    let pushpool = vec![
+        line(
+            "prefect.flow_runs.worker",
+            20,
+            "Submitting flow run to work pool 'ecs-pool' (ecs:push)",
+            None,
+        ),
+        line(
+            "prefect.flow_runs.worker",
+            20,
+            "Submitted to ECS task arn:aws:ecs:us-east-1:123456789012:task/pushpool/0123456789abcdef0123456789abcdef",
+            None,
+        ),
+    ];
+    let first = vec![
+        line(
+            "prefect.flow_runs",
+            20,
+            "Running 1 deployment pull step(s)",
+            None,
+        ),
+        line(
+            "prefect.flow_runs",
+            20,
+            "Executing deployment step: set_working_directory",
+            None,
+        ),
+        line(
+            "prefect.flow_runs",
+            20,
+            "Deployment step 'set_working_directory' completed successfully",
+            None,
+        ),
+        line(
+            "prefect.flow_runs",
+            20,
+            "All deployment steps completed successfully",
+            None,
+        ),
+        line(
+            "prefect.flow_runs",
+            20,
+            "Beginning flow run 'quiet-otter' for flow 'my-flow'",
+            None,
+        ),
+    ];
+    let second = vec![
+        line(
+            "prefect.flow_runs",
+            20,
+            "hello from pushpool: 41 + 1 = 42",
+            None,
+        ),
+        line(
+            "prefect.task_runs",
+            20,
+            "Finished in state Completed()",
+            Some(task),
+        ),
+        line(
+            "prefect.flow_runs",
+            20,
+            "Finished in state Completed()",
+            None,
+        ),
+    ];
+    (pushpool, vec![first, second])
+}
+
+async fn log_costs(client: &aws_sdk_dynamodb::Client) -> AnyResult<()> {
+    let store = fresh(client).await?.with_metering();
+    let retention = std::time::Duration::from_secs(30 * 86_400);
+    let (run, task) = (Uuid::now_v7(), Uuid::now_v7());
+    let (pushpool, batches) = run_log_batches(run, task);
+    println!(
+        "\n| one run's log (Store calls) | write calls | items written | WCU | RCU | bytes per item (min–max) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let sizes = |lines: &[pushpool_core::logs::Log]| {
+        let s: Vec<u64> = lines
+            .iter()
+            .map(|l| item_size(&pushpool_store_dynamodb::log_item_for_bench(l, retention)))
+            .collect();
+        format!(
+            "{}–{}",
+            s.iter().min().unwrap_or(&0),
+            s.iter().max().unwrap_or(&0)
+        )
+    };
+    let mut total = (0u64, 0u64, 0.0f64, 0.0f64);
+    let mut row = |step: &str, u: Usage, bytes: String| {
+        println!(
+            "| {step} | {} | {} | {:.1} | {:.1} | {bytes} |",
+            u.write_calls, u.items_written, u.write_units, u.read_units
+        );
+        total.0 += u.write_calls;
+        total.1 += u.items_written;
+        total.2 += u.write_units;
+        total.3 += u.read_units;
+    };
+    store.reset_usage();
+    for l in &pushpool {
+        store
+            .create_logs(std::slice::from_ref(l), retention)
+            .await?;
+    }
+    row(
+        "pushpool's 2 lines (`PutItem` each)",
+        store.usage(),
+        sizes(&pushpool),
+    );
+    for (i, batch) in batches.iter().enumerate() {
+        store.reset_usage();
+        store.create_logs(batch, retention).await?;
+        row(
+            &format!(
+                "engine batch {} ({} lines, `BatchWriteItem`)",
+                i + 1,
+                batch.len()
+            ),
+            store.usage(),
+            sizes(batch),
+        );
+    }
+    store.reset_usage();
+    let query = pushpool_store::LogQuery {
+        filter: pushpool_core::logs::LogFilter {
+            flow_run_id: Some(pushpool_core::logs::FlowRunIdFilter {
+                any_: Some(vec![run]),
+            }),
+            ..Default::default()
+        },
+        page: pushpool_store::Page {
+            offset: 0,
+            limit: Some(200),
+        },
+        ..Default::default()
+    };
+    let read = store.read_logs(&query).await?;
+    assert_eq!(read.len(), 10);
+    row(
+        "`prefect flow-run logs`: read the run's 10 lines (one `Query`)",
+        store.usage(),
+        String::new(),
+    );
+    println!(
+        "| **total** | {} | {} | **{:.0}** | **{:.1}** | |",
+        total.0, total.1, total.2, total.3
+    );
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() -> AnyResult<()> {
     let moto = MotoServer::start();
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     let limit = limit()?;
     lifecycle(&client).await?;
+    log_costs(&client).await?;
     let deployments: Vec<Uuid> = (0..runs::DEPLOYMENTS).map(|_| Uuid::now_v7()).collect();
     let sizes = sizes()?;
     let mut table: Vec<(String, Vec<Usage>)> = Vec::new();

@@ -58,6 +58,7 @@
 //! | task run unique key | `TASKRUNKEY#<flow run id or NONE>#<task key>#<dynamic key>` | `TASKRUNKEY` | `id` of the task run |
 //! | task run listing entries | `TASKRUNS` and `TASKRUNS#<flow run id or NONE>` | `<task run id>` | none |
 //! | subflow link | `TASKRUN#<parent task run id>` | `CHILD#<flow run id>` | none |
+//! | log line (see `logs`) | `LOG#<flow run id>` (`LOG#NONE`) | `<timestamp>#<log id>` | `name`, `level` (N), `message`, `task_run_id`, `created`, `expires_at` (TTL: created + retention) |
 //! | lease | `LEASE#<key>` | `LEASE` | `holder`, `until_ms` (N, epoch ms), `expires_at` (TTL: a day after) |
 //!
 //! Composite keys join their parts with `#`, each part escaped (`%` → `%25`, `#` → `%23`), so
@@ -226,6 +227,7 @@ mod compact;
 mod error;
 mod item;
 mod lease;
+mod logs;
 mod meter;
 mod ops;
 mod plan;
@@ -248,6 +250,15 @@ use pushpool_store::Result;
 
 pub use error::DynamoError;
 pub use meter::{Usage, item_size};
+
+/// The DynamoDB item of a log line that expires `retention` after it was stored (for the
+/// cost bench's sizes; the store writes exactly this item).
+pub fn log_item_for_bench(
+    log: &pushpool_core::logs::Log,
+    retention: std::time::Duration,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    logs::log_item(log, retention)
+}
 pub use runs::ITEM_FORMAT;
 
 use crate::error::sdk;

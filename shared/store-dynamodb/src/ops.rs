@@ -343,19 +343,19 @@ impl DynamoStore {
     }
 
     /// `ReturnConsumedCapacity` for a call: `INDEXES` when the store is metered.
-    fn capacity(&self) -> Option<ReturnConsumedCapacity> {
+    pub(crate) fn capacity(&self) -> Option<ReturnConsumedCapacity> {
         self.meter
             .is_some()
             .then_some(ReturnConsumedCapacity::Indexes)
     }
 
-    fn meter_read(&self, read: Read<'_>, reported: Option<&ConsumedCapacity>) {
+    pub(crate) fn meter_read(&self, read: Read<'_>, reported: Option<&ConsumedCapacity>) {
         if let Some(meter) = &self.meter {
             meter.read(read, reported);
         }
     }
 
-    fn meter_write(
+    pub(crate) fn meter_write(
         &self,
         puts: &[&Item],
         others: u64,

@@ -822,6 +822,29 @@ impl Store for DynamoStore {
         self.update_doc(api_key_doc(&key)?, missing).await
     }
 
+    async fn create_logs(
+        &self,
+        logs: &[pushpool_core::logs::Log],
+        retention: std::time::Duration,
+    ) -> Result<()> {
+        Ok(self.put_logs(logs, retention).await?)
+    }
+
+    async fn read_logs(
+        &self,
+        query: &pushpool_store::LogQuery,
+    ) -> Result<Vec<pushpool_core::logs::Log>> {
+        Ok(self.query_logs(query).await?)
+    }
+
+    async fn delete_logs_created_before(
+        &self,
+        _cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        // The table's TTL deletes lines (`expires_at`, set when they are written).
+        Ok(0)
+    }
+
     async fn try_acquire_lease(
         &self,
         key: &str,

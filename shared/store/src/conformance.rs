@@ -25,6 +25,9 @@ use uuid::Uuid;
 
 use pushpool_core::filter::{FlowRunFilter, FlowRunSort};
 
+mod logs;
+pub use logs::*;
+
 use crate::{CounterChange, FlowRunQuery, Page, Store, StoreError, TaskRunFilter, Transaction};
 
 /// Schedule marks: put creates or replaces the mark of (deployment, schedule); list returns
@@ -1618,7 +1621,8 @@ macro_rules! store_conformance_tests {
                 task_run_idempotent_create, task_run_conditional_writes, task_run_listing,
                 subflow_runs_by_parent_task_run, transaction_all_or_nothing,
                 counter_bound_under_concurrency, variables_crud, artifacts_crud,
-                oversized_runs_are_refused_whole, leases, schedule_marks, work_queues_crud);
+                oversized_runs_are_refused_whole, leases, schedule_marks, work_queues_crud,
+                logs_stored_and_read);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {

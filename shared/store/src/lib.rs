@@ -31,6 +31,7 @@
 
 pub mod conformance;
 mod error;
+pub mod logs;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -46,6 +47,7 @@ use pushpool_core::task_run::TaskRun;
 use uuid::Uuid;
 
 pub use error::StoreError;
+pub use logs::{DEFAULT_LOG_RETENTION, LogQuery};
 
 /// Result alias.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -560,6 +562,25 @@ pub trait Store: Send + Sync + 'static {
     async fn put_schedule_mark(&self, mark: &ScheduleMark) -> Result<()>;
     /// Deletes the marks of a deployment (none: nothing to do).
     async fn delete_schedule_marks(&self, deployment_id: Uuid) -> Result<()>;
+
+    // Logs ([`logs`]): flow run and task run log lines, kept for a retention time.
+
+    /// Stores a batch of log lines (ids made by the caller). Each line is kept at least
+    /// `retention` after its `created`: DynamoDB expires it by TTL (`expires_at`), SQLite's
+    /// retention task deletes it ([`Store::delete_logs_created_before`]).
+    async fn create_logs(
+        &self,
+        logs: &[pushpool_core::logs::Log],
+        retention: std::time::Duration,
+    ) -> Result<()>;
+    /// The lines that pass `query`, in its order, paged.
+    async fn read_logs(&self, query: &LogQuery) -> Result<Vec<pushpool_core::logs::Log>>;
+    /// Deletes the lines created before `cutoff` and says how many. DynamoDB deletes
+    /// nothing here (its TTL expires lines) and answers 0.
+    async fn delete_logs_created_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64>;
 
     /// Changes after `after`, oldest first, at most `limit`.
     async fn read_changes(&self, after: u64, limit: usize) -> Result<Vec<Change>>;

@@ -24,6 +24,7 @@ use crate::{
     Transaction,
 };
 
+mod logs;
 pub mod migrations;
 mod query;
 
@@ -1616,6 +1617,29 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn create_logs(
+        &self,
+        logs: &[pushpool_core::logs::Log],
+        _retention: std::time::Duration,
+    ) -> Result<()> {
+        // Retention is the background task's: `delete_logs_created_before`.
+        let logs = logs.to_vec();
+        self.with(move |conn| logs::insert(conn, &logs)).await
+    }
+
+    async fn read_logs(&self, query: &crate::LogQuery) -> Result<Vec<pushpool_core::logs::Log>> {
+        let query = query.clone();
+        self.with(move |conn| logs::read(conn, &query)).await
+    }
+
+    async fn delete_logs_created_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        self.with(move |conn| logs::delete_created_before(conn, cutoff))
+            .await
     }
 
     async fn read_changes(&self, after: u64, limit: usize) -> Result<Vec<Change>> {

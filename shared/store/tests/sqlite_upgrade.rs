@@ -44,9 +44,17 @@ async fn the_first_release_database_is_migrated_and_filtered() {
     assert_eq!(user_version(&path), 0);
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(user_version(&path), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     // Version 4: the counters of `Store::commit`.
     assert_eq!(store.read_counter("slots").await.unwrap(), 0);
+    // Version 5: log lines.
+    assert_eq!(
+        store
+            .read_logs(&pushpool_store::LogQuery::default())
+            .await
+            .unwrap(),
+        Vec::new()
+    );
 
     let pool = store.read_work_pool("legacy-pool").await.unwrap();
     assert_eq!(pool.r#type, "ecs:push");
@@ -161,7 +169,7 @@ async fn a_database_from_a_newer_pushpool_is_refused() {
             .unwrap_or_default()
     );
     assert!(
-        err.contains("written by a newer pushpool (schema version 5; this one knows up to 4): upgrade pushpool"),
+        err.contains("written by a newer pushpool (schema version 6; this one knows up to 5): upgrade pushpool"),
         "{err}"
     );
 }
@@ -180,7 +188,7 @@ async fn a_read_only_file_of_an_older_schema_is_refused_saying_how_to_migrate_it
         .unwrap_or_default();
     assert_eq!(
         err,
-        "the database is at schema version 0 and this pushpool reads version 4; a read-only file cannot be migrated: open it read-write once"
+        "the database is at schema version 0 and this pushpool reads version 5; a read-only file cannot be migrated: open it read-write once"
     );
     // Once migrated, it opens read-only and answers.
     drop(SqliteStore::open(&path).unwrap());

@@ -1,4 +1,4 @@
-//! Meta endpoints: health, version, CSRF probe, storage, the collections view, logs.
+//! Meta endpoints: health, version, CSRF probe, storage, the collections view, events.
 
 use axum::Json;
 use axum::extract::Path;
@@ -43,12 +43,6 @@ pub(crate) async fn collections_view(Path(view): Path<String>) -> Result<Json<Va
             "View {view} not found in registry"
         )))
     }
-}
-
-/// `POST /logs/` → 201. Flow run logs are accepted and dropped (not stored yet), so the
-/// engine does not warn on every batch.
-pub(crate) async fn logs() -> StatusCode {
-    StatusCode::CREATED
 }
 
 /// `WS /events/in`: the engine's event stream. pushpool accepts the connection (subprotocol

@@ -7,6 +7,7 @@ mod deployments;
 mod filters;
 mod flow_runs;
 mod flows;
+pub(crate) mod logs;
 mod meta;
 mod runner;
 mod task_runs;
@@ -32,7 +33,13 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/admin/storage", get(meta::storage))
         .route("/csrf-token", get(meta::csrf_token))
         .route("/collections/views/{view}", get(meta::collections_view))
-        .route("/logs/", post(meta::logs))
+        .route(
+            "/logs/",
+            post(logs::create).layer(axum::extract::DefaultBodyLimit::max(
+                logs::MAX_LOG_BATCH_BYTES,
+            )),
+        )
+        .route("/logs/filter", post(logs::filter))
         .route("/events/in", get(meta::events_in))
         .route("/work_pools/", post(work_pools::create))
         .route("/work_pools/filter", post(work_pools::filter))

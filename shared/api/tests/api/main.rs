@@ -15,6 +15,7 @@ mod collections;
 mod deployments;
 mod filters;
 mod hardening;
+mod logs;
 mod meta;
 mod runner;
 mod schedules;

@@ -1,9 +1,9 @@
-//! Meta endpoints and the router-wide answers: health, version, CSRF probe, storage, logs,
+//! Meta endpoints and the router-wide answers: health, version, CSRF probe, storage,
 //! unknown paths, invalid ids and oversized bodies.
 
 use axum::http::StatusCode;
 use pushpool_api::{MAX_BODY_BYTES, PREFECT_API_VERSION};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{app, detail, recorded_response, send, send_raw};
 
@@ -44,20 +44,6 @@ async fn admin_storage_has_no_default_result_storage() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, recorded);
     assert_eq!(body, json!({"default_result_storage_block_id": null}));
-}
-
-#[tokio::test]
-async fn logs_are_accepted_with_201_and_no_body() {
-    let logs = json!([{
-        "name": "prefect.flow_runs", "level": 20, "message": "hello",
-        "timestamp": "2026-11-29T10:29:14.380284Z",
-        "flow_run_id": "e1abfe3a-b8ff-40fe-a279-d5d095ac9f6e", "task_run_id": null,
-    }]);
-
-    let (status, body) = send(&app(), "POST", "/api/logs/", Some(logs)).await;
-
-    assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(body, Value::Null);
 }
 
 #[tokio::test]

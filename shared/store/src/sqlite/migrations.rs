@@ -142,6 +142,24 @@ CREATE TABLE counters (
 );
 "#;
 
+/// Version 5: log lines. Times are ISO 8601 with microseconds and `Z` (string order is time
+/// order); `flow_run_id`/`task_run_id` are NULL when the line has none.
+const V5: &str = r#"
+CREATE TABLE logs (
+    id TEXT PRIMARY KEY,
+    flow_run_id TEXT,
+    task_run_id TEXT,
+    name TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE INDEX logs_flow_run ON logs (flow_run_id, timestamp, id);
+CREATE INDEX logs_timestamp ON logs (timestamp, id);
+CREATE INDEX logs_created ON logs (created);
+"#;
+
 type Step = fn(&Transaction<'_>) -> Result<()>;
 
 /// The steps, version 1 first.
@@ -150,6 +168,7 @@ const STEPS: &[Step] = &[
     v2,
     |tx| tx.execute_batch(V3).map_err(sql),
     |tx| tx.execute_batch(V4).map_err(sql),
+    |tx| tx.execute_batch(V5).map_err(sql),
 ];
 
 /// The schema version this build writes.
