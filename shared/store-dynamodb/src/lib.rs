@@ -223,6 +223,7 @@
 //! rules, since moto reports fixed ones.
 
 mod compact;
+mod concurrency;
 mod error;
 mod item;
 mod lease;
