@@ -784,7 +784,7 @@ impl ConcurrencyLimits {
             };
             // Prefect's reset takes the override's slots whatever the limit.
             let names = [limit.name.clone()];
-            let _ = self.take_unbounded(&names, &spec).await?;
+            self.take_unbounded(&names, &spec).await?;
         }
         Ok(())
     }

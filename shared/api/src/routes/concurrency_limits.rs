@@ -164,7 +164,7 @@ fn non_negative(field: &str, v: i64) -> Result<i64, ApiError> {
 }
 
 fn non_negative_float(field: &str, v: f64) -> Result<f64, ApiError> {
-    if !(v >= 0.0) || !v.is_finite() {
+    if v.is_nan() || v < 0.0 || !v.is_finite() {
         return Err(ApiError::Invalid(format!(
             "{field}: Input should be greater than or equal to 0"
         )));
@@ -462,7 +462,7 @@ pub(crate) async fn decrement(
 ) -> Result<impl IntoResponse, ApiError> {
     check_slots_and_names(body.slots, &body.names)?;
     if let Some(o) = body.occupancy_seconds
-        && !(o > 0.0)
+        && (o.is_nan() || o <= 0.0)
     {
         return Err(ApiError::Invalid(
             "occupancy_seconds: Input should be greater than 0".into(),
