@@ -55,6 +55,19 @@ pub enum ApiError {
     /// request was written.
     #[error("storage is full")]
     StorageFull(#[source] StoreError),
+    /// 423 Locked: concurrency slots are not free (Prefect's answer to an increment); the
+    /// `detail` is Prefect's (`Locked` when it gives none), with `Retry-After` in seconds
+    /// when Prefect sends one.
+    #[error("{detail}")]
+    Locked {
+        /// The response's detail.
+        detail: String,
+        /// The `Retry-After` header's value.
+        retry_after: Option<String>,
+    },
+    /// 410 Gone: a concurrency lease expired or was released.
+    #[error("{0}")]
+    Gone(String),
     /// 500: logged with its cause chain, answered with a generic body.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -164,6 +177,20 @@ impl IntoResponse for ApiError {
                     .into_response();
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return r;
+            }
+            Self::Gone(m) => (StatusCode::GONE, m.clone()),
+            Self::Locked {
+                detail,
+                retry_after,
+            } => {
+                let mut r = (StatusCode::LOCKED, Json(json!({ "detail": detail }))).into_response();
+                if let Some(v) = retry_after
+                    .as_deref()
+                    .and_then(|v| HeaderValue::from_str(v).ok())
+                {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
                 return r;
             }
             Self::Internal(e) => {

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod blocks;
+pub mod concurrency;
 pub mod error;
 pub mod filter;
 pub mod logs;

@@ -987,6 +987,11 @@ impl Service {
     /// Store failures of the scans themselves.
     pub async fn reconcile_once(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
         let mut acted = 0;
+        // Lapsed concurrency leases give their slots back.
+        match self.concurrency_limits().release_expired(now).await {
+            Ok(released) => acted += released,
+            Err(e) => warn!(error = %e, "releasing lapsed concurrency leases failed"),
+        }
         // Timers first: the runs due before the next tick that exist already are armed
         // before the scheduler (which may make many runs) takes its time; the scheduler arms
         // the ones it makes.

@@ -223,6 +223,55 @@ mod tests {
                 async fn read_counter(&self, name: &str) -> pushpool_store::Result<i64> {
                     self.inner.read_counter(name).await
                 }
+                async fn create_concurrency_limit(
+                    &self,
+                    l: &pushpool_core::concurrency::ConcurrencyLimit,
+                ) -> pushpool_store::Result<()> {
+                    self.inner.create_concurrency_limit(l).await
+                }
+                async fn read_concurrency_limit(
+                    &self,
+                    i: Uuid,
+                ) -> pushpool_store::Result<pushpool_core::concurrency::ConcurrencyLimit> {
+                    self.inner.read_concurrency_limit(i).await
+                }
+                async fn read_concurrency_limit_by_name(
+                    &self,
+                    n: &str,
+                ) -> pushpool_store::Result<pushpool_core::concurrency::ConcurrencyLimit> {
+                    self.inner.read_concurrency_limit_by_name(n).await
+                }
+                async fn list_concurrency_limits(
+                    &self,
+                ) -> pushpool_store::Result<Vec<pushpool_core::concurrency::ConcurrencyLimit>> {
+                    self.inner.list_concurrency_limits().await
+                }
+                async fn update_concurrency_limit(
+                    &self,
+                    l: &pushpool_core::concurrency::ConcurrencyLimit,
+                ) -> pushpool_store::Result<()> {
+                    self.inner.update_concurrency_limit(l).await
+                }
+                async fn delete_concurrency_limit(&self, i: Uuid) -> pushpool_store::Result<()> {
+                    self.inner.delete_concurrency_limit(i).await
+                }
+                async fn commit_concurrency(
+                    &self,
+                    w: &pushpool_store::concurrency::ConcurrencyWrite,
+                ) -> pushpool_store::Result<()> {
+                    self.inner.commit_concurrency(w).await
+                }
+                async fn read_concurrency_lease(
+                    &self,
+                    i: Uuid,
+                ) -> pushpool_store::Result<pushpool_core::concurrency::ConcurrencyLease> {
+                    self.inner.read_concurrency_lease(i).await
+                }
+                async fn list_concurrency_leases(
+                    &self,
+                ) -> pushpool_store::Result<Vec<pushpool_core::concurrency::ConcurrencyLease>> {
+                    self.inner.list_concurrency_leases().await
+                }
                 async fn list_schedule_marks(
                     &self,
                 ) -> pushpool_store::Result<Vec<pushpool_store::ScheduleMark>> {

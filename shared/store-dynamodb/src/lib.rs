@@ -224,6 +224,7 @@
 //! rules, since moto reports fixed ones.
 
 mod compact;
+mod concurrency;
 mod error;
 mod item;
 mod lease;

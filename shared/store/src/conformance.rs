@@ -1606,6 +1606,282 @@ pub async fn counter_bound_under_concurrency(store: DynStore) {
     assert_eq!(store.read_counter("slots:race").await.unwrap(), LIMIT);
 }
 
+/// A global concurrency limit named `name` with `limit` slots (for the concurrency checks).
+pub fn concurrency_limit(name: &str, limit: i64) -> pushpool_core::concurrency::ConcurrencyLimit {
+    pushpool_core::concurrency::ConcurrencyLimit {
+        id: Uuid::new_v4(),
+        created: Utc::now(),
+        updated: Utc::now(),
+        active: true,
+        name: name.into(),
+        limit,
+        active_slots: 0,
+        denied_slots: 0,
+        slot_decay_per_second: 0.0,
+        avg_slot_occupancy_seconds: 2.0,
+        version: 0,
+    }
+}
+
+/// Global concurrency limits: unique names (conflict message), read by id and name, list by
+/// name, a versioned update that bumps the version and may rename (a stale version is a
+/// `VersionConflict`, a taken name a `Conflict`), delete.
+pub async fn concurrency_limits_crud(store: DynStore) {
+    use crate::concurrency::LIMIT_NOT_FOUND;
+    let b = concurrency_limit("b-limit", 2);
+    let a = concurrency_limit("a limit:x", 1);
+    store.create_concurrency_limit(&b).await.unwrap();
+    store.create_concurrency_limit(&a).await.unwrap();
+    assert!(matches!(
+        store.create_concurrency_limit(&concurrency_limit("b-limit", 3)).await,
+        Err(StoreError::Conflict(m)) if m == "A concurrency limit with the name 'b-limit' already exists."
+    ));
+    assert_eq!(store.read_concurrency_limit(b.id).await.unwrap(), b);
+    assert_eq!(
+        store
+            .read_concurrency_limit_by_name("a limit:x")
+            .await
+            .unwrap(),
+        a
+    );
+    let names = |v: Vec<pushpool_core::concurrency::ConcurrencyLimit>| -> Vec<String> {
+        v.into_iter().map(|l| l.name).collect()
+    };
+    assert_eq!(
+        names(store.list_concurrency_limits().await.unwrap()),
+        ["a limit:x", "b-limit"]
+    );
+    let mut renamed = b.clone();
+    renamed.name = "c".into();
+    renamed.limit = 7;
+    store.update_concurrency_limit(&renamed).await.unwrap();
+    let read = store.read_concurrency_limit(b.id).await.unwrap();
+    assert_eq!((read.name.as_str(), read.limit, read.version), ("c", 7, 1));
+    assert_eq!(
+        store.read_concurrency_limit_by_name("c").await.unwrap().id,
+        b.id
+    );
+    assert!(matches!(
+        store.read_concurrency_limit_by_name("b-limit").await,
+        Err(StoreError::NotFound(m)) if m == LIMIT_NOT_FOUND
+    ));
+    // `renamed` still carries version 0: stale.
+    assert!(matches!(
+        store.update_concurrency_limit(&renamed).await,
+        Err(StoreError::VersionConflict(id)) if id == b.id
+    ));
+    let mut clash = read.clone();
+    clash.name = "a limit:x".into();
+    assert!(matches!(
+        store.update_concurrency_limit(&clash).await,
+        Err(StoreError::Conflict(m)) if m == "A concurrency limit with the name 'a limit:x' already exists."
+    ));
+    store.delete_concurrency_limit(a.id).await.unwrap();
+    assert!(matches!(
+        store.delete_concurrency_limit(a.id).await,
+        Err(StoreError::NotFound(m)) if m == LIMIT_NOT_FOUND
+    ));
+    assert!(matches!(
+        store.update_concurrency_limit(&a).await,
+        Err(StoreError::NotFound(m)) if m == LIMIT_NOT_FOUND
+    ));
+    assert_eq!(names(store.list_concurrency_limits().await.unwrap()), ["c"]);
+}
+
+/// Concurrency writes: limits and leases written all or nothing, each limit conditioned on
+/// its version and a lease delete on the lease being unchanged; a stale item names itself in
+/// the `VersionConflict` and nothing is written.
+pub async fn concurrency_writes_all_or_nothing(store: DynStore) {
+    use crate::concurrency::{ConcurrencyWrite, LEASE_NOT_FOUND, LeaseWrite};
+    use pushpool_core::concurrency::{ConcurrencyLease, LeaseHolder, LeaseHolderKind};
+    let x = concurrency_limit("x", 2);
+    let y = concurrency_limit("y", 2);
+    store.create_concurrency_limit(&x).await.unwrap();
+    store.create_concurrency_limit(&y).await.unwrap();
+    let now = Utc::now();
+    let lease = ConcurrencyLease {
+        id: Uuid::new_v4(),
+        created: now,
+        expires: now + chrono::Duration::seconds(60),
+        resource_ids: vec![x.id, y.id],
+        slots: 1,
+        holder: Some(LeaseHolder {
+            kind: LeaseHolderKind::TaskRun,
+            id: Uuid::new_v4(),
+        }),
+    };
+    let (mut x1, mut y1) = (x.clone(), y.clone());
+    x1.active_slots = 1;
+    y1.active_slots = 1;
+    let take = ConcurrencyWrite {
+        limits: vec![x1.clone(), y1.clone()],
+        leases: vec![LeaseWrite::Create(lease.clone())],
+    };
+    store.commit_concurrency(&take).await.unwrap();
+    let read_x = store.read_concurrency_limit(x.id).await.unwrap();
+    assert_eq!((read_x.active_slots, read_x.version), (1, 1));
+    assert_eq!(store.read_concurrency_lease(lease.id).await.unwrap(), lease);
+    // The same write again: both limits are stale now (version 0 read), nothing written.
+    let mut again = take.clone();
+    again.leases = vec![LeaseWrite::Create(ConcurrencyLease {
+        id: Uuid::new_v4(),
+        ..lease.clone()
+    })];
+    assert!(matches!(
+        store.commit_concurrency(&again).await,
+        Err(StoreError::VersionConflict(id)) if id == x.id || id == y.id
+    ));
+    assert_eq!(
+        store.list_concurrency_leases().await.unwrap(),
+        vec![lease.clone()]
+    );
+    // A fresh x with a stale y: nothing of x is written either.
+    let mut x2 = store.read_concurrency_limit(x.id).await.unwrap();
+    x2.active_slots = 2;
+    let partly_stale = ConcurrencyWrite {
+        limits: vec![x2.clone(), y1.clone()],
+        leases: vec![],
+    };
+    assert!(matches!(
+        store.commit_concurrency(&partly_stale).await,
+        Err(StoreError::VersionConflict(id)) if id == y.id
+    ));
+    assert_eq!(
+        store
+            .read_concurrency_limit(x.id)
+            .await
+            .unwrap()
+            .active_slots,
+        1
+    );
+    // A renewal replaces the lease; a delete of the lease as read before is then refused.
+    let renewed = ConcurrencyLease {
+        expires: now + chrono::Duration::seconds(600),
+        ..lease.clone()
+    };
+    store
+        .commit_concurrency(&ConcurrencyWrite {
+            limits: vec![],
+            leases: vec![LeaseWrite::Renew(renewed.clone())],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.read_concurrency_lease(lease.id).await.unwrap(),
+        renewed
+    );
+    assert!(matches!(
+        store
+            .commit_concurrency(&ConcurrencyWrite {
+                limits: vec![],
+                leases: vec![LeaseWrite::Delete(lease.clone())],
+            })
+            .await,
+        Err(StoreError::VersionConflict(id)) if id == lease.id
+    ));
+    let mut x3 = store.read_concurrency_limit(x.id).await.unwrap();
+    x3.active_slots = 0;
+    store
+        .commit_concurrency(&ConcurrencyWrite {
+            limits: vec![x3],
+            leases: vec![LeaseWrite::Delete(renewed.clone())],
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.read_concurrency_lease(lease.id).await,
+        Err(StoreError::NotFound(m)) if m == LEASE_NOT_FOUND
+    ));
+    assert!(store.list_concurrency_leases().await.unwrap().is_empty());
+    // Renewing a lease that is gone is refused.
+    assert!(matches!(
+        store
+            .commit_concurrency(&ConcurrencyWrite {
+                limits: vec![],
+                leases: vec![LeaseWrite::Renew(renewed.clone())],
+            })
+            .await,
+        Err(StoreError::VersionConflict(id)) if id == lease.id
+    ));
+    // A limit deleted since it was read is a conflict too.
+    let mut gone = store.read_concurrency_limit(y.id).await.unwrap();
+    store.delete_concurrency_limit(y.id).await.unwrap();
+    gone.active_slots = 0;
+    assert!(matches!(
+        store
+            .commit_concurrency(&ConcurrencyWrite {
+                limits: vec![gone],
+                leases: vec![],
+            })
+            .await,
+        Err(StoreError::VersionConflict(id)) if id == y.id
+    ));
+}
+
+/// Concurrent takers of one limit, each reading, deciding and writing with its version
+/// (retrying when another won), never take more slots than the limit: exactly `limit` of
+/// them get a slot and a lease.
+pub async fn concurrency_slots_under_concurrency(store: DynStore) {
+    use crate::concurrency::{ConcurrencyWrite, LeaseWrite};
+    use pushpool_core::concurrency::ConcurrencyLease;
+    const TAKERS: usize = 10;
+    const LIMIT: i64 = 3;
+    store
+        .create_concurrency_limit(&concurrency_limit("race", LIMIT))
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..TAKERS {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for attempt in 0..300u64 {
+                let mut limit = store.read_concurrency_limit_by_name("race").await.unwrap();
+                let now = Utc::now();
+                if !limit.take(1, now) {
+                    return false;
+                }
+                let lease = ConcurrencyLease {
+                    id: Uuid::new_v4(),
+                    created: now,
+                    expires: now + chrono::Duration::seconds(60),
+                    resource_ids: vec![limit.id],
+                    slots: 1,
+                    holder: None,
+                };
+                let write = ConcurrencyWrite {
+                    limits: vec![limit],
+                    leases: vec![LeaseWrite::Create(lease)],
+                };
+                match store.commit_concurrency(&write).await {
+                    Ok(()) => return true,
+                    Err(StoreError::VersionConflict(_) | StoreError::Transient(_)) => {
+                        let spread = (Uuid::new_v4().as_u128() % 30) as u64;
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            2 + spread + attempt.min(20),
+                        ))
+                        .await;
+                    }
+                    Err(e) => panic!("unexpected error: {e:?}"),
+                }
+            }
+            panic!("still contended after 300 tries");
+        });
+    }
+    let mut won = 0;
+    while let Some(result) = tasks.join_next().await {
+        if result.unwrap() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, LIMIT as usize);
+    let limit = store.read_concurrency_limit_by_name("race").await.unwrap();
+    assert_eq!(limit.active_slots, LIMIT);
+    assert_eq!(
+        store.list_concurrency_leases().await.unwrap().len(),
+        LIMIT as usize
+    );
+}
+
 /// Expands the whole suite into `#[tokio::test]`s in a module named `$name`, each on a fresh
 /// store built by `$make` (an expression returning an `impl Store`).
 #[macro_export]
@@ -1622,7 +1898,9 @@ macro_rules! store_conformance_tests {
                 subflow_runs_by_parent_task_run, transaction_all_or_nothing,
                 counter_bound_under_concurrency, variables_crud, artifacts_crud,
                 oversized_runs_are_refused_whole, leases, schedule_marks, work_queues_crud,
-                logs_stored_and_read);
+                logs_stored_and_read,
+                concurrency_limits_crud, concurrency_writes_all_or_nothing,
+                concurrency_slots_under_concurrency);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {

@@ -29,6 +29,7 @@
 //! # let _ = pools; Ok(()) }
 //! ```
 
+pub mod concurrency;
 pub mod conformance;
 mod error;
 pub mod logs;
@@ -37,6 +38,7 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use pushpool_core::concurrency::{ConcurrencyLease, ConcurrencyLimit};
 use pushpool_core::filter::{FlowRunFilter, FlowRunSort};
 use pushpool_core::model::{
     ApiKey, Artifact, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable,
@@ -581,6 +583,33 @@ pub trait Store: Send + Sync + 'static {
         &self,
         cutoff: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64>;
+
+    // Global concurrency limits and their leases ([`concurrency`]). Limits are a small
+    // collection (a workspace's limits), read whole; leases are as many as the slots held.
+
+    /// Creates a limit (its `version` as given, 0 for a new one);
+    /// `Conflict("A concurrency limit with the name 'x' already exists.")` when the name is
+    /// taken.
+    async fn create_concurrency_limit(&self, limit: &ConcurrencyLimit) -> Result<()>;
+    /// Reads a limit by id; `NotFound("Concurrency Limit not found")`.
+    async fn read_concurrency_limit(&self, id: Uuid) -> Result<ConcurrencyLimit>;
+    /// Reads a limit by its unique name; `NotFound("Concurrency Limit not found")`.
+    async fn read_concurrency_limit_by_name(&self, name: &str) -> Result<ConcurrencyLimit>;
+    /// Every limit, by name (byte order).
+    async fn list_concurrency_limits(&self) -> Result<Vec<ConcurrencyLimit>>;
+    /// Replaces a limit (a rename moves its unique name) only if the stored one still has
+    /// `limit.version`, storing `version + 1`: `NotFound`, `VersionConflict(id)` when it
+    /// changed, `Conflict` when the new name is taken.
+    async fn update_concurrency_limit(&self, limit: &ConcurrencyLimit) -> Result<()>;
+    /// Deletes a limit; `NotFound("Concurrency Limit not found")`. Its leases are the
+    /// caller's to release first.
+    async fn delete_concurrency_limit(&self, id: Uuid) -> Result<()>;
+    /// Writes `write` all or nothing (see [`concurrency::ConcurrencyWrite`]).
+    async fn commit_concurrency(&self, write: &concurrency::ConcurrencyWrite) -> Result<()>;
+    /// Reads a lease; `NotFound("Lease not found")` (expired ones are read until released).
+    async fn read_concurrency_lease(&self, id: Uuid) -> Result<ConcurrencyLease>;
+    /// Every lease (expired ones included), in no particular order.
+    async fn list_concurrency_leases(&self) -> Result<Vec<ConcurrencyLease>>;
 
     /// Changes after `after`, oldest first, at most `limit`.
     async fn read_changes(&self, after: u64, limit: usize) -> Result<Vec<Change>>;

@@ -24,6 +24,7 @@ use crate::{
     Transaction,
 };
 
+mod concurrency;
 mod logs;
 pub mod migrations;
 mod query;
@@ -1640,6 +1641,61 @@ impl Store for SqliteStore {
     ) -> Result<u64> {
         self.with(move |conn| logs::delete_created_before(conn, cutoff))
             .await
+    }
+
+    async fn create_concurrency_limit(
+        &self,
+        limit: &pushpool_core::concurrency::ConcurrencyLimit,
+    ) -> Result<()> {
+        self.cl_create(limit).await
+    }
+
+    async fn read_concurrency_limit(
+        &self,
+        id: Uuid,
+    ) -> Result<pushpool_core::concurrency::ConcurrencyLimit> {
+        self.cl_read(id).await
+    }
+
+    async fn read_concurrency_limit_by_name(
+        &self,
+        name: &str,
+    ) -> Result<pushpool_core::concurrency::ConcurrencyLimit> {
+        self.cl_read_by_name(name).await
+    }
+
+    async fn list_concurrency_limits(
+        &self,
+    ) -> Result<Vec<pushpool_core::concurrency::ConcurrencyLimit>> {
+        self.cl_list().await
+    }
+
+    async fn update_concurrency_limit(
+        &self,
+        limit: &pushpool_core::concurrency::ConcurrencyLimit,
+    ) -> Result<()> {
+        self.cl_update(limit).await
+    }
+
+    async fn delete_concurrency_limit(&self, id: Uuid) -> Result<()> {
+        self.cl_delete(id).await
+    }
+
+    async fn commit_concurrency(&self, write: &crate::concurrency::ConcurrencyWrite) -> Result<()> {
+        self.cl_commit(write).await
+    }
+
+    async fn read_concurrency_lease(
+        &self,
+        id: Uuid,
+    ) -> Result<pushpool_core::concurrency::ConcurrencyLease> {
+        self.cl_read_lease(id).await
+    }
+
+    async fn list_concurrency_leases(
+        &self,
+    ) -> Result<Vec<pushpool_core::concurrency::ConcurrencyLease>> {
+        self.cl_list_leases().await
     }
 
     async fn read_changes(&self, after: u64, limit: usize) -> Result<Vec<Change>> {

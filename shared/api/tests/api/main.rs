@@ -12,6 +12,7 @@ mod artifacts;
 mod automations;
 mod blocks;
 mod collections;
+mod concurrency_limits;
 mod deployments;
 mod filters;
 mod hardening;
