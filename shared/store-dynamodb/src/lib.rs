@@ -229,6 +229,7 @@ mod lease;
 mod meter;
 mod ops;
 mod plan;
+mod run_inputs;
 mod runs;
 mod schedules;
 mod store;

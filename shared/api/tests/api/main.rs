@@ -16,6 +16,7 @@ mod deployments;
 mod filters;
 mod hardening;
 mod meta;
+mod pause_resume;
 mod runner;
 mod schedules;
 mod set_state;
