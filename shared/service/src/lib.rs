@@ -28,6 +28,7 @@ mod error;
 pub mod flow_runs;
 mod job;
 mod leases;
+pub mod manual_schedule;
 pub mod queries;
 pub mod queues;
 pub mod run_inputs;

@@ -3,6 +3,7 @@
 mod artifacts;
 mod automations;
 mod blocks;
+mod deployment_schedule;
 mod deployments;
 mod filters;
 mod flow_runs;
@@ -156,6 +157,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/deployments/{id}/schedules/{schedule_id}",
             axum::routing::patch(deployments::update_schedule).delete(deployments::delete_schedule),
+        )
+        .route(
+            "/deployments/{id}/schedule",
+            post(deployment_schedule::schedule),
         )
         .route(
             "/deployments/{id}/pause_deployment",
