@@ -306,3 +306,43 @@ async fn preview_and_slots_show_a_pools_runs() {
         (1, "Work pool 'nope' not found!")
     );
 }
+
+/// The SDK's pool-less calls: `create_work_queue(name=...)` makes the queue in Prefect's
+/// `default-agent-pool`, and `read_work_queue_by_name` reads it back (and the pool's
+/// `default` queue); an unknown name raises `ObjectNotFound`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_creates_and_reads_pool_less_queues() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
+with get_client(sync_client=True) as c:
+    q = c.create_work_queue(name="sdk-queue", description="from the SDK", priority=5)
+    print("created", q.name, q.work_pool_name, q.priority, q.description)
+    r = c.read_work_queue_by_name("sdk-queue")
+    print("read", r.id == q.id, r.work_pool_name, r.status)
+    d = c.read_work_queue_by_name("default")
+    print("default", d.work_pool_name, d.priority)
+    try:
+        c.read_work_queue_by_name("missing")
+    except ObjectNotFound:
+        print("missing: ObjectNotFound")
+"#;
+    let ran = pushpool_tests::python::python(&app.api, dir.path(), script)
+        .await
+        .ok();
+    assert_eq!(
+        ran.stdout.lines().collect::<Vec<_>>(),
+        [
+            "created sdk-queue default-agent-pool 5 from the SDK",
+            "read True default-agent-pool WorkQueueStatus.NOT_READY",
+            "default default-agent-pool 1",
+            "missing: ObjectNotFound",
+        ]
+    );
+    let (status, pool) = app
+        .send("GET", "/work_pools/default-agent-pool", None)
+        .await;
+    assert_eq!((status, &pool["type"]), (200, &json!("prefect-agent")));
+}

@@ -26,6 +26,7 @@ pub mod model;
 pub mod names;
 pub mod orchestration;
 pub mod pool_types;
+pub mod run_input;
 pub mod schedule;
 pub mod state;
 pub mod task_orchestration;

@@ -35,8 +35,8 @@
 //! | `SecureFlowConcurrencySlots` | belongs to issue 9 (deployment concurrency) |
 //! | `RemoveDeploymentConcurrencyLeaseForOldClientVersions` | belongs to issue 9 (deployment concurrency leases) |
 //! | `EnsureOnlyScheduledFlowsMarkedLate` | implemented: `SCHEDULED/Late` for a run that is not SCHEDULED is rejected ("Only scheduled flows can be marked late."), and for one already `Late` too ("This flow run is already marked late.") |
-//! | `HandlePausingFlows` | belongs to issue 9 (pausing and resuming) |
-//! | `HandleResumingPausedFlows` | belongs to issue 9 (pausing and resuming) |
+//! | `HandlePausingFlows` | implemented: PAUSED for a run with no state is aborted ("Cannot pause flows with no state."), for a run that is not RUNNING rejected ("Cannot pause flows that are not currently running."), for a pause key already in `pause_keys` rejected ("This pause has already fired.", the current RUNNING state answered: how a rescheduled flow skips its fired pauses); a `pause_reschedule` pause of a subflow or of a run without a deployment is aborted ("Cannot suspend subflows." / "... flows without a deployment."); "suspend" for a state named `Suspended`. Once written, the key (a new UUID when the state has none) joins `pause_keys`; the service deletes the inputs stored under the pause's `run_input_keyset` (an earlier attempt's) |
+//! | `HandleResumingPausedFlows` | implemented: from PAUSED only RUNNING, SCHEDULED, CANCELLING or a final state ("This run cannot transition to the StateType.X state from the StateType.PAUSED state."); leaving a `pause_reschedule` pause without a deployment is rejected; past the pause's `pause_timeout` (CANCELLING excepted) the proposal is rejected into FAILED ("The flow was <name> and never resumed.", reason "The flow run <verb> has timed out and can no longer resume."). Once written: SCHEDULED after a blocking pause resets `resuming`, `pause_keys` and sets `retry_type` `reschedule` (a new attempt from the top); anything else sets `resuming` (after `IncrementFlowRunCount` and `RemoveResumingIndicator` looked at it, as in Prefect, where core rules' `after_transition` runs after the global transforms) |
 //! | `CopyScheduledTime` | implemented: PENDING from SCHEDULED keeps the scheduled time unless it brings one |
 //! | `WaitForScheduledTime` | implemented: RUNNING from SCHEDULED or PENDING before the scheduled time waits, the delay rounded to the nearest second as Prefect rounds it |
 //! | `RetryFailedFlows` | implemented: FAILED from RUNNING with retries left is rejected into `SCHEDULED/AwaitingRetry` at `now + retry_delay`, keeping the message and result, `retry_type` `in_process`; without retries left `retry_type` is cleared |
@@ -179,6 +179,12 @@ impl Decision {
 /// the order they apply).
 pub fn orchestrate(run: &FlowRun, proposed: State, force: bool, now: DateTime<Utc>) -> Decision {
     let Some(current) = run.state.as_ref() else {
+        if !force && proposed.r#type == StateType::Paused {
+            // HandlePausingFlows.
+            return Decision::Abort {
+                reason: format!("Cannot {} flows with no state.", pause_verb(&proposed)),
+            };
+        }
         return Decision::Accept(proposed);
     };
     let mut proposed = proposed;
@@ -201,7 +207,9 @@ pub fn orchestrate(run: &FlowRun, proposed: State, force: bool, now: DateTime<Ut
         .or_else(|| enforce_cancelling_to_cancelled_transition(current, p))
         .or_else(|| bypass_cancelling_flow_runs_with_no_infra(run, current, p, now))
         .or_else(|| prevent_pending_transitions(current, p))
-        .or_else(|| ensure_only_scheduled_flows_marked_late(current, p));
+        .or_else(|| ensure_only_scheduled_flows_marked_late(current, p))
+        .or_else(|| handle_pausing_flows(run, current, p))
+        .or_else(|| handle_resuming_paused_flows(run, current, p, now));
     if let Some(refused) = refused {
         return refused;
     }
@@ -372,6 +380,103 @@ fn ensure_only_scheduled_flows_marked_late(current: &State, proposed: &State) ->
     })
 }
 
+/// `"suspend"` for a state named `Suspended` (what `suspend_flow_run` proposes), else
+/// `"pause"`: the verb of `HandlePausingFlows`' and `HandleResumingPausedFlows`' reasons.
+fn pause_verb(state: &State) -> &'static str {
+    if state.name == "Suspended" {
+        "suspend"
+    } else {
+        "pause"
+    }
+}
+
+/// `HandlePausingFlows` (its `after_transition` is in [`apply_decision`]).
+fn handle_pausing_flows(run: &FlowRun, current: &State, proposed: &State) -> Option<Decision> {
+    if proposed.r#type != StateType::Paused {
+        return None;
+    }
+    let verb = pause_verb(proposed);
+    let reject = |reason: String| Decision::Reject {
+        write: None,
+        reason,
+    };
+    if current.r#type != StateType::Running {
+        return Some(reject(format!(
+            "Cannot {verb} flows that are not currently running."
+        )));
+    }
+    if let Some(key) = proposed.state_details.pause_key.as_ref() {
+        if run.empirical_policy.pause_keys.contains(key) {
+            return Some(reject(format!("This {verb} has already fired.")));
+        }
+    }
+    if proposed.state_details.pause_reschedule {
+        if run.parent_task_run_id.is_some() {
+            return Some(Decision::Abort {
+                reason: format!("Cannot {verb} subflows."),
+            });
+        }
+        if run.deployment_id.is_none() {
+            return Some(Decision::Abort {
+                reason: format!("Cannot {verb} flows without a deployment."),
+            });
+        }
+    }
+    None
+}
+
+/// `HandleResumingPausedFlows` (its `after_transition` is in [`apply_decision`]).
+fn handle_resuming_paused_flows(
+    run: &FlowRun,
+    current: &State,
+    proposed: &State,
+    now: DateTime<Utc>,
+) -> Option<Decision> {
+    if current.r#type != StateType::Paused {
+        return None;
+    }
+    let to = proposed.r#type;
+    let reject = |reason: String| Decision::Reject {
+        write: None,
+        reason,
+    };
+    if !(matches!(
+        to,
+        StateType::Running | StateType::Scheduled | StateType::Cancelling
+    ) || to.is_terminal())
+    {
+        return Some(reject(format!(
+            "This run cannot transition to the StateType.{to} state from the StateType.{} state.",
+            current.r#type
+        )));
+    }
+    let verb = pause_verb(proposed);
+    let display_state_name = proposed.name.to_lowercase();
+    if current.state_details.pause_reschedule && run.deployment_id.is_none() {
+        return Some(reject(format!(
+            "Cannot reschedule a {display_state_name} flow run without a deployment."
+        )));
+    }
+    if to == StateType::Cancelling {
+        return None;
+    }
+    if current
+        .state_details
+        .pause_timeout
+        .is_some_and(|deadline| deadline < now)
+    {
+        let mut failed = State::new(StateType::Failed, now).with_message(format!(
+            "The flow was {display_state_name} and never resumed."
+        ));
+        failed.state_details.flow_run_id = Some(run.id);
+        return Some(Decision::Reject {
+            write: Some(failed),
+            reason: format!("The flow run {verb} has timed out and can no longer resume."),
+        });
+    }
+    None
+}
+
 /// `CopyScheduledTime`, and the carry-over of `PreventPendingTransitions` for a named PENDING
 /// sub-state (which always takes the current scheduled time).
 fn copy_scheduled_time(current: &State, proposed: &mut State) {
@@ -457,8 +562,28 @@ pub fn apply_decision(
     now: DateTime<Utc>,
 ) -> Option<State> {
     let state = decision.state_to_write()?.clone();
+    // HandleResumingPausedFlows' `after_transition`: applied after the global bookkeeping.
+    let mut resumed_policy = None;
     if !force {
         let from = run.state_type;
+        if let Decision::Accept(s) = decision {
+            if s.r#type == StateType::Paused {
+                // HandlePausingFlows' `after_transition`.
+                let key = s
+                    .state_details
+                    .pause_key
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                if !run.empirical_policy.pause_keys.contains(&key) {
+                    run.empirical_policy.pause_keys.push(key);
+                }
+            }
+            if let Some(paused) = run.state.as_ref().filter(|c| c.r#type == StateType::Paused) {
+                resumed_policy = Some(
+                    !paused.state_details.pause_reschedule && s.r#type == StateType::Scheduled,
+                );
+            }
+        }
         let policy = &mut run.empirical_policy;
         match decision {
             Decision::Reject { write: Some(s), .. }
@@ -484,6 +609,18 @@ pub fn apply_decision(
     }
     let state = subflow_state_details(run, state);
     apply_state(run, state.clone(), now);
+    match resumed_policy {
+        Some(true) => {
+            // A blocking pause left for SCHEDULED: a new attempt from the top, whose pauses
+            // fire again.
+            let policy = &mut run.empirical_policy;
+            policy.resuming = false;
+            policy.pause_keys.clear();
+            policy.retry_type = Some("reschedule".into());
+        }
+        Some(false) => run.empirical_policy.resuming = true,
+        None => {}
+    }
     Some(state)
 }
 
@@ -1071,6 +1208,164 @@ mod tests {
                 serde_json::json!({"type": "wait_details", "delay_seconds": 1,
                 "reason": "Scheduled time is in the future"})
             )
+        );
+    }
+
+    fn paused(key: &str, reschedule: bool) -> State {
+        let mut s = named(
+            StateType::Paused,
+            if reschedule { "Suspended" } else { "Paused" },
+        );
+        s.state_details.pause_key = Some(key.into());
+        s.state_details.pause_reschedule = reschedule;
+        s
+    }
+
+    /// Writes what `orchestrate` decides, as the service does.
+    fn step(run: &mut FlowRun, proposed: State) -> Decision {
+        let now = Utc::now();
+        let decision = orchestrate(run, proposed, false, now);
+        apply_decision(run, &decision, false, now);
+        decision
+    }
+
+    #[test]
+    fn handle_pausing_flows() {
+        let mut no_state = run_in(StateType::Running);
+        no_state.state = None;
+        assert_eq!(
+            orchestrate(&no_state, paused("1", true), false, Utc::now()),
+            abort("Cannot suspend flows with no state.")
+        );
+        assert_eq!(
+            orchestrate(
+                &run_in(StateType::Pending),
+                paused("1", false),
+                false,
+                Utc::now()
+            ),
+            reject("Cannot pause flows that are not currently running.")
+        );
+        let mut run = run_in(StateType::Running);
+        assert!(matches!(
+            step(&mut run, paused("1", false)),
+            Decision::Accept(_)
+        ));
+        assert_eq!(run.empirical_policy.pause_keys, vec!["1".to_owned()]);
+        assert!(matches!(
+            step(&mut run, named(StateType::Running, "Running")),
+            Decision::Accept(_)
+        ));
+        assert_eq!(
+            orchestrate(&run, paused("1", false), false, Utc::now()),
+            reject("This pause has already fired.")
+        );
+        let mut subflow = run_in(StateType::Running);
+        subflow.parent_task_run_id = Some(Uuid::new_v4());
+        assert_eq!(
+            orchestrate(&subflow, paused("1", true), false, Utc::now()),
+            abort("Cannot suspend subflows.")
+        );
+        let mut adhoc = run_in(StateType::Running);
+        adhoc.deployment_id = None;
+        assert_eq!(
+            orchestrate(&adhoc, paused("1", true), false, Utc::now()),
+            abort("Cannot suspend flows without a deployment.")
+        );
+        // A pause without a key records a generated one.
+        let mut keyless = run_in(StateType::Running);
+        let mut p = paused("x", false);
+        p.state_details.pause_key = None;
+        step(&mut keyless, p);
+        assert_eq!(keyless.empirical_policy.pause_keys.len(), 1);
+    }
+
+    #[test]
+    fn handle_resuming_paused_flows() {
+        let mut run = run_in(StateType::Running);
+        step(&mut run, paused("1", false));
+        assert_eq!(
+            propose(&run, StateType::Pending),
+            reject(
+                "This run cannot transition to the StateType.PENDING state from the StateType.PAUSED state."
+            )
+        );
+        // In-process resume: RUNNING counts the run again (resuming was unset), then
+        // `resuming` is set.
+        let count = run.run_count;
+        assert!(matches!(
+            step(&mut run, named(StateType::Running, "Running")),
+            Decision::Accept(_)
+        ));
+        assert_eq!(run.run_count, count + 1);
+        assert!(run.empirical_policy.resuming);
+        assert_eq!(run.empirical_policy.pause_keys, vec!["1".to_owned()]);
+
+        // A suspended run resumes into SCHEDULED/Resuming: keys kept, resuming set, and its
+        // next RUNNING does not count.
+        let mut run = run_in(StateType::Running);
+        step(&mut run, paused("1", true));
+        let mut resuming = named(StateType::Scheduled, "Resuming");
+        resuming.state_details.scheduled_time = Some(Utc::now());
+        assert!(matches!(step(&mut run, resuming), Decision::Accept(_)));
+        assert!(run.empirical_policy.resuming);
+        assert_eq!(run.empirical_policy.pause_keys, vec!["1".to_owned()]);
+        let count = run.run_count;
+        step(&mut run, named(StateType::Pending, "Pending"));
+        step(&mut run, named(StateType::Running, "Running"));
+        assert_eq!(run.run_count, count);
+        assert!(!run.empirical_policy.resuming);
+
+        // A blocking pause left for SCHEDULED starts over.
+        let mut run = run_in(StateType::Running);
+        step(&mut run, paused("1", false));
+        step(&mut run, named(StateType::Scheduled, "Scheduled"));
+        assert!(!run.empirical_policy.resuming);
+        assert!(run.empirical_policy.pause_keys.is_empty());
+        assert_eq!(
+            run.empirical_policy.retry_type.as_deref(),
+            Some("reschedule")
+        );
+
+        // Past the pause timeout: FAILED instead (CANCELLING still passes).
+        let mut run = run_in(StateType::Running);
+        let mut p = paused("1", false);
+        p.state_details.pause_timeout = Some(Utc::now() - chrono::Duration::seconds(5));
+        step(&mut run, p);
+        match propose(&run, StateType::Running) {
+            Decision::Reject {
+                write: Some(s),
+                reason,
+            } => {
+                assert_eq!(
+                    reason,
+                    "The flow run pause has timed out and can no longer resume."
+                );
+                assert_eq!(s.r#type, StateType::Failed);
+                assert_eq!(
+                    s.message.as_deref(),
+                    Some("The flow was running and never resumed.")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            propose(&run, StateType::Cancelling),
+            Decision::Accept(_)
+        ));
+
+        // Leaving a suspension needs a deployment.
+        let mut run = run_in(StateType::Running);
+        step(&mut run, paused("1", true));
+        run.deployment_id = None;
+        assert_eq!(
+            orchestrate(
+                &run,
+                named(StateType::Scheduled, "Resuming"),
+                false,
+                Utc::now()
+            ),
+            reject("Cannot reschedule a resuming flow run without a deployment.")
         );
     }
 }

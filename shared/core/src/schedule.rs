@@ -589,6 +589,51 @@ impl CronSchedule {
     }
 }
 
+/// Reads a rule's `UNTIL` as Prefect's `to_rrule` does: its wall time (as written, `Z` or
+/// not) is a wall time of the schedule's time zone (dateutil's `until.replace(tzinfo=tz)`),
+/// so `UNTIL=20240105T090000Z` in `America/New_York` ends at 09:00 New York time. The rule
+/// is rewritten with that instant in UTC, the form the `rrule` crate takes. As in dateutil,
+/// an UNTIL in UTC with a floating (or absent) DTSTART, or a floating UNTIL with an aware
+/// DTSTART, is refused ("RRULE UNTIL values must be specified in UTC when DTSTART is
+/// timezone-aware"). A date-only UNTIL is midnight.
+fn localize_until(line: &str, tz: Tz, dtstart_aware: bool) -> Result<String, String> {
+    let (prefix, rule) = match line.split_once(':') {
+        Some((p, r)) => (Some(p), r),
+        None => (None, line),
+    };
+    let mut parts = Vec::new();
+    for part in rule.split(';') {
+        let Some((name, value)) = part.split_once('=') else {
+            parts.push(part.to_owned());
+            continue;
+        };
+        if !name.eq_ignore_ascii_case("UNTIL") {
+            parts.push(part.to_owned());
+            continue;
+        }
+        let aware = value.ends_with(['Z', 'z']);
+        if aware != dtstart_aware {
+            return Err(
+                "RRULE UNTIL values must be specified in UTC when DTSTART is timezone-aware".into(),
+            );
+        }
+        let wall_text = value.trim_end_matches(['Z', 'z']);
+        let wall = NaiveDateTime::parse_from_str(wall_text, "%Y%m%dT%H%M%S")
+            .or_else(|_| {
+                NaiveDate::parse_from_str(wall_text, "%Y%m%d")
+                    .map(|d| d.and_time(chrono::NaiveTime::MIN))
+            })
+            .map_err(|_| format!("unreadable UNTIL {value:?}"))?;
+        let until = resolve(tz, wall).with_timezone(&Utc);
+        parts.push(format!("{name}={}", until.format("%Y%m%dT%H%M%SZ")));
+    }
+    let rule = parts.join(";");
+    Ok(match prefix {
+        Some(p) => format!("{p}:{rule}"),
+        None => rule,
+    })
+}
+
 impl RRuleSchedule {
     /// The rule set, with `DTSTART` (2020-01-01 00:00 when absent) read as a wall time of the
     /// schedule's time zone, as Prefect's `to_rrule` does.
@@ -597,7 +642,26 @@ impl RRuleSchedule {
         let invalid = |e: String| ScheduleError::new("rrule", format!("Invalid RRule string: {e}"));
         let mut body = Vec::new();
         let mut dtstart: Option<NaiveDateTime> = None;
+        // dateutil: a DTSTART in UTC (`Z`) or with a `TZID` is aware; without a DTSTART
+        // (Prefect's anchor) or with a floating one it is not. UNTIL must match.
+        let dtstart_aware = self.rrule.lines().map(str::trim).any(|l| {
+            let upper = l.to_ascii_uppercase();
+            upper.starts_with("DTSTART") && (upper.ends_with('Z') || upper.contains("TZID="))
+        });
         for line in self.rrule.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let upper = line.to_ascii_uppercase();
+            if upper.starts_with("RRULE:")
+                || upper.starts_with("EXRULE:")
+                || upper.starts_with("FREQ=")
+            {
+                let line = localize_until(line, tz, dtstart_aware).map_err(invalid)?;
+                if upper.starts_with("FREQ=") {
+                    body.push(format!("RRULE:{line}"));
+                } else {
+                    body.push(line);
+                }
+                continue;
+            }
             if line.to_ascii_uppercase().starts_with("DTSTART") {
                 let value = line.rsplit(':').next().unwrap_or("");
                 let value = value.trim_end_matches(['Z', 'z']);
@@ -608,8 +672,6 @@ impl RRuleSchedule {
                     })
                     .map_err(|_| invalid(format!("unreadable DTSTART {value:?}")))?;
                 dtstart = Some(wall);
-            } else if line.to_ascii_uppercase().starts_with("FREQ=") {
-                body.push(format!("RRULE:{line}"));
             } else {
                 body.push(line.to_owned());
             }
@@ -999,6 +1061,71 @@ mod tests {
         );
         let e = Schedule::parse(&json!({"rrule": "FREQ=SOMETIMES"})).unwrap_err();
         assert_eq!(e.field, "schedule.rrule");
+    }
+
+    /// `UNTIL` ends where dateutil ends for Prefect (the dates below are what Prefect 3.9.1's
+    /// `RRuleSchedule.get_dates` answered for the same rules, from 2019-01-01).
+    #[test]
+    fn rrule_until_is_a_wall_time_of_the_schedule_time_zone() {
+        let dates = |rrule: &str, tz: &str| {
+            let s = Schedule::parse(&json!({"rrule": rrule, "timezone": tz})).unwrap();
+            utc_dates(&s, 10, utc(2019, 1, 1, 0, 0, 0))
+        };
+        let days = |first: u32, last: u32, hour: u32| -> Vec<String> {
+            (first..=last)
+                .map(|d| utc(2024, 1, d, hour, 0, 0).to_rfc3339())
+                .collect()
+        };
+        // Floating UNTIL: 09:00 New York on the 5th is included.
+        assert_eq!(
+            dates(
+                "DTSTART:20240101T090000\nRRULE:FREQ=DAILY;UNTIL=20240105T090000",
+                "America/New_York"
+            ),
+            days(1, 5, 14)
+        );
+        // UNTIL in UTC with a TZID start: its wall time (08:00) is read in New York.
+        assert_eq!(
+            dates(
+                "DTSTART;TZID=Europe/Paris:20240101T090000\nRRULE:FREQ=DAILY;UNTIL=20240105T080000Z",
+                "America/New_York"
+            ),
+            days(1, 4, 14)
+        );
+        // Both in UTC, in Tokyo: 09:00 Tokyo on the 5th is included.
+        assert_eq!(
+            dates(
+                "DTSTART:20240101T090000Z\nRRULE:FREQ=DAILY;UNTIL=20240105T090000Z",
+                "Asia/Tokyo"
+            ),
+            days(1, 5, 0)
+        );
+        // A bare rule (floating anchor) with a floating UNTIL.
+        let s = Schedule::parse(
+            &json!({"rrule": "FREQ=DAILY;UNTIL=20200105T000000", "timezone": "America/New_York"}),
+        )
+        .unwrap();
+        assert_eq!(
+            utc_dates(&s, 10, utc(2019, 1, 1, 0, 0, 0)),
+            (1..=5)
+                .map(|d| utc(2020, 1, d, 5, 0, 0).to_rfc3339())
+                .collect::<Vec<_>>()
+        );
+        // Mixed awareness is refused, as dateutil refuses it.
+        for rrule in [
+            "DTSTART:20240101T090000\nRRULE:FREQ=DAILY;UNTIL=20240105T090000Z",
+            "FREQ=DAILY;UNTIL=20200105T000000Z",
+        ] {
+            let e = Schedule::parse(&json!({"rrule": rrule, "timezone": "UTC"})).unwrap_err();
+            assert_eq!(e.field, "schedule.rrule");
+            assert!(
+                e.message.contains(
+                    "RRULE UNTIL values must be specified in UTC when DTSTART is timezone-aware"
+                ),
+                "{}",
+                e.message
+            );
+        }
     }
 
     #[test]

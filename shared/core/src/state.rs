@@ -113,7 +113,11 @@ pub struct StateDetails {
     pub deferred: Option<bool>,
     /// Whether the result cannot be tracked.
     pub untrackable_result: bool,
-    /// Pause timeout.
+    /// When a pause times out (UTC). Read from an RFC 3339 string or, as Prefect 3.9.1's
+    /// client sends it (`Paused(timeout_seconds=...)` serialises its deadline as a number),
+    /// a Unix timestamp, which Prefect's server (pydantic) reads in seconds, or in
+    /// milliseconds above 2e10; written back as RFC 3339.
+    #[serde(deserialize_with = "lenient_datetime")]
     pub pause_timeout: Option<DateTime<Utc>>,
     /// Whether a pause reschedules.
     pub pause_reschedule: bool,
@@ -133,6 +137,36 @@ pub struct StateDetails {
     pub traceparent: Option<String>,
     /// Deployment concurrency lease.
     pub deployment_concurrency_lease_id: Option<Uuid>,
+}
+
+/// An optional date and time given as an RFC 3339 string or a Unix timestamp (pydantic's
+/// reading: seconds, or milliseconds when its magnitude is above 2e10).
+fn lenient_datetime<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<DateTime<Utc>>, D::Error> {
+    use serde::de::Error;
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => DateTime::parse_from_rfc3339(&s)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|e| D::Error::custom(format!("invalid date and time {s:?}: {e}"))),
+        Some(serde_json::Value::Number(n)) => {
+            let secs = n
+                .as_f64()
+                .ok_or_else(|| D::Error::custom("invalid timestamp"))?;
+            let micros = if secs.abs() > 2e10 {
+                secs * 1e3
+            } else {
+                secs * 1e6
+            };
+            DateTime::from_timestamp_micros(micros.round() as i64)
+                .map(Some)
+                .ok_or_else(|| D::Error::custom(format!("timestamp {n} is out of range")))
+        }
+        Some(other) => Err(D::Error::custom(format!(
+            "expected a date and time or a timestamp, got {other}"
+        ))),
+    }
 }
 
 impl Default for StateDetails {
@@ -241,5 +275,36 @@ impl StateCreate {
             data: self.data,
             state_details: details,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pause_timeout_reads_rfc3339_and_unix_timestamps() {
+        let read = |v: serde_json::Value| {
+            serde_json::from_value::<StateDetails>(serde_json::json!({ "pause_timeout": v }))
+                .map(|d| d.pause_timeout)
+        };
+        let at = DateTime::parse_from_rfc3339("2026-11-30T13:25:48.442451Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            read(serde_json::json!("2026-11-30T13:25:48.442451Z")).unwrap(),
+            Some(at)
+        );
+        // What Prefect's client sends for `Paused(timeout_seconds=...)`.
+        assert_eq!(
+            read(serde_json::json!(1796045148.442451)).unwrap(),
+            Some(at)
+        );
+        assert_eq!(
+            read(serde_json::json!(1796045148442.451)).unwrap(),
+            Some(at)
+        );
+        assert_eq!(read(serde_json::Value::Null).unwrap(), None);
+        assert!(read(serde_json::json!(true)).is_err());
     }
 }

@@ -505,6 +505,9 @@ impl Service {
             });
         };
         self.update_subflow_parent_task(&written).await;
+        if let Some(state) = written.state.as_ref() {
+            self.forget_pause_inputs(id, state).await;
+        }
         let state = decision.state_to_write().cloned();
         info!(
             flow_run_id = %id,
@@ -599,7 +602,7 @@ impl Service {
     }
 
     /// `DELETE /flow_runs/{id}`: deletes the run with its state history, then its task runs
-    /// (Prefect's `task_run.flow_run_id` foreign key cascades the same way).
+    /// and its inputs (Prefect's `flow_run_id` foreign keys cascade the same way).
     ///
     /// # Errors
     /// `Store(NotFound)` ("Flow run not found"); `Store`.
@@ -614,6 +617,12 @@ impl Service {
             .await?;
         for task_run in task_runs {
             match self.store().delete_task_run(task_run.id).await {
+                Ok(()) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for input in self.store().list_flow_run_inputs(id).await? {
+            match self.store().delete_flow_run_input(id, &input.key).await {
                 Ok(()) | Err(StoreError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -23,13 +23,16 @@
 //! This crate must not depend on HTTP or Lambda crates, nor configure provider SDKs: the
 //! hosts build the providers (`pushpool_providers::push_providers`) and hand them in.
 
+pub mod agent_queues;
 pub mod concurrency_limits;
 mod error;
 pub mod flow_runs;
 mod job;
 mod leases;
+pub mod manual_schedule;
 pub mod queries;
 pub mod queues;
+pub mod run_inputs;
 pub mod run_log;
 pub mod schedules;
 mod service;
@@ -44,6 +47,7 @@ pub use flow_runs::{
 };
 pub use job::{JobBuildError, build_job};
 pub use leases::StoreLeases;
+pub use run_inputs::{Resume, RunInputFilter};
 pub use schedules::{DeploymentScheduleCreate, DeploymentScheduleUpdate, ScheduleTick};
 pub use service::{
     CLAIM_DEADLINE_MARGIN, DEFAULT_RETRY_BUDGET, MAX_RETRY_DELAY, Outcome, Service, ServiceConfig,

@@ -360,7 +360,7 @@ fn next_check(schedule: &Schedule, dates: &[DateTime<Utc>], now: DateTime<Utc>) 
 
 /// The auto-scheduled run of `schedule` of `deployment` at `date`, as Prefect's
 /// `_generate_scheduled_flow_runs` makes it.
-fn scheduled_run(
+pub(crate) fn scheduled_run(
     deployment: &Deployment,
     schedule: &DeploymentSchedule,
     pool: Option<&WorkPool>,

@@ -709,6 +709,9 @@ impl Service {
     /// Whether a SCHEDULED run still has a live job of its current attempt (its infrastructure
     /// pid, kept by an AwaitingRetry): the provider's status says Pending or Running. A job
     /// that cannot be built or whose status is refused counts as ended.
+    /// A suspended run that was resumed (`SCHEDULED/Resuming` with `pause_reschedule`: its
+    /// engine exited on suspending) has no live job to wait for, even while its old process
+    /// is still winding down: it is submitted again at once.
     ///
     /// # Errors
     /// Store failures and transient provider failures (the submission is tried again later).
@@ -720,6 +723,9 @@ impl Service {
         let Some(pid) = run.infrastructure_pid.as_deref() else {
             return Ok(false);
         };
+        if run.state_name.as_deref() == Some("Resuming") && run.empirical_policy.resuming {
+            return Ok(false);
+        }
         let Some(provider) = self.providers.get(&pool.r#type) else {
             return Ok(false);
         };

@@ -272,6 +272,32 @@ mod tests {
                 ) -> pushpool_store::Result<Vec<pushpool_core::concurrency::ConcurrencyLease>> {
                     self.inner.list_concurrency_leases().await
                 }
+                async fn create_flow_run_input(
+                    &self,
+                    i: &pushpool_core::run_input::FlowRunInput,
+                ) -> pushpool_store::Result<()> {
+                    self.inner.create_flow_run_input(i).await
+                }
+                async fn read_flow_run_input(
+                    &self,
+                    r: Uuid,
+                    k: &str,
+                ) -> pushpool_store::Result<pushpool_core::run_input::FlowRunInput> {
+                    self.inner.read_flow_run_input(r, k).await
+                }
+                async fn list_flow_run_inputs(
+                    &self,
+                    r: Uuid,
+                ) -> pushpool_store::Result<Vec<pushpool_core::run_input::FlowRunInput>> {
+                    self.inner.list_flow_run_inputs(r).await
+                }
+                async fn delete_flow_run_input(
+                    &self,
+                    r: Uuid,
+                    k: &str,
+                ) -> pushpool_store::Result<()> {
+                    self.inner.delete_flow_run_input(r, k).await
+                }
                 async fn list_schedule_marks(
                     &self,
                 ) -> pushpool_store::Result<Vec<pushpool_store::ScheduleMark>> {

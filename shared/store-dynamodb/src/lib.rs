@@ -232,6 +232,7 @@ mod logs;
 mod meter;
 mod ops;
 mod plan;
+mod run_inputs;
 mod runs;
 mod schedules;
 mod store;

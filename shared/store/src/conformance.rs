@@ -65,6 +65,58 @@ pub async fn schedule_marks(store: DynStore) {
     store.delete_schedule_marks(Uuid::new_v4()).await.unwrap();
 }
 
+/// Flow run inputs: one per (run, key), a second is a conflict; read by key; listed oldest
+/// first, per run; deleted by key (a missing one is `NotFound`).
+pub async fn flow_run_inputs(store: DynStore) {
+    use pushpool_core::run_input::FlowRunInput;
+    let (run, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let t0 = chrono::DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let input = |flow_run_id, key: &str, seconds: i64| FlowRunInput {
+        id: Uuid::new_v4(),
+        created: t0 + chrono::Duration::seconds(seconds),
+        updated: t0 + chrono::Duration::seconds(seconds),
+        flow_run_id,
+        key: key.into(),
+        value: format!("\"{key}\""),
+        sender: (seconds == 1).then(|| "flow-run-a".to_owned()),
+    };
+    assert_eq!(store.list_flow_run_inputs(run).await.unwrap(), vec![]);
+    // Created out of key order: the listing follows creation.
+    let (b, a, c) = (
+        input(run, "b-key", 0),
+        input(run, "a-key", 1),
+        input(other, "a-key", 2),
+    );
+    for i in [&b, &a, &c] {
+        store.create_flow_run_input(i).await.unwrap();
+    }
+    let dup = store.create_flow_run_input(&input(run, "a-key", 3)).await;
+    assert!(
+        matches!(&dup, Err(StoreError::Conflict(m)) if m == "A flow run input with this key already exists."),
+        "{dup:?}"
+    );
+    assert_eq!(store.read_flow_run_input(run, "a-key").await.unwrap(), a);
+    let missing = store.read_flow_run_input(run, "c-key").await;
+    assert!(
+        matches!(&missing, Err(StoreError::NotFound(m)) if m == "Flow run input not found"),
+        "{missing:?}"
+    );
+    assert_eq!(
+        store.list_flow_run_inputs(run).await.unwrap(),
+        vec![b.clone(), a]
+    );
+    store.delete_flow_run_input(run, "a-key").await.unwrap();
+    let missing = store.delete_flow_run_input(run, "a-key").await;
+    assert!(
+        matches!(&missing, Err(StoreError::NotFound(m)) if m == "Flow run input not found"),
+        "{missing:?}"
+    );
+    assert_eq!(store.list_flow_run_inputs(run).await.unwrap(), vec![b]);
+    assert_eq!(store.list_flow_run_inputs(other).await.unwrap(), vec![c]);
+}
+
 /// A store under test.
 pub type DynStore = Arc<dyn Store>;
 
@@ -1900,7 +1952,8 @@ macro_rules! store_conformance_tests {
                 oversized_runs_are_refused_whole, leases, schedule_marks, work_queues_crud,
                 logs_stored_and_read,
                 concurrency_limits_crud, concurrency_writes_all_or_nothing,
-                concurrency_slots_under_concurrency);
+                concurrency_slots_under_concurrency,
+                flow_run_inputs);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {

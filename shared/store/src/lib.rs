@@ -44,6 +44,7 @@ use pushpool_core::model::{
     ApiKey, Artifact, BlockDocument, BlockSchema, BlockType, Deployment, Flow, FlowRun, Variable,
     WorkPool, WorkQueue,
 };
+use pushpool_core::run_input::FlowRunInput;
 use pushpool_core::state::{State, StateType};
 use pushpool_core::task_run::TaskRun;
 use uuid::Uuid;
@@ -610,6 +611,18 @@ pub trait Store: Send + Sync + 'static {
     async fn read_concurrency_lease(&self, id: Uuid) -> Result<ConcurrencyLease>;
     /// Every lease (expired ones included), in no particular order.
     async fn list_concurrency_leases(&self) -> Result<Vec<ConcurrencyLease>>;
+    // Flow run inputs ([`FlowRunInput`]): key/value texts under a flow run (pause and resume
+    // with `wait_for_input`, `send_input`/`receive_input`).
+
+    /// Creates an input; `Conflict("A flow run input with this key already exists.")` when
+    /// the run has one with that key. The store does not check that the run exists.
+    async fn create_flow_run_input(&self, input: &FlowRunInput) -> Result<()>;
+    /// The run's input of that key; `NotFound("Flow run input not found")`.
+    async fn read_flow_run_input(&self, flow_run_id: Uuid, key: &str) -> Result<FlowRunInput>;
+    /// Every input of the run, oldest (`created`) first.
+    async fn list_flow_run_inputs(&self, flow_run_id: Uuid) -> Result<Vec<FlowRunInput>>;
+    /// Deletes the run's input of that key; `NotFound("Flow run input not found")`.
+    async fn delete_flow_run_input(&self, flow_run_id: Uuid, key: &str) -> Result<()>;
 
     /// Changes after `after`, oldest first, at most `limit`.
     async fn read_changes(&self, after: u64, limit: usize) -> Result<Vec<Change>>;

@@ -28,6 +28,7 @@ mod concurrency;
 mod logs;
 pub mod migrations;
 mod query;
+mod run_inputs;
 
 pub use migrations::LATEST as SCHEMA_VERSION;
 
@@ -1040,6 +1041,32 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn create_flow_run_input(
+        &self,
+        input: &pushpool_core::run_input::FlowRunInput,
+    ) -> Result<()> {
+        self.insert_run_input(input).await
+    }
+
+    async fn read_flow_run_input(
+        &self,
+        flow_run_id: Uuid,
+        key: &str,
+    ) -> Result<pushpool_core::run_input::FlowRunInput> {
+        self.get_run_input(flow_run_id, key).await
+    }
+
+    async fn list_flow_run_inputs(
+        &self,
+        flow_run_id: Uuid,
+    ) -> Result<Vec<pushpool_core::run_input::FlowRunInput>> {
+        self.run_inputs(flow_run_id).await
+    }
+
+    async fn delete_flow_run_input(&self, flow_run_id: Uuid, key: &str) -> Result<()> {
+        self.remove_run_input(flow_run_id, key).await
     }
 
     async fn create_flow_run(&self, run: &FlowRun) -> Result<(FlowRun, bool)> {

@@ -196,7 +196,8 @@ pub(crate) async fn create(
         last_polled: None,
         parameter_openapi_schema: body.parameter_openapi_schema,
         path: body.path,
-        pull_steps: body.pull_steps,
+        // Prefect's column default: a deployment created without pull steps has `[]`.
+        pull_steps: Some(body.pull_steps.unwrap_or_default()),
         entrypoint: body.entrypoint,
         storage_document_id: body.storage_document_id,
         infrastructure_document_id: body.infrastructure_document_id,

@@ -4,12 +4,14 @@ mod artifacts;
 mod automations;
 mod blocks;
 mod concurrency_limits;
+mod deployment_schedule;
 mod deployments;
 mod filters;
 mod flow_runs;
 mod flows;
 pub(crate) mod logs;
 mod meta;
+mod run_inputs;
 mod runner;
 mod task_runs;
 mod ui;
@@ -131,6 +133,8 @@ pub(crate) fn routes() -> Router<AppState> {
             post(work_pools::get_scheduled_flow_runs),
         )
         .route("/work_queues/filter", post(work_queues::filter_all))
+        .route("/work_queues/", post(work_queues::create_pool_less))
+        .route("/work_queues/name/{name}", get(work_queues::read_by_name))
         .route(
             "/work_queues/{id}",
             get(work_queues::read_by_id)
@@ -220,6 +224,10 @@ pub(crate) fn routes() -> Router<AppState> {
             axum::routing::patch(deployments::update_schedule).delete(deployments::delete_schedule),
         )
         .route(
+            "/deployments/{id}/schedule",
+            post(deployment_schedule::schedule),
+        )
+        .route(
             "/deployments/{id}/pause_deployment",
             post(deployments::pause),
         )
@@ -241,6 +249,13 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/flow_run_states/", get(flow_runs::read_states))
         .route("/flow_run_states/{id}", get(flow_runs::read_state))
         .route("/flow_runs/{id}/labels", patch(flow_runs::update_labels))
+        .route("/flow_runs/{id}/resume", post(run_inputs::resume))
+        .route("/flow_runs/{id}/input", post(run_inputs::create))
+        .route("/flow_runs/{id}/input/filter", post(run_inputs::filter))
+        .route(
+            "/flow_runs/{id}/input/{key}",
+            get(run_inputs::read).delete(run_inputs::delete),
+        )
         .route("/automations/", post(automations::create))
         .route("/automations/filter", post(automations::filter))
         .route("/automations/count", post(automations::count))

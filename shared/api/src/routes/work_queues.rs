@@ -6,7 +6,10 @@
 //! - `GET|PATCH|DELETE /work_queues/{id}`, `GET /work_queues/{id}/status`,
 //!   `POST /work_queues/{id}/get_runs` (`prefect work-queue preview`),
 //!   `POST /work_queues/filter` (every pool's queues, `prefect work-queue ls` without `-p`),
-//!   `POST /work_queues/{id}/concurrency_status` (`prefect work-queue slots`).
+//!   `POST /work_queues/{id}/concurrency_status` (`prefect work-queue slots`);
+//! - `POST /work_queues/` and `GET /work_queues/name/{name}` (`create_work_queue` and
+//!   `read_work_queue_by_name` without a pool): queues of Prefect's default agent pool
+//!   ([`pushpool_service::agent_queues`]).
 //!
 //! The rules (default queue, unique names within a pool, priorities) are in
 //! [`pushpool_service::queues`]. What pushpool does with a queue:
@@ -584,4 +587,41 @@ pub(crate) async fn filter_all(
             .take(page.limit.unwrap_or(usize::MAX))
             .collect(),
     ))
+}
+
+/// `POST /work_queues/`: creates the queue in Prefect's default agent pool
+/// ([`pushpool_service::agent_queues`]): 201 with the queue; 409 "A work queue with this
+/// name already exists."; 422 naming the field.
+pub(crate) async fn create_pool_less(
+    State(state): State<AppState>,
+    Json(body): Json<WorkQueueCreate>,
+) -> Result<impl IntoResponse, ApiError> {
+    crate::names::check("name", &body.name, crate::names::Rule::Name)?;
+    check_limit(body.concurrency_limit)?;
+    check_priority(body.priority)?;
+    check_filter(body.filter.as_ref())?;
+    let (queue, pool) = pushpool_service::agent_queues::create_pool_less_queue(
+        state.store().as_ref(),
+        QueueCreate {
+            name: body.name,
+            description: body.description,
+            is_paused: body.is_paused,
+            concurrency_limit: body.concurrency_limit,
+            priority: body.priority,
+        },
+    )
+    .await?;
+    tracing::info!(work_pool = %pool.name, work_queue = %queue.name, priority = queue.priority, "work queue created");
+    Ok((StatusCode::CREATED, axum::Json(response(&queue, &pool))))
+}
+
+/// `GET /work_queues/name/{name}` ([`pushpool_service::agent_queues::read_queue_by_name`]);
+/// 404 "work queue not found".
+pub(crate) async fn read_by_name(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let (queue, pool) =
+        pushpool_service::agent_queues::read_queue_by_name(state.store().as_ref(), &name).await?;
+    Ok(axum::Json(response(&queue, &pool)))
 }

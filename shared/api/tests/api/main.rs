@@ -18,6 +18,7 @@ mod filters;
 mod hardening;
 mod logs;
 mod meta;
+mod pause_resume;
 mod runner;
 mod schedules;
 mod set_state;

@@ -295,3 +295,137 @@ async fn pause_and_resume_set_paused() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(detail(&body), "Deployment not found");
 }
+
+/// `POST /deployments/{id}/schedule` (Prefect's `schedule_deployment`): a backfill window
+/// makes the active schedules' runs with the scheduler's idempotency keys, once; `max_runs`
+/// caps and `min_runs` / `min_time` stop early; an unknown deployment is a 200 with nothing.
+#[tokio::test]
+async fn schedule_makes_a_windows_runs_once() {
+    let app = app();
+    let deployment = create_c1_deployment(&app).await;
+    let id = id_of(&deployment);
+    let (status, _) = send(
+        &app,
+        "PATCH",
+        &format!("/api/deployments/{id}"),
+        Some(json!({"schedules": [
+            {"schedule": {"interval": 3600, "anchor_date": "2024-01-01T00:00:00Z"}, "slug": "hourly", "parameters": {"x": 2}},
+            {"schedule": {"interval": 60, "anchor_date": "2024-01-01T00:00:00Z"}, "active": false}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, read) = send(&app, "GET", &format!("/api/deployments/{id}"), None).await;
+    let hourly = read["schedules"][0]["id"].as_str().unwrap().to_owned();
+    let runs = || async {
+        let (status, runs) = send(
+            &app,
+            "POST",
+            "/api/flow_runs/filter",
+            Some(json!({"sort": "EXPECTED_START_TIME_ASC"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        runs.as_array().unwrap().clone()
+    };
+    let window = json!({"start_time": "2024-01-01T00:00:00Z", "end_time": "2024-01-01T05:30:00Z",
+                        "min_time": 0, "min_runs": 0, "max_runs": 10});
+    for _ in 0..2 {
+        let answer = send(
+            &app,
+            "POST",
+            &format!("/api/deployments/{id}/schedule"),
+            Some(window.clone()),
+        )
+        .await;
+        assert_eq!(answer, (StatusCode::OK, Value::Null));
+    }
+    // min_runs 0 and min_time 0: the first date satisfies both minimums.
+    let made = runs().await;
+    assert_eq!(made.len(), 1);
+    let full = json!({"start_time": "2024-01-01T00:00:00Z", "end_time": "2024-01-01T05:30:00Z",
+                      "min_time": 86400, "max_runs": 10});
+    let answer = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{id}/schedule"),
+        Some(full),
+    )
+    .await;
+    assert_eq!(answer, (StatusCode::OK, Value::Null));
+    let made = runs().await;
+    let times: Vec<&str> = made
+        .iter()
+        .map(|r| r["expected_start_time"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T01:00:00Z",
+            "2024-01-01T02:00:00Z",
+            "2024-01-01T03:00:00Z",
+            "2024-01-01T04:00:00Z",
+            "2024-01-01T05:00:00Z"
+        ]
+    );
+    let first = &made[0];
+    assert_eq!(
+        first["idempotency_key"],
+        json!(format!("scheduled {id} {hourly} 2024-01-01 00:00:00+00:00"))
+    );
+    assert_eq!(first["tags"][0], "auto-scheduled");
+    assert_eq!(first["auto_scheduled"], true);
+    assert_eq!(first["parameters"]["x"], 2);
+    assert_eq!(
+        (&first["state"]["type"], &first["state"]["message"]),
+        (&json!("SCHEDULED"), &json!("Flow run scheduled"))
+    );
+    assert_eq!(
+        first["created_by"],
+        json!({"id": hourly, "display_value": "hourly", "type": "SCHEDULE"})
+    );
+
+    // max_runs caps.
+    let capped = json!({"start_time": "2024-02-01T00:00:00Z", "max_runs": 2, "min_runs": 5});
+    send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{id}/schedule"),
+        Some(capped),
+    )
+    .await;
+    assert_eq!(runs().await.len(), 8);
+
+    let (status, body) = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{id}/schedule"),
+        Some(json!({"max_runs": -1})),
+    )
+    .await;
+    assert_eq!(
+        (status, detail(&body)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "max_runs: must be greater than or equal to 0"
+        )
+    );
+    let (status, body) = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{id}/schedule"),
+        Some(json!({"min_runs": 1, "later": 1})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let unknown = uuid::Uuid::new_v4();
+    let answer = send(
+        &app,
+        "POST",
+        &format!("/api/deployments/{unknown}/schedule"),
+        None,
+    )
+    .await;
+    assert_eq!(answer, (StatusCode::OK, Value::Null));
+}

@@ -862,3 +862,101 @@ async fn a_run_may_name_another_queue_of_its_deployments_pool() {
         )
     );
 }
+
+/// `POST /work_queues/` and `GET /work_queues/name/{name}`: queues without a pool live in
+/// Prefect's `default-agent-pool` (type `prefect-agent`), made with its `default` queue the
+/// first time; a name is read there first, else in any pool.
+#[tokio::test]
+async fn pool_less_queues_live_in_the_default_agent_pool() {
+    let app = app();
+    // Before the agent pool exists, a name is found in any pool.
+    create_process_pool(&app, "local").await;
+    create_queue(&app, "local", json!({"name": "only-here"})).await;
+    let (status, found) = send(&app, "GET", "/api/work_queues/name/only-here", None).await;
+    assert_eq!(
+        (status, &found["work_pool_name"]),
+        (StatusCode::OK, &json!("local"))
+    );
+    let (status, body) = send(&app, "GET", "/api/work_queues/name/nowhere", None).await;
+    assert_eq!(
+        (status, detail(&body)),
+        (StatusCode::NOT_FOUND, "work queue not found")
+    );
+
+    let (status, queue) = send(
+        &app,
+        "POST",
+        "/api/work_queues/",
+        Some(json!({"name": "agents", "description": "mine", "concurrency_limit": 2})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{queue}");
+    assert_eq!(
+        (
+            &queue["name"],
+            &queue["description"],
+            &queue["work_pool_name"],
+            &queue["priority"],
+            &queue["concurrency_limit"],
+            &queue["status"],
+            &queue["is_paused"]
+        ),
+        (
+            &json!("agents"),
+            &json!("mine"),
+            &json!("default-agent-pool"),
+            &json!(2),
+            &json!(2),
+            &json!("NOT_READY"),
+            &json!(false)
+        )
+    );
+    let (status, pool) = send(&app, "GET", "/api/work_pools/default-agent-pool", None).await;
+    assert_eq!(
+        (status, &pool["type"]),
+        (StatusCode::OK, &json!("prefect-agent"))
+    );
+    assert_eq!(
+        priorities(&app, "default-agent-pool").await,
+        [("default".to_owned(), 1), ("agents".to_owned(), 2)]
+    );
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/work_queues/",
+        Some(json!({"name": "agents"})),
+    )
+    .await;
+    assert_eq!(
+        (status, detail(&body)),
+        (
+            StatusCode::CONFLICT,
+            "A work queue with this name already exists."
+        )
+    );
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/work_queues/",
+        Some(json!({"name": "x", "priority": 0})),
+    )
+    .await;
+    assert_eq!(
+        (status, detail(&body)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "priority: must be greater than 0"
+        )
+    );
+
+    // Now names are read in the agent pool only.
+    let (status, found) = send(&app, "GET", "/api/work_queues/name/agents", None).await;
+    assert_eq!((status, &found["id"]), (StatusCode::OK, &queue["id"]));
+    let (status, _) = send(&app, "GET", "/api/work_queues/name/only-here", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, found) = send(&app, "GET", "/api/work_queues/name/default", None).await;
+    assert_eq!(
+        (status, &found["id"]),
+        (StatusCode::OK, &pool["default_queue_id"])
+    );
+}
