@@ -596,11 +596,13 @@ impl Service {
     }
 
     /// `DELETE /flow_runs/{id}`: deletes the run with its state history, then its task runs
-    /// (Prefect's `task_run.flow_run_id` foreign key cascades the same way).
+    /// (Prefect's `task_run.flow_run_id` foreign key cascades the same way). An active run
+    /// gives its concurrency slots back first ([`Service::give_back_slots`]).
     ///
     /// # Errors
     /// `Store(NotFound)` ("Flow run not found"); `Store`.
     pub async fn delete_flow_run(&self, id: Uuid) -> Result<(), UseCaseError> {
+        self.give_back_slots(id).await?;
         self.store().delete_flow_run(id).await?;
         let task_runs = self
             .store()

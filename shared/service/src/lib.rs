@@ -23,6 +23,7 @@
 //! This crate must not depend on HTTP or Lambda crates, nor configure provider SDKs: the
 //! hosts build the providers (`pushpool_providers::push_providers`) and hand them in.
 
+pub mod concurrency_slots;
 mod error;
 pub mod flow_runs;
 mod job;
