@@ -4,7 +4,8 @@
 //! `INSERT`s of outbox items (`pk = OUTBOX`), whose new image carries `flow_run_id` and
 //! `state_type` — so each record is "flow run X was written and is now in state S". For each
 //! distinct run of the batch whose state may need work (SCHEDULED: submit when due;
-//! CANCELLING: stop its job; a final state: release what its job left behind),
+//! CANCELLING: stop its job; a final state: release what its job left behind, and submit the
+//! runs waiting for the concurrency slots it gave back; PAUSED: the same slots),
 //! [`Service::handle_change`] does the work, for all of the batch's runs at once; everything
 //! else in the batch is acknowledged.
 //!
@@ -71,10 +72,13 @@ pub async fn handle(service: &Service, event: Event) -> DynamoDbEventResponse {
             tracing::debug!(event_id = %record.event_id, "not a change-feed record; skipped");
             continue;
         };
+        // A final or PAUSED run gave its concurrency slots back: the runs waiting for one
+        // are submitted on its change (`Service::handle_change`).
         let wanted = matches!(
             change.state_type,
             Some(StateType::Scheduled | StateType::Cancelling)
-        ) || service.is_release_change(change.state_type);
+        ) || service.is_release_change(change.state_type)
+            || pushpool_service::concurrency_slots::frees_slots(change.state_type);
         if !wanted || !seen.insert(change.flow_run_id) {
             continue;
         }

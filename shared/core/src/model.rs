@@ -440,6 +440,42 @@ pub struct FlowRun {
     /// Submission attempt; part of the provider idempotency key.
     #[serde(skip_serializing, default)]
     pub submission_attempt: u32,
+    /// The concurrency slots (work pool, work queue, deployment) this run takes while it is
+    /// active, and the ones it holds now (not sent to clients; stores keep it beside the
+    /// run, see `pushpool_service::concurrency_slots`).
+    #[serde(skip_serializing, default)]
+    pub concurrency_slots: ConcurrencySlots,
+}
+
+/// The concurrency slots of one flow run, kept with the run so that giving them back is
+/// exact: a run releases the counters it holds, whatever the limits, queues or deployment
+/// are by then.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConcurrencySlots {
+    /// The counters the run takes a slot of while PENDING, RUNNING or CANCELLING (named
+    /// when pushpool first claimed it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counters: Vec<String>,
+    /// The counters it holds a slot of now (a subset of `counters`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<String>,
+    /// When the deployment slot's lease expires (UTC), while it holds one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_expires: Option<DateTime<Utc>>,
+    /// The deployment slot's lease duration, in seconds (0: no deployment slot).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lease_seconds: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl ConcurrencySlots {
+    /// Whether there is nothing to keep (never claimed with slots).
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 impl FlowRun {
@@ -485,6 +521,7 @@ impl FlowRun {
             job_variables: Object::new(),
             version: 0,
             submission_attempt: 0,
+            concurrency_slots: ConcurrencySlots::default(),
         }
     }
 

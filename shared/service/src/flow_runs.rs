@@ -602,11 +602,13 @@ impl Service {
     }
 
     /// `DELETE /flow_runs/{id}`: deletes the run with its state history, then its task runs
-    /// and its inputs (Prefect's `flow_run_id` foreign keys cascade the same way).
+    /// and its inputs (Prefect's `flow_run_id` foreign keys cascade the same way). An active
+    /// run gives its concurrency slots back first ([`Service::give_back_slots`]).
     ///
     /// # Errors
     /// `Store(NotFound)` ("Flow run not found"); `Store`.
     pub async fn delete_flow_run(&self, id: Uuid) -> Result<(), UseCaseError> {
+        self.give_back_slots(id).await?;
         self.store().delete_flow_run(id).await?;
         let task_runs = self
             .store()

@@ -25,6 +25,7 @@
 
 pub mod agent_queues;
 pub mod concurrency_limits;
+pub mod concurrency_slots;
 mod error;
 pub mod flow_runs;
 mod job;

@@ -826,7 +826,10 @@ impl Service {
                     && r.state_name.as_deref() == Some("Scheduled")
                     && r.next_scheduled_start_time.is_some_and(|t| t <= before)
             };
-            match self.propose_if(run.id, late, false, still, |_| {}).await {
+            match self
+                .propose_if(run.id, late, false, still, |_| Vec::new())
+                .await
+            {
                 Ok(Some(_)) => marked += 1,
                 Ok(None) => {}
                 Err(e) => warn!(flow_run_id = %run.id, error = %e, "marking a run late failed"),

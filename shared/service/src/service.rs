@@ -162,6 +162,9 @@ pub enum Outcome {
     /// rescheduled while the submission was in flight): its pid was not recorded and the job
     /// was stopped. Carries the pid.
     Stopped(String),
+    /// No concurrency slot: the run waits (SCHEDULED, `AwaitingConcurrencySlot`). Carries
+    /// the counter that was full ([`crate::concurrency_slots`]).
+    AwaitingConcurrencySlot(String),
 }
 
 /// Errors of the use cases that the caller should retry (the run itself is left consistent).
@@ -272,7 +275,9 @@ impl Service {
 
     /// Reacts to a change of one flow run (the change feed's handler): submits it when it is
     /// a due SCHEDULED run of a pool pushpool submits, cancels it when it is CANCELLING, and
-    /// releases its infrastructure ([`Service::release`]) when it is final.
+    /// releases its infrastructure ([`Service::release`]) when it is final. A final or
+    /// PAUSED run gave its concurrency slots back: the runs waiting for one are submitted
+    /// ([`Service::submit_waiting`]).
     ///
     /// # Errors
     /// Store failures, for the caller to retry the change.
@@ -285,7 +290,15 @@ impl Service {
         match run.state_type {
             Some(StateType::Scheduled) => self.submit(run, Utc::now()).await,
             Some(StateType::Cancelling) => self.cancel(run).await,
-            Some(t) if t.is_terminal() => self.release(run).await,
+            Some(t) if t.is_terminal() => {
+                // Its slots were given back with this state: the waiting runs go first.
+                self.submit_waiting(&run, Utc::now()).await?;
+                self.release(run).await
+            }
+            Some(StateType::Paused) => {
+                self.submit_waiting(&run, Utc::now()).await?;
+                Ok(Outcome::Skipped("paused".into()))
+            }
             _ => Ok(Outcome::Skipped("nothing to do in this state".into())),
         }
     }
@@ -361,7 +374,7 @@ impl Service {
         }
     }
 
-    async fn pool_of(&self, run: &FlowRun) -> Result<Option<WorkPool>, ServiceError> {
+    pub(crate) async fn pool_of(&self, run: &FlowRun) -> Result<Option<WorkPool>, ServiceError> {
         let Some(name) = run.work_pool_name.as_deref() else {
             return Ok(None);
         };
@@ -372,10 +385,13 @@ impl Service {
         }
     }
 
-    /// Whether the run's work queue is paused (a queue deleted since: not paused). One read:
-    /// the queue by id, or by name for a run in the default queue (see
-    /// [`crate::queues::queue_of`]).
-    async fn queue_is_paused(&self, run: &FlowRun, pool: &WorkPool) -> Result<bool, ServiceError> {
+    /// The run's work queue (`None`: a queue deleted since). One read: the queue by id, or
+    /// by name for a run in the default queue (see [`crate::queues::queue_of`]).
+    pub(crate) async fn queue_of_run(
+        &self,
+        run: &FlowRun,
+        pool: &WorkPool,
+    ) -> Result<Option<pushpool_core::model::WorkQueue>, ServiceError> {
         let read = match run.work_queue_id {
             Some(id) if id != pool.default_queue_id => self.store.read_work_queue(id).await,
             _ => {
@@ -387,8 +403,8 @@ impl Service {
             }
         };
         match read {
-            Ok(q) => Ok(q.is_paused),
-            Err(StoreError::NotFound(_)) => Ok(false),
+            Ok(q) => Ok(Some(q)),
+            Err(StoreError::NotFound(_)) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
@@ -440,7 +456,10 @@ impl Service {
         Ok(due)
     }
 
-    async fn deployment_of(&self, run: &FlowRun) -> Result<Option<Deployment>, ServiceError> {
+    pub(crate) async fn deployment_of(
+        &self,
+        run: &FlowRun,
+    ) -> Result<Option<Deployment>, ServiceError> {
         let Some(id) = run.deployment_id else {
             return Ok(None);
         };
@@ -467,21 +486,23 @@ impl Service {
             state,
             false,
             move |r| r.state_type == expected,
-            |_| {},
+            |_| Vec::new(),
         )
         .await
     }
 
     /// [`Service::propose`] with `force`, the condition `still` that the run as read must
     /// meet for the proposal to be made (checked on every read: a run that moved on is left
-    /// alone), and `change`, applied to the run with the state (the claim's new attempt).
+    /// alone), and `change`, applied to the run with the state (the claim's new attempt),
+    /// which returns the counter changes to commit with it (the claim's concurrency slots;
+    /// none: the run's slots follow its state, see [`crate::concurrency_slots`]).
     pub(crate) async fn propose_if(
         &self,
         id: Uuid,
         state: State,
         force: bool,
         still: impl Fn(&FlowRun) -> bool,
-        change: impl Fn(&mut FlowRun),
+        change: impl Fn(&mut FlowRun) -> Vec<pushpool_store::CounterChange>,
     ) -> Result<Option<FlowRun>, ServiceError> {
         let done = self
             .modify_flow_run::<_, ServiceError>(id, |run| {
@@ -499,9 +520,13 @@ impl Service {
                     return Ok(Plan::Keep(()));
                 }
                 let mut next = run.clone();
-                change(&mut next);
+                let counters = change(&mut next);
                 apply_decision(&mut next, &decision, force, now);
-                Ok(Plan::write(next, ()))
+                Ok(Plan::Write {
+                    run: Box::new(next),
+                    counters,
+                    answer: (),
+                })
             })
             .await?;
         let Some(written) = done.written else {
@@ -661,7 +686,8 @@ impl Service {
         if pool.is_paused {
             return Ok(Outcome::Skipped("work pool is paused".into()));
         }
-        if self.queue_is_paused(&run, &pool).await? {
+        let queue = self.queue_of_run(&run, &pool).await?;
+        if queue.as_ref().is_some_and(|q| q.is_paused) {
             // It stays SCHEDULED; the reconciler's next tick after a resume submits it.
             return Ok(Outcome::Skipped("work queue is paused".into()));
         }
@@ -686,7 +712,12 @@ impl Service {
         claim.state_details.flow_run_id = Some(run.id);
         // The claim is a new attempt with no pid yet, made only while the run is still
         // SCHEDULED (a lost race reads it again: the attempt counts from the fresh read).
-        let Some(claimed) = self
+        // The claim takes the run's concurrency slots (pool, queue, deployment) in the same
+        // commit, within their limits.
+        let deployment = self.deployment_of(&run).await?;
+        let limits =
+            crate::concurrency_slots::limits_for(&pool, queue.as_ref(), deployment.as_ref());
+        let claimed = self
             .propose_if(
                 run.id,
                 claim,
@@ -695,11 +726,17 @@ impl Service {
                 |r| {
                     r.submission_attempt += 1;
                     r.infrastructure_pid = None;
+                    crate::concurrency_slots::claim(r, &limits, now)
                 },
             )
-            .await?
-        else {
-            return Ok(Outcome::LostRace);
+            .await;
+        let claimed = match claimed {
+            Ok(Some(claimed)) => claimed,
+            Ok(None) => return Ok(Outcome::LostRace),
+            Err(ServiceError::Store(StoreError::LimitReached(counter))) => {
+                return self.no_slot(run, &limits, &counter, now).await;
+            }
+            Err(e) => return Err(e),
         };
         self.disarm(claimed.id).await;
         self.log_claim(claimed.id, &pool, &ignored).await;
@@ -886,7 +923,9 @@ impl Service {
                     && r.state.as_ref().is_some_and(|s| s.timestamp >= since))
         };
         let logged = state.clone();
-        let written = self.propose_if(run.id, state, false, still, |_| {}).await?;
+        let written = self
+            .propose_if(run.id, state, false, still, |_| Vec::new())
+            .await?;
         if written.is_some() {
             self.log_state(run.id, &logged).await;
         }
@@ -946,7 +985,10 @@ impl Service {
         };
         let status = provider.status(&job, &pid).await?;
         let state = match status {
-            JobStatus::Pending | JobStatus::Running => return Ok(Outcome::StillRunning),
+            JobStatus::Pending | JobStatus::Running => {
+                self.renew_deployment_lease(&run, now).await?;
+                return Ok(Outcome::StillRunning);
+            }
             JobStatus::Exited { exit_code: 0, .. } => State::new(StateType::Completed, now)
                 .with_message(
                     "The job exited with code 0 without the flow run reporting a final state.",
@@ -1013,8 +1055,18 @@ impl Service {
             Err(e) => warn!(error = %e, "marking late runs failed"),
         }
         let due = self.store.list_due_flow_runs(now, 500).await?;
+        // A pool found full holds its other runs back for this tick (each would only try a
+        // claim that fails).
+        let mut full_pools = std::collections::HashSet::new();
         for run in self.by_queue_priority(due).await? {
+            let pool = run.work_pool_name.clone();
+            if pool.as_ref().is_some_and(|p| full_pools.contains(p)) {
+                continue;
+            }
             match self.submit(run, now).await {
+                Ok(Outcome::AwaitingConcurrencySlot(c)) if c.starts_with("slots:work_pool:") => {
+                    full_pools.extend(pool);
+                }
                 Ok(Outcome::Submitted(_) | Outcome::Finished(_)) => acted += 1,
                 Ok(_) => {}
                 Err(e) => warn!(error = %e, "submitting a due run failed"),
@@ -1027,6 +1079,13 @@ impl Service {
         ]));
         for run in self.store.list_flow_runs(&active).await? {
             let id = run.id;
+            match self.expire_deployment_lease(&run, now).await {
+                Ok(true) => acted += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(flow_run_id = %id, error = %e, "expiring a deployment slot's lease failed")
+                }
+            }
             let result = if run.state_type == Some(StateType::Cancelling) {
                 self.cancel(run).await
             } else {
@@ -1067,12 +1126,14 @@ impl Service {
                             // Releasing waits for the job to end: never in the way of
                             // submissions, so it runs on its own.
                             self.spawn_release(change.flow_run_id);
-                            continue;
                         }
-                        if !matches!(
-                            change.state_type,
-                            Some(StateType::Scheduled | StateType::Cancelling)
-                        ) {
+                        let frees = crate::concurrency_slots::frees_slots(change.state_type);
+                        if !frees
+                            && !matches!(
+                                change.state_type,
+                                Some(StateType::Scheduled | StateType::Cancelling)
+                            )
+                        {
                             continue;
                         }
                         let Ok(permit) = Arc::clone(&limit).acquire_owned().await else {
@@ -1082,7 +1143,12 @@ impl Service {
                         let id = change.flow_run_id;
                         tasks.spawn(async move {
                             let _permit = permit;
-                            if let Err(e) = service.handle_change(id).await {
+                            let result = if frees {
+                                service.submit_waiting_after(id).await
+                            } else {
+                                service.handle_change(id).await
+                            };
+                            if let Err(e) = result {
                                 warn!(flow_run_id = %id, error = %e, "handling a change failed; the reconciler retries it");
                             }
                         });

@@ -172,10 +172,19 @@ impl Service {
                     written: None,
                 }),
                 Plan::Write {
-                    run,
-                    counters,
+                    mut run,
+                    mut counters,
                     answer,
                 } => {
+                    if counters.is_empty() {
+                        // Slots follow the state: given back when the run leaves the
+                        // active set, in the same commit (see `concurrency_slots`).
+                        counters = crate::concurrency_slots::transition(
+                            &read,
+                            &mut run,
+                            chrono::Utc::now(),
+                        );
+                    }
                     let tx = Transaction {
                         flow_runs: vec![*run],
                         counters,

@@ -35,6 +35,12 @@ struct StoredRun {
     run: FlowRun,
     #[serde(rename = "_submission_attempt", default)]
     submission_attempt: u32,
+    #[serde(
+        rename = "_slots",
+        default,
+        skip_serializing_if = "pushpool_core::model::ConcurrencySlots::is_empty"
+    )]
+    slots: pushpool_core::model::ConcurrencySlots,
 }
 
 /// What orders runs: the scheduled time, else the creation time.
@@ -120,6 +126,7 @@ pub(crate) fn run_item(run: &FlowRun, idempotency_key: Option<&str>) -> Result<I
     let full = serde_json::to_value(StoredRun {
         run: run.clone(),
         submission_attempt: run.submission_attempt,
+        slots: run.concurrency_slots.clone(),
     })
     .map_err(|source| DynamoError::Encode {
         what: "flow run",
@@ -210,6 +217,7 @@ pub(crate) fn run_from(item: &Item) -> Result<FlowRun, DynamoError> {
         .map_err(|e| DynamoError::decode(req_str(item, PK).unwrap_or("?"), BODY, &e))?;
     let mut run = stored.run;
     run.submission_attempt = stored.submission_attempt;
+    run.concurrency_slots = stored.slots;
     run.version = req_u64(item, VERSION)?;
     Ok(run)
 }

@@ -629,6 +629,14 @@ pub async fn flow_run_conditional_writes(store: DynStore) {
     let mut pid = read.clone();
     pid.infrastructure_pid = Some("arn:aws:ecs:task/1".into());
     pid.submission_attempt = 3;
+    // The run's concurrency slots are kept beside it (never sent to clients).
+    let slots = pushpool_core::model::ConcurrencySlots {
+        counters: vec!["slots:work_pool:p".into(), "slots:deployment:d".into()],
+        held: vec!["slots:work_pool:p".into()],
+        lease_expires: Some(now + chrono::Duration::seconds(300)),
+        lease_seconds: 300,
+    };
+    pid.concurrency_slots = slots.clone();
     store.update_flow_run(&pid).await.unwrap();
     let read = store.read_flow_run(run.id).await.unwrap();
     assert_eq!(
@@ -636,6 +644,13 @@ pub async fn flow_run_conditional_writes(store: DynStore) {
         Some("arn:aws:ecs:task/1")
     );
     assert_eq!(read.submission_attempt, 3);
+    assert_eq!(read.concurrency_slots, slots);
+    assert!(
+        serde_json::to_value(&read)
+            .unwrap()
+            .get("concurrency_slots")
+            .is_none()
+    );
     let history: Vec<StateType> = store
         .read_flow_run_states(run.id)
         .await

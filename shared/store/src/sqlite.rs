@@ -100,12 +100,19 @@ struct StoredRun {
     run: FlowRun,
     #[serde(rename = "_submission_attempt", default)]
     submission_attempt: u32,
+    #[serde(
+        rename = "_slots",
+        default,
+        skip_serializing_if = "pushpool_core::model::ConcurrencySlots::is_empty"
+    )]
+    slots: pushpool_core::model::ConcurrencySlots,
 }
 
 fn run_body(run: &FlowRun) -> Result<String> {
     to_json(&StoredRun {
         run: run.clone(),
         submission_attempt: run.submission_attempt,
+        slots: run.concurrency_slots.clone(),
     })
 }
 
@@ -113,6 +120,7 @@ fn run_from(body: &str, version: i64) -> Result<FlowRun> {
     let stored: StoredRun = from_json(body)?;
     let mut run = stored.run;
     run.submission_attempt = stored.submission_attempt;
+    run.concurrency_slots = stored.slots;
     run.version = version as u64;
     Ok(run)
 }

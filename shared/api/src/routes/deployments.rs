@@ -126,6 +126,32 @@ fn validate_job_variables(
     Ok(state.service.validate_job_variables(pool, vars)?)
 }
 
+/// Checks a deployment's `concurrency_limit` (Prefect's `NonNegativeInteger`) and
+/// `concurrency_options` (Prefect's `ConcurrencyOptions`: `collision_strategy` `ENQUEUE` or
+/// `CANCEL_NEW`, `grace_period_seconds` 60–86400), enforced at submission
+/// (`pushpool_service::concurrency_slots`); the options are stored as Prefect returns them,
+/// both fields present. A 422 names the field.
+fn check_concurrency(limit: Option<i64>, options: &mut Option<Value>) -> Result<(), ApiError> {
+    if limit.is_some_and(|l| l < 0) {
+        return Err(ApiError::Invalid(
+            "concurrency_limit: must be greater than or equal to 0".into(),
+        ));
+    }
+    let parsed = pushpool_service::concurrency_slots::parse_concurrency_options(options.as_ref())
+        .map_err(ApiError::Invalid)?;
+    if options.as_ref().is_some_and(|v| !v.is_null()) {
+        let strategy = match parsed.collision_strategy {
+            pushpool_service::concurrency_slots::CollisionStrategy::Enqueue => "ENQUEUE",
+            pushpool_service::concurrency_slots::CollisionStrategy::CancelNew => "CANCEL_NEW",
+        };
+        *options = Some(serde_json::json!({
+            "collision_strategy": strategy,
+            "grace_period_seconds": parsed.grace_period_seconds,
+        }));
+    }
+    Ok(())
+}
+
 pub(crate) async fn create(
     State(state): State<AppState>,
     Json(body): Json<DeploymentCreate>,
@@ -134,6 +160,8 @@ pub(crate) async fn create(
     if let Some(queue) = &body.work_queue_name {
         crate::names::check("work_queue_name", queue, crate::names::Rule::Name)?;
     }
+    let mut body = body;
+    check_concurrency(body.concurrency_limit, &mut body.concurrency_options)?;
     let flow = match state.store().read_flow(body.flow_id).await {
         Ok(f) => f,
         Err(StoreError::NotFound(_)) => {
@@ -267,6 +295,11 @@ pub(crate) async fn update(
     if let Some(Some(queue)) = &body.work_queue_name {
         crate::names::check("work_queue_name", queue, crate::names::Rule::Name)?;
     }
+    let mut body = body;
+    if let Some(options) = body.concurrency_options.as_mut() {
+        check_concurrency(None, options)?;
+    }
+    check_concurrency(body.concurrency_limit.flatten(), &mut None)?;
     let mut d = state.store().read_deployment(id).await?;
     macro_rules! set {
         ($($field:ident),*) => { $( if let Some(v) = body.$field { d.$field = v; } )* };

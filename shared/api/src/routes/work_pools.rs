@@ -267,7 +267,7 @@ pub(crate) struct PoolScheduledRunsBody {
 /// `next_scheduled_start_time` is within `scheduled_after`..=`scheduled_before`, by queue
 /// priority then next scheduled start time, at most `limit`. As Prefect's query: nothing
 /// from a paused pool or a paused queue. Unlike Prefect's, the answer is not cut by
-/// concurrency slots (not enforced yet) and the poll marks no queue or deployment ready:
+/// concurrency slots (enforced when pushpool's submitter claims a run) and the poll marks no queue or deployment ready:
 /// nothing polls a push pool, pushpool submits its runs itself.
 pub(crate) async fn get_scheduled_flow_runs(
     State(state): State<AppState>,
@@ -369,8 +369,9 @@ fn bounded(
 /// `WorkPoolConcurrencyStatus`. The slot holders are the pool's PENDING and RUNNING runs
 /// (Prefect's `WORK_POOL_SLOT_OCCUPYING_STATES`), counted per queue and listed by id (at most
 /// `flow_run_limit` per queue) as `FlowRunSlotSummary`s with `time_in_current_state` in
-/// seconds; queues by priority, paged. This reports; neither the pool's nor the queues'
-/// `concurrency_limit` is enforced yet. 404 `Work pool '<name>' not found.` (Prefect's).
+/// seconds; queues by priority, paged. This reports; the pool's and the queues'
+/// `concurrency_limit`s are enforced at submission (`pushpool_service::concurrency_slots`).
+/// 404 `Work pool '<name>' not found.` (Prefect's).
 pub(crate) async fn concurrency_status(
     State(state): State<AppState>,
     Path(name): Path<String>,

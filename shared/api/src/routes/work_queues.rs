@@ -19,8 +19,8 @@
 //!   1 minute by default). A resume writes no run, so nothing is submitted sooner;
 //! - `priority`: the reconciler submits the due runs of higher-priority queues first
 //!   (1 is the highest); it matters only when slots are short;
-//! - `concurrency_limit`: stored and returned, **not enforced yet**: runs of a queue at its
-//!   limit are still submitted.
+//! - `concurrency_limit`: enforced at submission (`pushpool_service::concurrency_slots`):
+//!   runs of a queue at its limit wait as `AwaitingConcurrencySlot`.
 //!
 //! The response is Prefect's `WorkQueueResponse`: the stored queue plus `filter: null`,
 //! `work_pool_name`, `status` (`PAUSED` when paused; else `READY` for a pool pushpool
@@ -462,7 +462,7 @@ pub(crate) struct QueueRunsBody {
 /// runs whose next scheduled start time is at or before `scheduled_before`, soonest first,
 /// at most `limit`; none for a paused queue or pool (Prefect's query skips them). Unlike
 /// Prefect's, the poll marks nothing ready and the answer is not cut by concurrency slots
-/// (not enforced yet).
+/// (pushpool's submitter enforces them when it claims a run).
 pub(crate) async fn get_runs(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -504,7 +504,7 @@ pub(crate) struct QueueSlotsBody {
 
 /// `POST /work_queues/{id}/concurrency_status` (`prefect work-queue slots`): Prefect's
 /// `WorkQueueConcurrencyStatus`, the queue's PENDING and RUNNING runs by id, paged. The
-/// queue's `concurrency_limit` is reported, not enforced yet. 404 `Work queue not found.`
+/// queue's `concurrency_limit` is reported (and enforced at submission). 404 `Work queue not found.`
 /// (Prefect's).
 pub(crate) async fn concurrency_status(
     State(state): State<AppState>,

@@ -824,3 +824,67 @@ async fn patch_job_variables_of_a_run_without_deployment_is_400() {
         json!({"detail": "A deployment for the flow run could not be found"})
     );
 }
+
+/// A deployment's `concurrency_limit` and `concurrency_options` are kept as Prefect returns
+/// them (both option fields present); an unknown collision strategy, a grace period out of
+/// 60–86400 or a negative limit is a 422 naming the field, on create and on PATCH.
+#[tokio::test]
+async fn deployment_concurrency_options_are_kept_and_an_unknown_strategy_is_422() {
+    let app = app();
+    create_ecs_pool(&app).await;
+    let flow = create_flow(&app).await;
+    let mut body = with(
+        recorded_request("c1-flow-deploy-ecs-pool", "010-POST-api_deployments.json"),
+        "flow_id",
+        flow["id"].clone(),
+    );
+    body["concurrency_limit"] = json!(2);
+    body["concurrency_options"] = json!({"collision_strategy": "CANCEL_NEW"});
+    let (status, created) = send(&app, "POST", "/api/deployments/", Some(body.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["concurrency_limit"], 2);
+    assert_eq!(
+        created["concurrency_options"],
+        json!({"collision_strategy": "CANCEL_NEW", "grace_period_seconds": null})
+    );
+    let path = format!("/api/deployments/{}", created["id"].as_str().unwrap());
+
+    for (options, limit, expected) in [
+        (
+            json!({"collision_strategy": "CANCEL_OLD"}),
+            json!(1),
+            "concurrency_options.collision_strategy: Input should be 'ENQUEUE' or 'CANCEL_NEW'",
+        ),
+        (
+            json!({"collision_strategy": "ENQUEUE", "grace_period_seconds": 59}),
+            json!(1),
+            "concurrency_options.grace_period_seconds: must be an integer from 60 to 86400",
+        ),
+        (
+            json!({"collision_strategy": "ENQUEUE"}),
+            json!(-1),
+            "concurrency_limit: must be greater than or equal to 0",
+        ),
+    ] {
+        let mut bad = body.clone();
+        bad["concurrency_options"] = options.clone();
+        bad["concurrency_limit"] = limit.clone();
+        let (status, answer) = send(&app, "POST", "/api/deployments/", Some(bad)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(detail(&answer), expected);
+        let patch = json!({"concurrency_options": options, "concurrency_limit": limit});
+        let (status, answer) = send(&app, "PATCH", &path, Some(patch)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(detail(&answer), expected);
+    }
+
+    let patch = json!({"concurrency_options": {"collision_strategy": "ENQUEUE", "grace_period_seconds": 120}});
+    let (status, _) = send(&app, "PATCH", &path, Some(patch)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, read) = send(&app, "GET", &path, None).await;
+    assert_eq!(
+        read["concurrency_options"],
+        json!({"collision_strategy": "ENQUEUE", "grace_period_seconds": 120})
+    );
+    assert_eq!(read["concurrency_limit"], 2);
+}

@@ -1,0 +1,33 @@
+//! Work pool, work queue and deployment concurrency limits in submission
+//! (`pushpool-service`'s `limits_suite.rs`) on DynamoDB (moto).
+
+mod common;
+
+#[path = "../../service/tests/common/limits_suite.rs"]
+mod suite;
+
+use std::sync::Arc;
+
+macro_rules! on_dynamodb {
+    ($($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let store: suite::DynStore = Arc::new(common::fresh_store().await);
+                suite::$name(store).await;
+            }
+        )*
+    };
+}
+
+on_dynamodb!(
+    a_pool_limit_of_one_runs_due_runs_one_after_another,
+    a_queue_limit_holds_its_own_runs,
+    a_deployment_limit_enqueues_and_a_cancelled_run_frees_its_slot,
+    a_deployment_limit_with_cancel_new_cancels_the_new_run,
+    a_crashed_run_frees_its_slot,
+    an_expired_deployment_lease_frees_the_slot,
+    a_running_jobs_lease_is_renewed_by_the_reconciler,
+    concurrent_redelivered_and_killed_submitters_never_exceed_the_limit,
+    a_limit_set_later_counts_the_runs_already_active
+);
