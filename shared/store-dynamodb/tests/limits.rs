@@ -13,7 +13,10 @@ macro_rules! on_dynamodb {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                let store: suite::DynStore = Arc::new(common::fresh_store().await);
+                // Racing writers on purpose: moto's transactions are isolated only one request
+                // at a time (see `common::serializing_proxy`), DynamoDB's always.
+                let store: suite::DynStore =
+                    Arc::new(common::fresh_store_behind_serializing_proxy().await);
                 suite::$name(store).await;
             }
         )*
