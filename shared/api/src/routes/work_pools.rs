@@ -129,7 +129,8 @@ pub(crate) async fn create(
         },
         default_queue_id: Uuid::new_v4(),
         storage_configuration: body.storage_configuration.unwrap_or_default(),
-        active_slots: None,
+        // Prefect answers 0 for a new pool with a limit.
+        active_slots: body.concurrency_limit.map(|_| 0),
     };
     state.store().create_work_pool(&pool).await?;
     pushpool_service::queues::default_queue(state.store().as_ref(), &pool).await?;
@@ -141,7 +142,22 @@ pub(crate) async fn read(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<axum::Json<WorkPool>, ApiError> {
-    Ok(axum::Json(state.store().read_work_pool(&name).await?))
+    let pool = state.store().read_work_pool(&name).await?;
+    Ok(axum::Json(with_active_slots(&state, pool).await?))
+}
+
+/// Prefect's `active_slots`: with a concurrency limit, the runs holding one of the pool's
+/// slots (pushpool's slot counter counts PENDING, RUNNING and CANCELLING runs:
+/// [`pushpool_service::concurrency_slots`]); `None` without a limit, as Prefect.
+async fn with_active_slots(state: &AppState, mut pool: WorkPool) -> Result<WorkPool, ApiError> {
+    pool.active_slots = match pool.concurrency_limit {
+        Some(_) => {
+            let counter = pushpool_service::concurrency_slots::pool_counter(pool.id);
+            Some(state.store().read_counter(&counter).await?)
+        }
+        None => None,
+    };
+    Ok(pool)
 }
 
 pub(crate) async fn update(
@@ -201,14 +217,17 @@ pub(crate) async fn filter(
     FilterBody(body): FilterBody<WorkPoolsBody>,
 ) -> Result<axum::Json<Vec<WorkPool>>, ApiError> {
     let page = checked_page(&body.other, &body.offset, &body.limit)?;
-    Ok(axum::Json(
-        queries::read_work_pools(
-            state.store().as_ref(),
-            &body.work_pools.unwrap_or_default(),
-            page,
-        )
-        .await?,
-    ))
+    let pools = queries::read_work_pools(
+        state.store().as_ref(),
+        &body.work_pools.unwrap_or_default(),
+        page,
+    )
+    .await?;
+    let mut answered = Vec::with_capacity(pools.len());
+    for pool in pools {
+        answered.push(with_active_slots(&state, pool).await?);
+    }
+    Ok(axum::Json(answered))
 }
 
 /// `POST /work_pools/count`: `{work_pools}` only.

@@ -25,7 +25,8 @@
 //! The response is Prefect's `WorkQueueResponse`: the stored queue plus `filter: null`,
 //! `work_pool_name`, `status` (`PAUSED` when paused; else `READY` for a pool pushpool
 //! submits, which serves its queues without polling, and `NOT_READY` for a worker pool's,
-//! which nothing polls here) and `active_slots` (`null`: slots are not counted yet).
+//! which nothing polls here) and `active_slots` (with a concurrency limit, the runs holding one
+//! of its slots; `null` without one, as Prefect: [`queue_response`]).
 //! Deviations from Prefect: deleting a pool's default queue is a 409 with Prefect's message
 //! "Can't delete a pool's default queue." (Prefect's server raises it unhandled, a 500);
 //! the conflict detail of a create names the pool (Prefect's has the unformatted
@@ -99,7 +100,24 @@ pub(crate) struct WorkQueuesBody {
     other: serde_json::Map<String, Value>,
 }
 
-/// Prefect's `WorkQueueResponse` of `queue` in `pool`.
+/// [`response`] with Prefect's `active_slots`: with a concurrency limit, the runs holding
+/// one of the queue's slots (pushpool's slot counter counts PENDING, RUNNING and CANCELLING
+/// runs: [`pushpool_service::concurrency_slots`]); `null` without a limit, as Prefect.
+pub(crate) async fn queue_response(
+    state: &AppState,
+    queue: &WorkQueue,
+    pool: &WorkPool,
+) -> Result<Value, ApiError> {
+    let mut body = response(queue, pool);
+    if queue.concurrency_limit.is_some() {
+        let counter = pushpool_service::concurrency_slots::queue_counter(queue.id);
+        body["active_slots"] = json!(state.store().read_counter(&counter).await?);
+    }
+    Ok(body)
+}
+
+/// Prefect's `WorkQueueResponse` of `queue` in `pool` (`active_slots` `null`: see
+/// [`queue_response`]).
 pub(crate) fn response(queue: &WorkQueue, pool: &WorkPool) -> Value {
     let status = if queue.is_paused {
         "PAUSED"
@@ -190,7 +208,10 @@ pub(crate) async fn create(
     .await?;
     tracing::info!(work_pool = %pool.name, work_queue = %queue.name, priority = queue.priority, "work queue created");
     // The priorities of others may have moved, never this one's: it is as created.
-    Ok((StatusCode::CREATED, axum::Json(response(&queue, &pool))))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(queue_response(&state, &queue, &pool).await?),
+    ))
 }
 
 /// `POST /work_pools/{name}/queues/filter`: the pool's queues by priority, filtered by
@@ -209,9 +230,12 @@ pub(crate) async fn filter(
         .filter(|q| filter.matches(q.id, &q.name))
         .skip(page.offset)
         .take(page.limit.unwrap_or(usize::MAX))
-        .map(|q| response(&q, &pool))
-        .collect();
-    Ok(axum::Json(out))
+        .collect::<Vec<_>>();
+    let mut answered = Vec::with_capacity(out.len());
+    for q in &out {
+        answered.push(queue_response(&state, q, &pool).await?);
+    }
+    Ok(axum::Json(answered))
 }
 
 /// `GET /work_pools/{name}/queues/{queue_name}`.
@@ -221,7 +245,7 @@ pub(crate) async fn read(
 ) -> Result<axum::Json<Value>, ApiError> {
     let pool = pool(&state, &pool_name).await?;
     let queue = queues::read_queue(state.store().as_ref(), &pool, &queue_name).await?;
-    Ok(axum::Json(response(&queue, &pool)))
+    Ok(axum::Json(queue_response(&state, &queue, &pool).await?))
 }
 
 /// `PATCH /work_pools/{name}/queues/{queue_name}`: 204.
@@ -254,7 +278,7 @@ pub(crate) async fn read_by_id(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let (queue, pool) = by_id(&state, &id).await?;
-    Ok(axum::Json(response(&queue, &pool)))
+    Ok(axum::Json(queue_response(&state, &queue, &pool).await?))
 }
 
 /// `PATCH /work_queues/{id}`: 204; 404 `Work Queue <id> not found` (Prefect's detail).
@@ -574,7 +598,7 @@ pub(crate) async fn filter_all(
     {
         for queue in queues::pool_queues(store, &pool).await? {
             if filter.matches(queue.id, &queue.name) {
-                all.push(response(&queue, &pool));
+                all.push(queue_response(&state, &queue, &pool).await?);
             }
         }
     }
@@ -612,7 +636,10 @@ pub(crate) async fn create_pool_less(
     )
     .await?;
     tracing::info!(work_pool = %pool.name, work_queue = %queue.name, priority = queue.priority, "work queue created");
-    Ok((StatusCode::CREATED, axum::Json(response(&queue, &pool))))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(queue_response(&state, &queue, &pool).await?),
+    ))
 }
 
 /// `GET /work_queues/name/{name}` ([`pushpool_service::agent_queues::read_queue_by_name`]);
@@ -623,5 +650,5 @@ pub(crate) async fn read_by_name(
 ) -> Result<axum::Json<Value>, ApiError> {
     let (queue, pool) =
         pushpool_service::agent_queues::read_queue_by_name(state.store().as_ref(), &name).await?;
-    Ok(axum::Json(response(&queue, &pool)))
+    Ok(axum::Json(queue_response(&state, &queue, &pool).await?))
 }
