@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use pushpool_core::filter::{
     BlockDocumentFilter, BlockDocumentSort, BlockSchemaFilter, BlockTypeFilter, DeploymentFilter,
     DeploymentSort, FlowFilter, FlowRunFilter, FlowRunSort, FlowSort, WorkPoolFilter,
+    WorkQueueFilter,
 };
 use pushpool_core::model::{BlockDocument, Deployment, Flow, FlowRun, WorkPool};
 use pushpool_store::{FlowRunQuery, Page, Store, StoreError, TaskRunFilter};
@@ -34,6 +35,24 @@ pub struct Related {
     pub deployments: Option<DeploymentFilter>,
     /// `work_pools`.
     pub work_pools: Option<WorkPoolFilter>,
+    /// `work_pool_queues`: the run's (deployment's) work queue passes it (Prefect joins on
+    /// `work_queue_id`). Runs are then read unpaged and filtered here before paging: exact,
+    /// at the cost of reading every run the other filters match.
+    pub work_pool_queues: Option<WorkQueueFilter>,
+}
+
+/// The ids of the work queues, of every pool, that pass `filter`.
+async fn queue_ids(
+    store: &dyn Store,
+    filter: &WorkQueueFilter,
+) -> Result<HashSet<Uuid>, StoreError> {
+    Ok(store
+        .list_work_queues(None)
+        .await?
+        .into_iter()
+        .filter(|q| filter.matches(q.id, &q.name))
+        .map(|q| q.id)
+        .collect())
 }
 
 /// Reads what a flow run filter needs from other resources: the task runs of the flow runs
@@ -195,6 +214,13 @@ pub async fn read_flow_runs(
     sort: FlowRunSort,
     page: Page,
 ) -> Result<Vec<FlowRun>, StoreError> {
+    if let Some(queues) = &related.work_pool_queues {
+        let ids = queue_ids(store, queues).await?;
+        let query = flow_run_query(store, related, sort, Page::default()).await?;
+        let mut runs = store.list_flow_runs(&query).await?;
+        runs.retain(|r| r.work_queue_id.is_some_and(|q| ids.contains(&q)));
+        return Ok(page_of(runs, page));
+    }
     let query = flow_run_query(store, related, sort, page).await?;
     store.list_flow_runs(&query).await
 }
@@ -204,6 +230,10 @@ pub async fn read_flow_runs(
 /// # Errors
 /// The store's.
 pub async fn count_flow_runs(store: &dyn Store, related: &Related) -> Result<u64, StoreError> {
+    if related.work_pool_queues.is_some() {
+        let runs = read_flow_runs(store, related, FlowRunSort::default(), Page::default()).await?;
+        return Ok(runs.len() as u64);
+    }
     let query = flow_run_query(store, related, FlowRunSort::default(), Page::default()).await?;
     store.count_flow_runs(&query).await
 }
@@ -299,6 +329,10 @@ async fn all_deployments(
     if let Some(pools) = &related.work_pools {
         let pools = pool_names(store, pools).await?;
         deployments.retain(|d| d.work_pool_name.as_ref().is_some_and(|n| pools.contains(n)));
+    }
+    if let Some(queues) = &related.work_pool_queues {
+        let ids = queue_ids(store, queues).await?;
+        deployments.retain(|d| d.work_queue_id.is_some_and(|q| ids.contains(&q)));
     }
     deployments.sort_by(|a, b| sort.compare(a, b));
     Ok(deployments)

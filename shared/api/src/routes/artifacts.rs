@@ -338,6 +338,7 @@ impl ArtifactsBody {
                 flow_runs: self.flow_runs.clone(),
                 deployments: self.deployments.clone(),
                 work_pools: None,
+                work_pool_queues: None,
             };
             let runs: HashSet<Uuid> =
                 queries::read_flow_runs(store, &related, FlowRunSort::default(), Page::default())

@@ -24,6 +24,7 @@ use axum::extract::{FromRequest, Request};
 use pushpool_core::filter::{
     BlockDocumentFilter, BlockDocumentSort, BlockSchemaFilter, BlockTypeFilter, DeploymentFilter,
     DeploymentSort, FlowFilter, FlowRunFilter, FlowRunSort, FlowSort, WorkPoolFilter,
+    WorkQueueFilter,
 };
 use pushpool_service::queries::Related;
 use pushpool_store::Page;
@@ -204,7 +205,6 @@ fn refuse(present: bool, path: &str, why: &str) -> Result<(), ApiError> {
 }
 
 const NO_TASK_RUNS: &str = "filtering by task runs is not supported by pushpool yet";
-const NO_QUEUES: &str = "filtering by work queues is not supported by pushpool yet; filter by `work_queue_name` in `flow_runs` or `deployments` instead";
 
 /// A body of one of the flow run, flow and deployment routes: the related filters, a sort,
 /// and the paging keys its route takes.
@@ -222,7 +222,7 @@ pub(crate) struct ListBody<S> {
     #[serde(default)]
     work_pools: Option<WorkPoolFilter>,
     #[serde(default)]
-    work_pool_queues: Option<Value>,
+    work_pool_queues: Option<WorkQueueFilter>,
     #[serde(default)]
     sort: Option<S>,
     #[serde(default)]
@@ -275,11 +275,13 @@ impl<S: Default> ListBody<S> {
         match paging {
             Paging::Offset => unexpected(self.page.is_some(), "page")?,
             Paging::Page => unexpected(self.offset.is_some(), "offset")?,
+            // Count routes: Prefect's body has only the filters, and Prefect's server
+            // answers the total whatever paging keys come with them. Its UI sends its list's
+            // `sort`, `offset`, `limit` and `page` to the count routes; the answer does not
+            // depend on them, so they are checked as values and otherwise not used.
             Paging::None => {
-                unexpected(self.page.is_some(), "page")?;
-                unexpected(self.offset.is_some(), "offset")?;
-                unexpected(self.limit.is_some(), "limit")?;
-                unexpected(self.sort.is_some(), "sort")?;
+                offset(&self.offset)?;
+                page(&self.page)?;
             }
         }
         let limit = limit(&self.limit)?;
@@ -304,17 +306,13 @@ impl<S: Default> ListBody<S> {
             Paging::None => (Page::default(), 1),
         };
         refuse(self.task_runs.is_some(), "task_runs", NO_TASK_RUNS)?;
-        refuse(
-            self.work_pool_queues.is_some(),
-            "work_pool_queues",
-            NO_QUEUES,
-        )?;
         Ok(Listing {
             related: Related {
                 flows: self.flows,
                 flow_runs: self.flow_runs,
                 deployments: self.deployments,
                 work_pools: self.work_pools,
+                work_pool_queues: self.work_pool_queues,
             },
             sort: self.sort.unwrap_or_default(),
             page,

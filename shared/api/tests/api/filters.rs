@@ -292,7 +292,6 @@ const SCHEMAS: &str = "/api/block_schemas/filter";
 
 const ALL_RUNS: &[&str] = &["alpha-one", "alpha-two", "beta-one", "adhoc"];
 const NO_TASK_RUNS: &str = "task_runs: filtering by task runs is not supported by pushpool yet";
-const NO_QUEUES: &str = "work_pool_queues: filtering by work queues is not supported by pushpool yet; filter by `work_queue_name` in `flow_runs` or `deployments` instead";
 
 fn cases(s: &Seeded) -> Vec<Case> {
     let id = |n: &str| s.id(n);
@@ -650,10 +649,16 @@ fn cases(s: &Seeded) -> Vec<Case> {
             json!({"work_pools": {"operator": "or_", "type": {"any_": ["docker"]}, "name": {"any_": ["beta"]}}}),
             Names(&["beta-one"]),
         ),
+        // Prefect joins runs to their work queue; `adhoc` has none.
         case(
             RUNS,
             json!({"work_pool_queues": {"name": {"any_": ["default"]}}}),
-            Invalid(NO_QUEUES),
+            Names(&["alpha-one", "alpha-two", "beta-one"]),
+        ),
+        case(
+            RUNS,
+            json!({"work_pool_queues": {"name": {"startswith_": ["DEF"]}}, "work_pools": {"name": {"any_": ["beta"]}}, "limit": 1}),
+            Names(&["beta-one"]),
         ),
         case(
             RUNS,
@@ -791,17 +796,17 @@ fn cases(s: &Seeded) -> Vec<Case> {
             Count(2),
         ),
         case(RUNS_COUNT, json!({"task_runs": {}}), Invalid(NO_TASK_RUNS)),
+        case(RUNS_COUNT, json!({"work_pool_queues": {}}), Count(3)),
         case(
             RUNS_COUNT,
-            json!({"work_pool_queues": {}}),
-            Invalid(NO_QUEUES),
+            json!({"work_pool_queues": {"name": {"any_": ["nope"]}}}),
+            Count(0),
         ),
+        // Prefect's UI sends its list's paging and sort with a count: the total is the same.
         case(
             RUNS_COUNT,
-            json!({"limit": 1}),
-            Invalid(
-                "limit: this route does not take this key (Prefect's body for it has no such field)",
-            ),
+            json!({"limit": 1, "offset": 1, "sort": "NAME_ASC"}),
+            Count(4),
         ),
         case(
             RUNS_PAGES,
@@ -919,8 +924,13 @@ fn cases(s: &Seeded) -> Vec<Case> {
         ),
         case(
             DEPLOYMENTS,
-            json!({"work_pool_queues": {}}),
-            Invalid(NO_QUEUES),
+            json!({"work_pool_queues": {"name": {"any_": ["default"]}}, "work_pools": {"name": {"any_": ["alpha"]}}}),
+            Ordered(&["nightly"]),
+        ),
+        case(
+            DEPLOYMENTS,
+            json!({"work_pool_queues": {"name": {"any_": ["nope"]}}}),
+            Ordered(&[]),
         ),
         case(DEPLOYMENTS, json!({"task_runs": {}}), Invalid(NO_TASK_RUNS)),
         case(DEPLOYMENTS, json!({"offset": 1}), Ordered(&["weekly"])),
@@ -1043,10 +1053,8 @@ fn cases(s: &Seeded) -> Vec<Case> {
         ),
         case(
             DOCS_COUNT,
-            json!({"include_secrets": true}),
-            Invalid(
-                "include_secrets: this route does not take this key (Prefect's body for it has no such field)",
-            ),
+            json!({"include_secrets": false, "offset": 0, "sort": "NAME_ASC"}),
+            Count(2),
         ),
         case(TYPES, json!({}), Ordered(&["Alpha Creds", "Beta Store"])),
         case(
