@@ -204,6 +204,14 @@ pub(crate) struct FilterVariables {
 pub(crate) struct CountVariables {
     #[serde(default)]
     variables: Option<VariableFilter>,
+    /// The paging keys Prefect's UI sends with a count: the total does not depend on them
+    /// (Prefect's server ignores them too).
+    #[serde(default, rename = "offset")]
+    _offset: Option<Value>,
+    #[serde(default, rename = "limit")]
+    _limit: Option<Value>,
+    #[serde(default, rename = "sort")]
+    _sort: Option<Value>,
     #[serde(flatten)]
     other: serde_json::Map<String, Value>,
 }
