@@ -5,6 +5,8 @@
 #     prefect-azure 0.4.13, for their credential blocks) the end-to-end tests use.
 # and into a second one (.venv-fuzz, apart so that its dependencies never move Prefect's):
 #   - schemathesis, the fuzzer `functions/pushpool/tests/fuzz.rs` runs against `pushpool serve`.
+# and, for the browser test of Prefect's UI (tests/tests/ui_browser.rs), selenium into .venv and
+# Debian's chromium and chromium-driver (apt-get, as root or with sudo) when they are missing.
 # Idempotent: a second run only checks that the pinned versions are there.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -19,6 +21,7 @@ pins=(
   "moto[server]==5.2.5"
   "cfn-lint==1.58.0"
   "aws-sam-translator==1.115.0"
+  "selenium==4.51.0"
 )
 
 if [ ! -x "$venv/bin/python" ]; then
@@ -36,6 +39,15 @@ if [ "$(cat "$fuzz_venv/.pushpool-pins" 2>/dev/null)" != "$fuzz_pin" ]; then
   echo "setup-test-tools: installing $fuzz_pin into $fuzz_venv"
   "$fuzz_venv/bin/python" -m pip install --quiet --disable-pip-version-check "$fuzz_pin"
   echo "$fuzz_pin" > "$fuzz_venv/.pushpool-pins"
+fi
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "setup-test-tools: installing Debian's chromium and chromium-driver"
+  as_root=""
+  if [ "$(id -u)" -ne 0 ]; then as_root="sudo"; fi
+  $as_root apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -q --no-install-recommends \
+    chromium chromium-driver
 fi
 
 stamp="$venv/.pushpool-pins"
