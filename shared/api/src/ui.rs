@@ -333,7 +333,9 @@ pub fn find_prefect_server_dir() -> Option<PathBuf> {
     let out = std::process::Command::new("python")
         .args([
             "-c",
-            "import pathlib, prefect; print(pathlib.Path(prefect.__file__).parent / 'server')",
+            // Finds the package without importing it (importing prefect takes seconds).
+            "import importlib.util, pathlib; spec = importlib.util.find_spec('prefect'); \
+             print(pathlib.Path(spec.submodule_search_locations[0]) / 'server')",
         ])
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
