@@ -80,6 +80,38 @@ async def read_runs(client, saved):
     ]
 
 
+async def schedule_ids(client, saved):
+    deployment = await client.read_deployment(saved["deployment_id"])
+    by_kind = {}
+    for schedule in deployment.schedules:
+        kind = type(schedule.schedule).__name__
+        by_kind[kind] = schedule
+        saved[kind] = str(schedule.id)
+    return sorted((k, s.active) for k, s in by_kind.items())
+
+
+async def run_it(client, saved):
+    from prefect.deployments.flow_runs import arun_deployment
+
+    run = await arun_deployment(
+        "etl/nightly",
+        parameters={"day": "friday"},
+        scheduled_time=datetime(2032, 1, 1, tzinfo=timezone.utc),
+        timeout=0,
+        tags=["manual"],
+        flow_run_name="manual-run",
+    )
+    return {
+        "name": run.name,
+        "state": run.state_type.value,
+        "parameters": run.parameters,
+        "tags": sorted(run.tags),
+        "expected_start_time": str(run.expected_start_time),
+        "work_pool_name": run.work_pool_name,
+        "work_queue_name": run.work_queue_name,
+    }
+
+
 STEPS = [
     ("cli", "work-pool create dp --type process --paused"),
     ("sdk", "create_deployment", deploy),
@@ -91,6 +123,13 @@ STEPS = [
     ("cli", "deployment schedule create etl/nightly --rrule 'FREQ=WEEKLY;BYDAY=MO'"),
     ("cli", "deployment schedule ls etl/nightly"),
     ("cli", "deployment schedule create nope/missing --interval 60"),
+    ("sdk", "read_deployment schedules", schedule_ids),
+    ("cli", "deployment schedule pause etl/nightly {CronSchedule}"),
+    ("cli", "deployment schedule pause etl/nightly {CronSchedule}"),
+    ("cli", "deployment schedule resume etl/nightly {IntervalSchedule}"),
+    ("cli", "deployment schedule ls etl/nightly"),
+    ("cli", "deployment schedule delete etl/nightly {RRuleSchedule} -y"),
+    ("sdk", "run_deployment", run_it),
     ("sdk", "create_flow_run_from_deployment", make_runs),
     ("sdk", "count_flow_runs", count_runs),
     ("sdk", "read_flow_runs", read_runs),
