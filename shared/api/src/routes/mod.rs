@@ -311,6 +311,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/task_runs/filter", post(task_runs::filter))
         .route("/task_runs/count", post(task_runs::count))
         .route("/task_runs/paginate", post(task_runs::paginate))
+        .route("/task_runs/history", post(task_runs::history))
         .route(
             "/task_runs/{id}",
             get(task_runs::read)

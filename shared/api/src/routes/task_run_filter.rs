@@ -395,17 +395,6 @@ impl TaskRunsBody {
         paging: Paging,
     ) -> Result<Answer, ApiError> {
         super::filters::no_other_keys(&self.other)?;
-        for (key, v) in [
-            ("flows", &self.flows),
-            ("flow_runs", &self.flow_runs),
-            ("deployments", &self.deployments),
-        ] {
-            if let Some(path) = v.as_ref().and_then(|v| first_criterion(v, key)) {
-                return Err(ApiError::Invalid(format!(
-                    "{path}: filtering task runs by their {key} is not supported by pushpool yet"
-                )));
-            }
-        }
         let refuse = |present: bool, key: &str| {
             if present {
                 Err(ApiError::Invalid(format!(
@@ -427,20 +416,12 @@ impl TaskRunsBody {
             }
             Paging::None => (0, 0, 1),
         };
-        let filter = self.task_runs.unwrap_or_default();
-        let mut runs = store.list_task_runs(&filter.store_filter()).await?;
-        let with_subflows: Vec<Uuid> = if filter.needs_subflows() {
-            let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
-            store
-                .list_subflow_runs(&ids, Page::default())
-                .await?
-                .into_iter()
-                .filter_map(|f| f.parent_task_run_id)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        runs.retain(|r| filter.matches(r, &|id| with_subflows.contains(&id)));
+        let runs = matching(
+            store,
+            [&self.flows, &self.flow_runs, &self.deployments],
+            self.task_runs.unwrap_or_default(),
+        )
+        .await?;
         let count = runs.len() as u64;
         if paging == Paging::None {
             return Ok(Answer {
@@ -451,6 +432,7 @@ impl TaskRunsBody {
             });
         }
         let sort = self.sort.unwrap_or_default();
+        let mut runs = runs;
         runs.sort_by(|a, b| sort.compare(a, b));
         let runs = runs.into_iter().skip(skip).take(limit_n).collect();
         Ok(Answer {
@@ -459,5 +441,147 @@ impl TaskRunsBody {
             limit: limit_n,
             page: page_n,
         })
+    }
+}
+
+/// The task runs `filter` matches, after refusing related filters that set a criterion.
+async fn matching(
+    store: &dyn Store,
+    [flows, flow_runs, deployments]: [&Option<Value>; 3],
+    filter: TaskRunFilter,
+) -> Result<Vec<TaskRun>, ApiError> {
+    for (key, v) in [
+        ("flows", flows),
+        ("flow_runs", flow_runs),
+        ("deployments", deployments),
+    ] {
+        if let Some(path) = v.as_ref().and_then(|v| first_criterion(v, key)) {
+            return Err(ApiError::Invalid(format!(
+                "{path}: filtering task runs by their {key} is not supported by pushpool yet"
+            )));
+        }
+    }
+    let mut runs = store.list_task_runs(&filter.store_filter()).await?;
+    let with_subflows: Vec<Uuid> = if filter.needs_subflows() {
+        let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
+        store
+            .list_subflow_runs(&ids, Page::default())
+            .await?
+            .into_iter()
+            .filter_map(|f| f.parent_task_run_id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    runs.retain(|r| filter.matches(r, &|id| with_subflows.contains(&id)));
+    Ok(runs)
+}
+
+/// Prefect's most intervals in a history (`run_history`).
+const MAX_INTERVALS: i64 = 500;
+
+/// The body of `POST /task_runs/history` (Prefect's `Body_task_run_history_task_runs_history_post`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct HistoryBody {
+    history_start: DateTime<Utc>,
+    history_end: DateTime<Utc>,
+    history_interval_seconds: f64,
+    #[serde(default)]
+    flows: Option<Value>,
+    #[serde(default)]
+    flow_runs: Option<Value>,
+    #[serde(default)]
+    task_runs: Option<TaskRunFilter>,
+    #[serde(default)]
+    deployments: Option<Value>,
+    #[serde(flatten)]
+    other: serde_json::Map<String, Value>,
+}
+
+impl HistoryBody {
+    /// Prefect's `run_history` for task runs: `ceil((end - start) / interval)` intervals (at
+    /// most 500, none when `end <= start`) from `history_start`, each
+    /// `{interval_start, interval_end, states}`, where `states` groups the matching runs whose
+    /// `expected_start_time` falls in the interval by state type and name (ordered by type,
+    /// then name; Prefect leaves the order to the database) with `count_runs`,
+    /// `sum_estimated_run_time` and `sum_estimated_lateness` (seconds, negatives counted as 0).
+    ///
+    /// # Errors
+    /// 422 "History interval must not be less than 1 second."; the filter's 422s.
+    pub(crate) async fn answer(self, store: &dyn Store) -> Result<Value, ApiError> {
+        super::filters::no_other_keys(&self.other)?;
+        let secs = self.history_interval_seconds;
+        if secs.is_nan() || secs < 1.0 || !secs.is_finite() {
+            return Err(ApiError::Invalid(
+                "History interval must not be less than 1 second.".into(),
+            ));
+        }
+        // Saturating: an interval past i64::MAX microseconds is one interval.
+        let interval_us = (secs * 1e6).round() as i64;
+        let elapsed_us = (self.history_end - self.history_start)
+            .num_microseconds()
+            .unwrap_or(i64::MAX);
+        let count = if elapsed_us > 0 {
+            let n =
+                (i128::from(elapsed_us) + i128::from(interval_us) - 1) / i128::from(interval_us);
+            n.min(i128::from(MAX_INTERVALS)) as i64
+        } else {
+            0
+        };
+        if count == 0 {
+            return Ok(Value::Array(Vec::new()));
+        }
+        let runs = matching(
+            store,
+            [&self.flows, &self.flow_runs, &self.deployments],
+            self.task_runs.unwrap_or_default(),
+        )
+        .await?;
+        type Key = (usize, String, String);
+        let mut groups: std::collections::BTreeMap<Key, (u64, f64, f64, StateType)> =
+            std::collections::BTreeMap::new();
+        for run in &runs {
+            let (Some(t), Some(state_type)) = (run.expected_start_time, run.state_type) else {
+                continue;
+            };
+            let offset = (t - self.history_start).num_microseconds().unwrap_or(-1);
+            if offset < 0 || i128::from(offset) >= i128::from(count) * i128::from(interval_us) {
+                continue;
+            }
+            let bucket = (offset / interval_us) as usize;
+            let name = run.state_name.clone().unwrap_or_default();
+            let entry = groups
+                .entry((bucket, state_type.as_str().to_owned(), name))
+                .or_insert((0, 0.0, 0.0, state_type));
+            entry.0 += 1;
+            entry.1 += run.estimated_run_time.max(0.0);
+            entry.2 += run.estimated_start_time_delta.max(0.0);
+        }
+        let start = self.history_start;
+        let bound = |i: i64| {
+            start
+                .checked_add_signed(chrono::Duration::microseconds(
+                    interval_us.saturating_mul(i),
+                ))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        };
+        let mut out: Vec<Value> = (0..count)
+            .map(|i| {
+                serde_json::json!({
+                    "interval_start": bound(i),
+                    "interval_end": bound(i + 1),
+                    "states": [],
+                })
+            })
+            .collect();
+        for ((bucket, _, name), (n, run_time, lateness, state_type)) in groups {
+            if let Some(states) = out[bucket]["states"].as_array_mut() {
+                states.push(serde_json::json!({
+                    "state_type": state_type, "state_name": name, "count_runs": n,
+                    "sum_estimated_run_time": run_time, "sum_estimated_lateness": lateness,
+                }));
+            }
+        }
+        Ok(Value::Array(out))
     }
 }

@@ -1,7 +1,7 @@
 //! Task runs: create (idempotent on `(flow_run_id, task_key, dynamic_key)`: 201 new, 200
 //! existing), read, rename (PATCH), delete, `set_state` with Prefect's task policy, the state
 //! history (`GET /task_run_states/?task_run_id=`, `GET /task_run_states/{id}`) and
-//! `POST /task_runs/filter`, `/count`, `/paginate` (Prefect's `TaskRunFilter` and
+//! `POST /task_runs/filter`, `/count`, `/paginate`, `/history` (Prefect's `TaskRunFilter` and
 //! `TaskRunSort`: see [`super::task_run_filter`]). Task runs the engine reports as events
 //! are recorded by the service's task run recorder. (The engine's lookup of an existing
 //! subflow run, `POST /flow_runs/filter` by `flow_runs.parent_task_run_id`, is the typed flow
@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::filters::{FilterBody, paginated};
 use super::parse_id;
-use super::task_run_filter::{Paging, TaskRunsBody};
+use super::task_run_filter::{HistoryBody, Paging, TaskRunsBody};
 use crate::extract::{Json, Query};
 use crate::{ApiError, AppState};
 
@@ -190,4 +190,13 @@ pub(crate) async fn paginate(
 ) -> Result<axum::Json<Value>, ApiError> {
     let a = body.answer(state.store().as_ref(), Paging::Page).await?;
     Ok(axum::Json(paginated(a.runs, a.count, a.limit, a.page)))
+}
+
+/// `POST /task_runs/history`: Prefect's run history of the matching task runs (see
+/// [`HistoryBody::answer`]).
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    Json(body): Json<HistoryBody>,
+) -> Result<axum::Json<Value>, ApiError> {
+    Ok(axum::Json(body.answer(state.store().as_ref()).await?))
 }

@@ -753,3 +753,112 @@ async fn criteria_sorts_count_and_paginate_answer_as_prefect() {
         "offset: this route does not take this key (Prefect's body for it has no such field)"
     );
 }
+
+/// `POST /task_runs/history`: Prefect's intervals from `history_start`, the matching runs
+/// grouped by state in the interval of their expected start time; a too small interval and
+/// a missing key are 422s.
+#[tokio::test]
+async fn history_groups_runs_by_interval_and_state() {
+    let app = app();
+    let a = id_of(&flow_run(&app, "RUNNING", None).await);
+    let mut runs = Vec::new();
+    for (key, state) in [("0", "COMPLETED"), ("1", "COMPLETED"), ("2", "RUNNING")] {
+        let mut body = create_body(&a, key);
+        body["state"] = json!({"type": state});
+        let (_, run) = create(&app, body).await;
+        runs.push(run);
+    }
+    let expected: Vec<chrono::DateTime<chrono::Utc>> = runs
+        .iter()
+        .map(|r| r["expected_start_time"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let start = *expected.iter().min().unwrap() - chrono::Duration::seconds(5);
+    let max = *expected.iter().max().unwrap();
+    assert!(
+        max - start < chrono::Duration::seconds(10),
+        "runs created within 5 s"
+    );
+    let at = |s: i64| {
+        (start + chrono::Duration::seconds(s)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    };
+    let lateness = |state: &str| -> f64 {
+        runs.iter()
+            .filter(|r| r["state_type"] == state)
+            .map(|r| r["estimated_start_time_delta"].as_f64().unwrap().max(0.0))
+            .sum()
+    };
+    let (status, history) = send(
+        &app,
+        "POST",
+        "/api/task_runs/history",
+        Some(json!({"history_start": at(0), "history_end": at(25),
+                    "history_interval_seconds": 10,
+                    "task_runs": {"flow_run_id": {"any_": [a]}}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let parse = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    };
+    let bounds: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (parse(&i["interval_start"]), parse(&i["interval_end"])))
+        .collect();
+    let s = |n: i64| start + chrono::Duration::seconds(n);
+    assert_eq!(bounds, [(s(0), s(10)), (s(10), s(20)), (s(20), s(30))]);
+    assert_eq!(
+        history[0]["states"],
+        json!([
+            {"state_type": "COMPLETED", "state_name": "Completed", "count_runs": 2,
+             "sum_estimated_run_time": 0.0, "sum_estimated_lateness": lateness("COMPLETED")},
+            {"state_type": "RUNNING", "state_name": "Running", "count_runs": 1,
+             "sum_estimated_run_time": runs[2]["estimated_run_time"].as_f64().unwrap().max(0.0),
+             "sum_estimated_lateness": lateness("RUNNING")},
+        ])
+    );
+    assert_eq!(history[1]["states"], json!([]));
+    assert_eq!(history[2]["states"], json!([]));
+
+    let (status, empty) = send(
+        &app,
+        "POST",
+        "/api/task_runs/history",
+        Some(json!({"history_start": at(10), "history_end": at(10),
+                    "history_interval_seconds": 10})),
+    )
+    .await;
+    assert_eq!((status, empty), (StatusCode::OK, json!([])));
+    // An interval past what a date can reach is one interval, ending at the last date.
+    let (status, one) = send(
+        &app,
+        "POST",
+        "/api/task_runs/history",
+        Some(json!({"history_start": at(0), "history_end": at(25),
+                    "history_interval_seconds": 1e300})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one.as_array().map(Vec::len), Some(1));
+    assert_eq!(one[0]["states"].as_array().map(Vec::len), Some(2));
+    for (body, message) in [
+        (
+            json!({"history_start": at(0), "history_end": at(25), "history_interval_seconds": 0.5}),
+            "History interval must not be less than 1 second.",
+        ),
+        (
+            json!({"history_start": at(0), "history_interval_seconds": 10}),
+            "Invalid request body: missing field `history_end`",
+        ),
+    ] {
+        let (status, answer) =
+            send(&app, "POST", "/api/task_runs/history", Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        // The JSON extractor's detail ends with the position of the error in the body.
+        assert!(detail(&answer).starts_with(message), "{body}: {answer}");
+    }
+}
