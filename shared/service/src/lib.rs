@@ -37,6 +37,7 @@ pub mod run_inputs;
 pub mod run_log;
 pub mod schedules;
 mod service;
+mod task_run_recorder;
 mod task_runs;
 pub mod timer;
 pub mod write;
@@ -54,6 +55,7 @@ pub use service::{
     CLAIM_DEADLINE_MARGIN, DEFAULT_RETRY_BUDGET, MAX_RETRY_DELAY, Outcome, Service, ServiceConfig,
     ServiceError, Tries,
 };
+pub use task_run_recorder::task_run_from_event;
 pub use task_runs::TaskRunTransition;
 pub use timer::{DueTimer, TimerError};
 pub use write::{KeptChanging, MAX_WRITE_ATTEMPTS, Modified, Plan};

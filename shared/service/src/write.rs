@@ -682,6 +682,13 @@ mod tests {
                 ) -> pushpool_store::Result<Vec<pushpool_core::task_run::TaskRun>> {
                     self.inner.list_task_runs(f).await
                 }
+                async fn add_task_run_state(
+                    &self,
+                    i: Uuid,
+                    s: &pushpool_core::state::State,
+                ) -> pushpool_store::Result<()> {
+                    self.inner.add_task_run_state(i, s).await
+                }
                 async fn list_subflow_runs(
                     &self,
                     p: &[Uuid],

@@ -811,6 +811,10 @@ impl Store for DynamoStore {
         self.list_task_run_items(filter).await
     }
 
+    async fn add_task_run_state(&self, task_run_id: Uuid, state: &State) -> Result<()> {
+        self.add_task_run_state_items(task_run_id, state).await
+    }
+
     async fn list_subflow_runs(
         &self,
         parent_task_run_ids: &[Uuid],

@@ -213,6 +213,42 @@ impl DynamoStore {
         .into())
     }
 
+    /// The history and pointer items of `state` for task run `task_run_id`, written only
+    /// while the run item exists (puts of the same state are idempotent: same keys, same body).
+    pub(crate) async fn add_task_run_state_items(
+        &self,
+        task_run_id: Uuid,
+        state: &State,
+    ) -> Result<()> {
+        if self.get(task_run_key(task_run_id)).await?.is_none() {
+            return Err(not_found());
+        }
+        if self.get(state_pointer(state.id)).await?.is_some() {
+            return Ok(());
+        }
+        let (history, pointer) = state_items(task_run_id, state)?;
+        let items = vec![self.put(history, None)?, self.put(pointer, None)?];
+        for attempt in 0..MAX_ATTEMPTS {
+            match self.transact(items.clone()).await? {
+                Tx::Committed => return Ok(()),
+                Tx::Failed(_) => {
+                    return Err(DynamoError::Cancelled {
+                        operation: "add task run state",
+                        codes: "ConditionalCheckFailed on an unconditional item".into(),
+                        transient: false,
+                    }
+                    .into());
+                }
+                Tx::Conflicted => backoff(attempt).await,
+            }
+        }
+        Err(DynamoError::Contended {
+            operation: "add task run state",
+            attempts: MAX_ATTEMPTS,
+        }
+        .into())
+    }
+
     /// Every item of a task run's partition (run, history, subflow links).
     async fn task_run_partition(&self, id: Uuid) -> Result<Vec<Item>> {
         let mut expr = Expr::default();

@@ -1949,6 +1949,34 @@ pub async fn concurrency_slots_under_concurrency(store: DynStore) {
     );
 }
 
+/// `add_task_run_state` adds an older state to the history (read by timestamp) without
+/// touching the run, once however often it is added; an unknown run is `NotFound`.
+pub async fn task_run_states_added(store: DynStore) {
+    let (run, _) = store
+        .create_task_run(&task_run(Some(Uuid::new_v4()), "late", "0"))
+        .await
+        .unwrap();
+    let current = run.state.clone().unwrap();
+    let mut older = State::new(
+        StateType::Scheduled,
+        current.timestamp - chrono::Duration::seconds(5),
+    );
+    older.state_details.task_run_id = Some(run.id);
+    store.add_task_run_state(run.id, &older).await.unwrap();
+    store.add_task_run_state(run.id, &older).await.unwrap();
+    assert_eq!(
+        store.read_task_run_states(run.id).await.unwrap(),
+        vec![older.clone(), current]
+    );
+    assert_eq!(store.read_task_run_state(older.id).await.unwrap(), older);
+    assert_eq!(store.read_task_run(run.id).await.unwrap(), run);
+    let missing = store.add_task_run_state(Uuid::now_v7(), &older).await;
+    assert!(
+        matches!(&missing, Err(StoreError::NotFound(m)) if m == "Task run not found"),
+        "{missing:?}"
+    );
+}
+
 /// Expands the whole suite into `#[tokio::test]`s in a module named `$name`, each on a fresh
 /// store built by `$make` (an expression returning an `impl Store`).
 #[macro_export]
@@ -1968,7 +1996,7 @@ macro_rules! store_conformance_tests {
                 logs_stored_and_read,
                 concurrency_limits_crud, concurrency_writes_all_or_nothing,
                 concurrency_slots_under_concurrency,
-                flow_run_inputs);
+                flow_run_inputs, task_run_states_added);
         }
     };
     (@tests $make:expr; $($test:ident),*) => {

@@ -525,6 +525,11 @@ pub trait Store: Send + Sync + 'static {
     async fn read_task_run_state(&self, state_id: Uuid) -> Result<State>;
     /// Filters task runs, by id descending.
     async fn list_task_runs(&self, filter: &TaskRunFilter) -> Result<Vec<TaskRun>>;
+    /// Adds `state` to the state history of task run `task_run_id` without touching the run
+    /// (a state the task run recorder received after a newer one, as Prefect's
+    /// `_insert_task_run_states`). Idempotent on `state.id`: a state already stored is kept
+    /// as it is. `NotFound` ("Task run not found") when the run does not exist.
+    async fn add_task_run_state(&self, task_run_id: Uuid, state: &State) -> Result<()>;
     /// The flow runs whose `parent_task_run_id` is one of `parent_task_run_ids` (the subflow
     /// runs of those tracking task runs), newest expected start first, paged.
     async fn list_subflow_runs(

@@ -1478,8 +1478,13 @@ impl Store for SqliteStore {
     }
 
     async fn read_task_run_states(&self, id: Uuid) -> Result<Vec<State>> {
-        self.with(move |c| state_history(c, "task_run_states", "task_run_id", id))
-            .await
+        // By timestamp, as Prefect reads them (`read_task_run_states`): the recorder can add
+        // a state after a newer one. The sort is stable, so equal timestamps keep their order.
+        let mut states = self
+            .with(move |c| state_history(c, "task_run_states", "task_run_id", id))
+            .await?;
+        states.sort_by_key(|s| s.timestamp);
+        Ok(states)
     }
 
     async fn read_task_run_state(&self, state_id: Uuid) -> Result<State> {
@@ -1488,6 +1493,32 @@ impl Store for SqliteStore {
             vec![state_id.to_string()],
             "State not found".into(),
         )
+        .await
+    }
+
+    async fn add_task_run_state(&self, task_run_id: Uuid, state: &State) -> Result<()> {
+        let body = to_json(state)?;
+        let state_id = state.id;
+        self.with(move |c| {
+            let tx = c.transaction().map_err(sql)?;
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM task_runs WHERE id = ?1",
+                    params![task_run_id.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql)?;
+            if exists.is_none() {
+                return Err(task_run_not_found());
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO task_run_states (id, task_run_id, body) VALUES (?1, ?2, ?3)",
+                params![state_id.to_string(), task_run_id.to_string(), body],
+            )
+            .map_err(sql)?;
+            tx.commit().map_err(sql)
+        })
         .await
     }
 

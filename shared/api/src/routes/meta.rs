@@ -47,10 +47,14 @@ pub(crate) async fn collections_view(Path(view): Path<String>) -> Result<Json<Va
 
 /// `WS /events/in`: the engine's event stream. pushpool accepts the connection (subprotocol
 /// `prefect`, `{"type":"auth"}` answered by `{"type":"auth_success"}`, as the OSS server
-/// does) and drops the events: it does not store events or task runs yet. Without it the
+/// does); its task run events become task runs (the task run recorder,
+/// `Service::record_task_run_events`), the other events are dropped. Without it the
 /// engine logs warnings and errors for every run. `/events/out` is deliberately absent, so
 /// the engine's cancellation observer polls `POST /flow_runs/filter`, which pushpool serves.
-pub(crate) async fn events_in(ws: axum::extract::ws::WebSocketUpgrade) -> Response {
+pub(crate) async fn events_in(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
     use axum::extract::ws::Message;
     ws.protocols(["prefect"])
         .on_upgrade(|mut socket| async move {
@@ -58,15 +62,15 @@ pub(crate) async fn events_in(ws: axum::extract::ws::WebSocketUpgrade) -> Respon
             while let Some(Ok(msg)) = socket.recv().await {
                 match msg {
                     Message::Text(text) => {
-                        let is_auth = serde_json::from_str::<Value>(text.as_str())
-                            .ok()
-                            .is_some_and(|v| v["type"] == "auth");
-                        if is_auth {
+                        let event =
+                            serde_json::from_str::<Value>(text.as_str()).unwrap_or_default();
+                        if event["type"] == "auth" {
                             let reply = json!({"type": "auth_success"}).to_string();
                             if socket.send(Message::Text(reply.into())).await.is_err() {
                                 break;
                             }
                         } else {
+                            state.service.record_task_run_events(&[event]).await;
                             dropped += 1;
                         }
                     }

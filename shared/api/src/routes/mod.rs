@@ -13,6 +13,7 @@ pub(crate) mod logs;
 mod meta;
 mod run_inputs;
 mod runner;
+mod task_run_filter;
 mod task_runs;
 mod ui;
 mod variables;
@@ -308,6 +309,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/saved_searches/", put(ui::create_saved_search))
         .route("/task_runs/", post(task_runs::create))
         .route("/task_runs/filter", post(task_runs::filter))
+        .route("/task_runs/count", post(task_runs::count))
+        .route("/task_runs/paginate", post(task_runs::paginate))
+        .route("/task_runs/history", post(task_runs::history))
         .route(
             "/task_runs/{id}",
             get(task_runs::read)

@@ -450,7 +450,7 @@ async fn a_subflow_run_moves_its_tracking_task_run_and_is_found_by_it() {
 }
 
 #[tokio::test]
-async fn filter_by_flow_run_and_id_pages_newest_first_and_names_other_criteria() {
+async fn filter_by_flow_run_and_id_pages_newest_first_and_names_bad_keys() {
     let app = app();
     let a = id_of(&flow_run(&app, "RUNNING", None).await);
     let b = id_of(&flow_run(&app, "RUNNING", None).await);
@@ -492,32 +492,32 @@ async fn filter_by_flow_run_and_id_pages_newest_first_and_names_other_criteria()
 
     for (body, message) in [
         (
-            json!({"task_runs": {"name": {"any_": ["child-0"]}}}),
-            "task_runs.name.any_: this filter criterion is not supported by pushpool yet",
-        ),
-        (
-            json!({"task_runs": {"flow_run_id": {"is_null_": true}}}),
-            "task_runs.flow_run_id.is_null_: this filter criterion is not supported by pushpool yet",
+            json!({"task_runs": {"name": {"all_": ["child-0"]}}}),
+            "task_runs.name.all_: unknown field `all_`, expected `any_` or `like_`",
         ),
         (
             json!({"flows": {"name": {"any_": ["parent"]}}}),
-            "flows.name.any_: this filter criterion is not supported by pushpool yet",
+            "flows.name.any_: filtering task runs by their flows is not supported by pushpool yet",
         ),
         (
-            json!({"sort": "NAME_ASC"}),
-            "sort: \"NAME_ASC\" is not supported for task runs yet (only ID_DESC)",
+            json!({"sort": "START_TIME_ASC"}),
+            "sort: unknown variant `START_TIME_ASC`, expected one of `ID_DESC`, `EXPECTED_START_TIME_ASC`, `EXPECTED_START_TIME_DESC`, `NAME_ASC`, `NAME_DESC`, `NEXT_SCHEDULED_START_TIME_ASC`, `END_TIME_DESC`, `DURATION_DESC`, `DURATION_ASC`",
         ),
         (
             json!({"limit": 201}),
             "Invalid limit: must be less than or equal to 200.",
         ),
         (
+            json!({"page": 2}),
+            "page: this route does not take this key (Prefect's body for it has no such field)",
+        ),
+        (
             json!({"task_runs": {"id": {"any_": ["nope"]}}}),
-            "task_runs.id.any_: \"nope\" is not a valid UUID",
+            "task_runs.id.any_[0]: UUID parsing failed: invalid character: found `n` at 0",
         ),
         (
             json!({"work_pools": {}}),
-            "work_pools: unknown field of a task run filter",
+            "work_pools: not a key of this route's body (Prefect's server would ignore it; pushpool refuses it)",
         ),
     ] {
         let (status, answer) = filter(body.clone()).await;
@@ -581,4 +581,284 @@ async fn deleting_a_flow_run_deletes_its_task_runs() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, body) = send(&app, "DELETE", &format!("/api/flow_runs/{run_id}"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+/// Every `TaskRunFilter` criterion and `TaskRunSort`, `/count` (the UI's paging and sort keys
+/// accepted and not used) and `/paginate` (the UI's bodies).
+#[tokio::test]
+async fn criteria_sorts_count_and_paginate_answer_as_prefect() {
+    let app = app();
+    let a = id_of(&flow_run(&app, "RUNNING", None).await);
+    let mut names = Vec::new();
+    for (key, name, tags, state) in [
+        ("0", "add-0", json!(["math", "fast"]), "COMPLETED"),
+        ("1", "Add-1", json!(["math"]), "RUNNING"),
+        ("2", "mul-0", json!([]), "PENDING"),
+    ] {
+        let mut body = create_body(&a, key);
+        body["name"] = json!(name);
+        body["tags"] = tags;
+        body["state"] = json!({"type": state});
+        let (status, run) = create(&app, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{run}");
+        names.push(name);
+    }
+    let mut orphan = create_body(&a, "9");
+    orphan["flow_run_id"] = Value::Null;
+    orphan["name"] = json!("orphan");
+    orphan["tags"] = json!([]);
+    create(&app, orphan).await;
+
+    let names_of = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let filter = |body: Value| {
+        let app = app.clone();
+        async move {
+            let (status, v) = send(&app, "POST", "/api/task_runs/filter", Some(body.clone())).await;
+            assert_eq!(status, StatusCode::OK, "{body}: {v}");
+            v
+        }
+    };
+    for (criteria, expected) in [
+        (
+            json!({"name": {"any_": ["add-0", "mul-0"]}}),
+            vec!["add-0", "mul-0"],
+        ),
+        (json!({"name": {"like_": "ADD"}}), vec!["Add-1", "add-0"]),
+        (json!({"tags": {"all_": ["math", "fast"]}}), vec!["add-0"]),
+        (json!({"tags": {"is_null_": true}}), vec!["mul-0", "orphan"]),
+        (
+            json!({"state": {"type": {"any_": ["RUNNING", "PENDING"]}}}),
+            vec!["Add-1", "mul-0", "orphan"],
+        ),
+        (
+            json!({"state": {"name": {"any_": ["Completed"]}}}),
+            vec!["add-0"],
+        ),
+        (
+            json!({"state": {"operator": "or_", "type": {"any_": ["RUNNING"]},
+                          "name": {"any_": ["Completed"]}}}),
+            vec!["Add-1", "add-0"],
+        ),
+        (json!({"flow_run_id": {"is_null_": true}}), vec!["orphan"]),
+        (
+            json!({"flow_run_id": {"is_null_": false}}),
+            vec!["Add-1", "add-0", "mul-0"],
+        ),
+        (
+            json!({"operator": "or_", "name": {"any_": ["orphan"]},
+                "tags": {"all_": ["fast"]}}),
+            vec!["add-0", "orphan"],
+        ),
+        (
+            json!({"start_time": {"is_null_": true}, "name": {"like_": "-"}}),
+            vec!["mul-0"],
+        ),
+        (json!({"end_time": {"is_null_": false}}), vec!["add-0"]),
+        (json!({"subflow_runs": {"exists_": true}}), vec![]),
+        (
+            json!({"expected_start_time": {"before_": "2000-01-01T00:00:00Z"}}),
+            vec![],
+        ),
+    ] {
+        let mut got =
+            names_of(&filter(json!({"task_runs": criteria.clone(), "sort": "NAME_ASC"})).await);
+        got.sort();
+        let mut expected: Vec<String> = expected.into_iter().map(str::to_owned).collect();
+        expected.sort();
+        assert_eq!(got, expected, "{criteria}");
+    }
+    assert_eq!(
+        names_of(&filter(json!({"sort": "NAME_ASC"})).await),
+        ["Add-1", "add-0", "mul-0", "orphan"]
+    );
+    assert_eq!(
+        names_of(&filter(json!({"sort": "NAME_DESC", "limit": 2, "offset": 1})).await),
+        ["mul-0", "add-0"]
+    );
+
+    let (status, count) = send(&app, "POST", "/api/task_runs/count", Some(json!({}))).await;
+    assert_eq!((status, count), (StatusCode::OK, json!(4)));
+    let (status, count) = send(
+        &app,
+        "POST",
+        "/api/task_runs/count",
+        Some(
+            json!({"task_runs": {"tags": {"all_": ["math"]}}, "sort": "EXPECTED_START_TIME_DESC",
+                    "limit": 500, "page": 3, "offset": 7}),
+        ),
+    )
+    .await;
+    assert_eq!((status, count), (StatusCode::OK, json!(2)));
+
+    let (status, page) = send(
+        &app,
+        "POST",
+        "/api/task_runs/paginate",
+        Some(json!({"page": 1, "limit": 100, "sort": "EXPECTED_START_TIME_DESC"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["count"], 4);
+    assert_eq!(page["pages"], 1);
+    assert_eq!(
+        (page["page"].clone(), page["limit"].clone()),
+        (json!(1), json!(100))
+    );
+    assert_eq!(page["results"].as_array().unwrap().len(), 4);
+    let (status, page) = send(
+        &app,
+        "POST",
+        "/api/task_runs/paginate",
+        Some(
+            json!({"task_runs": {"expected_start_time": {"before_": "2000-01-02T00:00:00Z",
+                                                          "after_": "2000-01-01T00:00:00Z"}},
+                    "sort": "EXPECTED_START_TIME_DESC", "limit": 100, "page": 1}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(
+        page,
+        json!({"results": [], "count": 0, "limit": 100, "pages": 0, "page": 1})
+    );
+    let (status, page) = send(
+        &app,
+        "POST",
+        "/api/task_runs/paginate",
+        Some(json!({"sort": "NAME_ASC", "limit": 3, "page": 2})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(names_of(&page["results"]), ["orphan"]);
+    assert_eq!(
+        (page["count"].clone(), page["pages"].clone()),
+        (json!(4), json!(2))
+    );
+    let (status, answer) = send(
+        &app,
+        "POST",
+        "/api/task_runs/paginate",
+        Some(json!({"offset": 1})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        detail(&answer),
+        "offset: this route does not take this key (Prefect's body for it has no such field)"
+    );
+}
+
+/// `POST /task_runs/history`: Prefect's intervals from `history_start`, the matching runs
+/// grouped by state in the interval of their expected start time; a too small interval and
+/// a missing key are 422s.
+#[tokio::test]
+async fn history_groups_runs_by_interval_and_state() {
+    let app = app();
+    let a = id_of(&flow_run(&app, "RUNNING", None).await);
+    let mut runs = Vec::new();
+    for (key, state) in [("0", "COMPLETED"), ("1", "COMPLETED"), ("2", "RUNNING")] {
+        let mut body = create_body(&a, key);
+        body["state"] = json!({"type": state});
+        let (_, run) = create(&app, body).await;
+        runs.push(run);
+    }
+    let expected: Vec<chrono::DateTime<chrono::Utc>> = runs
+        .iter()
+        .map(|r| r["expected_start_time"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let start = *expected.iter().min().unwrap() - chrono::Duration::seconds(5);
+    let max = *expected.iter().max().unwrap();
+    assert!(
+        max - start < chrono::Duration::seconds(10),
+        "runs created within 5 s"
+    );
+    let at = |s: i64| {
+        (start + chrono::Duration::seconds(s)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    };
+    let lateness = |state: &str| -> f64 {
+        runs.iter()
+            .filter(|r| r["state_type"] == state)
+            .map(|r| r["estimated_start_time_delta"].as_f64().unwrap().max(0.0))
+            .sum()
+    };
+    let (status, history) = send(
+        &app,
+        "POST",
+        "/api/task_runs/history",
+        Some(json!({"history_start": at(0), "history_end": at(25),
+                    "history_interval_seconds": 10,
+                    "task_runs": {"flow_run_id": {"any_": [a]}}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let parse = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    };
+    let bounds: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (parse(&i["interval_start"]), parse(&i["interval_end"])))
+        .collect();
+    let s = |n: i64| start + chrono::Duration::seconds(n);
+    assert_eq!(bounds, [(s(0), s(10)), (s(10), s(20)), (s(20), s(30))]);
+    assert_eq!(
+        history[0]["states"],
+        json!([
+            {"state_type": "COMPLETED", "state_name": "Completed", "count_runs": 2,
+             "sum_estimated_run_time": 0.0, "sum_estimated_lateness": lateness("COMPLETED")},
+            {"state_type": "RUNNING", "state_name": "Running", "count_runs": 1,
+             "sum_estimated_run_time": runs[2]["estimated_run_time"].as_f64().unwrap().max(0.0),
+             "sum_estimated_lateness": lateness("RUNNING")},
+        ])
+    );
+    assert_eq!(history[1]["states"], json!([]));
+    assert_eq!(history[2]["states"], json!([]));
+
+    let (status, empty) = send(
+        &app,
+        "POST",
+        "/api/task_runs/history",
+        Some(json!({"history_start": at(10), "history_end": at(10),
+                    "history_interval_seconds": 10})),
+    )
+    .await;
+    assert_eq!((status, empty), (StatusCode::OK, json!([])));
+    // An interval past what a date can reach is one interval, ending at the last date.
+    let (status, one) = send(
+        &app,
+        "POST",
+        "/api/task_runs/history",
+        Some(json!({"history_start": at(0), "history_end": at(25),
+                    "history_interval_seconds": 1e300})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one.as_array().map(Vec::len), Some(1));
+    assert_eq!(one[0]["states"].as_array().map(Vec::len), Some(2));
+    for (body, message) in [
+        (
+            json!({"history_start": at(0), "history_end": at(25), "history_interval_seconds": 0.5}),
+            "History interval must not be less than 1 second.",
+        ),
+        (
+            json!({"history_start": at(0), "history_interval_seconds": 10}),
+            "Invalid request body: missing field `history_end`",
+        ),
+    ] {
+        let (status, answer) =
+            send(&app, "POST", "/api/task_runs/history", Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        // The JSON extractor's detail ends with the position of the error in the body.
+        assert!(detail(&answer).starts_with(message), "{body}: {answer}");
+    }
 }
