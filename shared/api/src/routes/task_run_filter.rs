@@ -10,7 +10,7 @@
 //! `is_null_` (`is_null_: false` without `any_` selects runs that have a flow run, as Prefect's
 //! `TaskRunFilterFlowRunId`), and `operator` (`and_`/`or_`) at each level that has one. An
 //! unknown key is a 422 naming its path. The related filters (`flows`, `flow_runs`,
-//! `deployments`) are refused with a 422 naming them when they set a criterion.
+//! `deployments`) select the task runs whose flow run passes them, as Prefect's join does.
 //!
 //! The store narrows by id and flow run when the top-level operator is `and_`; the rest is
 //! matched, sorted and paged here. Sorts with ties are broken by id descending (Prefect
@@ -344,24 +344,6 @@ pub(crate) struct TaskRunsBody {
     other: serde_json::Map<String, Value>,
 }
 
-/// Whether a related filter sets a criterion (`null` values, `"operator": "and_"` and the
-/// client's default `"is_null_": false` set none); returns the path of the first one.
-fn first_criterion(v: &Value, path: &str) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::Object(map) => map.iter().find_map(|(k, val)| {
-            let here = format!("{path}.{k}");
-            match (k.as_str(), val) {
-                ("operator", Value::String(op)) if op == "and_" => None,
-                ("is_null_", Value::Bool(false)) => None,
-                (_, Value::Object(_) | Value::Null) => first_criterion(val, &here),
-                _ => Some(here),
-            }
-        }),
-        _ => Some(path.to_owned()),
-    }
-}
-
 /// Which paging keys a route honours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Paging {
@@ -444,23 +426,51 @@ impl TaskRunsBody {
     }
 }
 
-/// The task runs `filter` matches, after refusing related filters that set a criterion.
+/// The task runs `filter` matches, and, when related filters (`flows`, `flow_runs`,
+/// `deployments`) are given, whose flow run passes them (Prefect joins a task run to its
+/// flow run; a task run without one then does not match).
 async fn matching(
     store: &dyn Store,
     [flows, flow_runs, deployments]: [&Option<Value>; 3],
     filter: TaskRunFilter,
 ) -> Result<Vec<TaskRun>, ApiError> {
-    for (key, v) in [
-        ("flows", flows),
-        ("flow_runs", flow_runs),
-        ("deployments", deployments),
-    ] {
-        if let Some(path) = v.as_ref().and_then(|v| first_criterion(v, key)) {
-            return Err(ApiError::Invalid(format!(
-                "{path}: filtering task runs by their {key} is not supported by pushpool yet"
-            )));
+    fn parse<T: serde::de::DeserializeOwned>(
+        key: &str,
+        v: &Option<Value>,
+    ) -> Result<Option<T>, ApiError> {
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => serde_path_to_error::deserialize(v.clone())
+                .map(Some)
+                .map_err(|e| ApiError::Invalid(format!("{key}.{}: {}", e.path(), e.inner()))),
         }
     }
+    let related = pushpool_service::queries::Related {
+        flows: parse("flows", flows)?,
+        flow_runs: parse("flow_runs", flow_runs)?,
+        deployments: parse("deployments", deployments)?,
+        work_pools: None,
+        work_pool_queues: None,
+    };
+    let flow_run_ids: Option<std::collections::HashSet<Uuid>> = if related.flows.is_some()
+        || related.flow_runs.is_some()
+        || related.deployments.is_some()
+    {
+        Some(
+            pushpool_service::queries::read_flow_runs(
+                store,
+                &related,
+                pushpool_core::filter::FlowRunSort::default(),
+                Page::default(),
+            )
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect(),
+        )
+    } else {
+        None
+    };
     let mut runs = store.list_task_runs(&filter.store_filter()).await?;
     let with_subflows: Vec<Uuid> = if filter.needs_subflows() {
         let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
@@ -474,6 +484,9 @@ async fn matching(
         Vec::new()
     };
     runs.retain(|r| filter.matches(r, &|id| with_subflows.contains(&id)));
+    if let Some(ids) = &flow_run_ids {
+        runs.retain(|r| r.flow_run_id.is_some_and(|id| ids.contains(&id)));
+    }
     Ok(runs)
 }
 

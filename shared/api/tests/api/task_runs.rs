@@ -489,6 +489,12 @@ async fn filter_by_flow_run_and_id_pages_newest_first_and_names_bad_keys() {
     assert_eq!(ids_of(&page), [ids[0].clone()]);
     let (_, by_id) = filter(json!({"task_runs": {"id": {"any_": [ids[1]]}}})).await;
     assert_eq!(ids_of(&by_id), [ids[1].clone()]);
+    // Related filters select by the task run's flow run (Prefect's join).
+    let (status, of_b) = filter(json!({"flow_runs": {"id": {"any_": [b]}}})).await;
+    assert_eq!(status, StatusCode::OK, "{of_b}");
+    assert_eq!(ids_of(&of_b), [ids[1].clone()]);
+    let (_, of_none) = filter(json!({"flows": {"name": {"any_": ["no such flow"]}}})).await;
+    assert_eq!(ids_of(&of_none), Vec::<String>::new());
 
     for (body, message) in [
         (
@@ -496,8 +502,8 @@ async fn filter_by_flow_run_and_id_pages_newest_first_and_names_bad_keys() {
             "task_runs.name.all_: unknown field `all_`, expected `any_` or `like_`",
         ),
         (
-            json!({"flows": {"name": {"any_": ["parent"]}}}),
-            "flows.name.any_: filtering task runs by their flows is not supported by pushpool yet",
+            json!({"flow_runs": {"nope": {"any_": []}}}),
+            "flow_runs.nope: unknown field `nope`, expected one of `operator`, `id`, `name`, `tags`, `deployment_id`, `work_queue_name`, `state`, `flow_version`, `start_time`, `end_time`, `expected_start_time`, `next_scheduled_start_time`, `parent_flow_run_id`, `parent_task_run_id`, `idempotency_key`, `created_by`",
         ),
         (
             json!({"sort": "START_TIME_ASC"}),
