@@ -303,6 +303,7 @@ pub(crate) fn routes() -> Router<AppState> {
                 .delete(variables::delete),
         )
         .route("/ui/flow_runs/history", post(ui::flow_run_history))
+        .route("/flow_runs/lateness", post(ui::flow_run_lateness))
         .route("/ui/flow_runs/count-task-runs", post(ui::count_task_runs))
         .route("/admin/settings", get(ui::admin_settings))
         .route("/saved_searches/filter", post(ui::saved_searches_filter))

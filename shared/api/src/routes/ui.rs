@@ -135,3 +135,34 @@ pub(crate) async fn create_saved_search() -> ApiError {
             .into(),
     )
 }
+
+/// `POST /flow_runs/lateness`: the average lateness, in seconds, of the flow runs the filters
+/// match, or `null` when none match (Prefect's `average_flow_run_lateness`). A run's lateness
+/// is `start_time - expected_start_time` when it started late; for a run not started, not
+/// final and past its expected start, the time since then; else 0.
+pub(crate) async fn flow_run_lateness(
+    State(state): State<AppState>,
+    FilterBody(body): FilterBody<FlowRunsBody>,
+) -> Result<axum::Json<Option<f64>>, ApiError> {
+    let l = body.listing(super::filters::Paging::None, true)?;
+    let runs = queries::read_flow_runs(state.store().as_ref(), &l.related, l.sort, l.page).await?;
+    if runs.is_empty() {
+        return Ok(axum::Json(None));
+    }
+    let now = Utc::now();
+    let total: f64 = runs
+        .iter()
+        .map(|r| match (r.start_time, r.expected_start_time) {
+            (Some(start), Some(expected)) if start > expected => {
+                (start - expected).num_milliseconds() as f64 / 1000.0
+            }
+            (None, Some(expected))
+                if expected < now && !r.state_type.is_some_and(StateType::is_terminal) =>
+            {
+                (now - expected).num_milliseconds() as f64 / 1000.0
+            }
+            _ => 0.0,
+        })
+        .sum();
+    Ok(axum::Json(Some(total / runs.len() as f64)))
+}

@@ -156,3 +156,53 @@ async fn admin_settings_and_saved_searches_answer_truthfully() {
         )
     );
 }
+
+#[tokio::test]
+async fn lateness_is_the_average_over_the_matching_runs_or_null() {
+    let app = app();
+    let (status, body) = send(&app, "POST", "/api/flow_runs/lateness", Some(json!({}))).await;
+    assert_eq!((status, body), (StatusCode::OK, json!(null)));
+    let flow = create_flow(&app).await;
+    for (name, at) in [
+        ("late", "2026-01-01T00:00:00Z"),
+        ("future", "2099-01-01T00:00:00Z"),
+    ] {
+        send(
+            &app,
+            "POST",
+            "/api/flow_runs/",
+            Some(json!({"flow_id": id_of(&flow), "name": name,
+                        "state": {"type": "SCHEDULED", "state_details": {"scheduled_time": at}}})),
+        )
+        .await;
+    }
+    let expected = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
+    let before = (chrono::Utc::now() - expected.to_utc()).num_milliseconds() as f64 / 1000.0;
+    // The UI's body: its list's sort and offset come along.
+    let (status, body) = send(
+        &app,
+        "POST",
+        "/api/flow_runs/lateness",
+        Some(json!({"sort": "ID_DESC", "offset": 0,
+                    "flow_runs": {"name": {"any_": ["late", "future"]}}})),
+    )
+    .await;
+    let after = (chrono::Utc::now() - expected.to_utc()).num_milliseconds() as f64 / 1000.0;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The late run's lateness and the future run's 0, averaged.
+    let average = body.as_f64().unwrap();
+    assert!(
+        (before / 2.0..=after / 2.0).contains(&average),
+        "{average} not in [{}, {}]",
+        before / 2.0,
+        after / 2.0
+    );
+    let (_, only_future) = send(
+        &app,
+        "POST",
+        "/api/flow_runs/lateness",
+        Some(json!({"flow_runs": {"name": {"any_": ["future"]}}})),
+    )
+    .await;
+    assert_eq!(only_future, json!(0.0));
+}
