@@ -24,14 +24,14 @@ fn prefect_package() -> std::path::PathBuf {
         .expect("prefect is installed in the virtualenv: run scripts/setup-test-tools.sh")
 }
 
-/// A pool, a flow with a paused deployment (no run starts), a variable and a global
-/// concurrency limit: what the pages below must show.
-async fn seed(app: &TestApp) {
+/// A paused pool (no run of it starts), a flow with a deployment and a run of it an hour
+/// late, a variable and a global concurrency limit: what the pages below must show.
+async fn seed(app: &TestApp) -> String {
     let (status, pool) = app
         .send(
             "POST",
             "/work_pools/",
-            Some(json!({"name": "local", "type": "process"})),
+            Some(json!({"name": "local", "type": "process", "is_paused": true})),
         )
         .await;
     assert_eq!(status, 201, "{pool}");
@@ -49,6 +49,19 @@ async fn seed(app: &TestApp) {
         )
         .await;
     assert_eq!(status, 201, "{deployment}");
+    let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    let (status, run) = app
+        .send(
+            "POST",
+            &format!(
+                "/deployments/{}/create_flow_run",
+                deployment["id"].as_str().unwrap()
+            ),
+            Some(json!({"name": "nightly-run", "state": {"type": "SCHEDULED",
+                        "state_details": {"scheduled_time": an_hour_ago}}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{run}");
     let (status, variable) = app
         .send(
             "POST",
@@ -65,6 +78,7 @@ async fn seed(app: &TestApp) {
         )
         .await;
     assert_eq!(status, 201, "{limit}");
+    run["id"].as_str().unwrap().to_owned()
 }
 
 /// Opens `pages` (`{name, path, expect}`) against `base`; returns the driver's report.
@@ -94,7 +108,7 @@ async fn browse(base: &str, test: &str, pages: Value) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_of_a_push_pool_user_render_without_errors() {
     let app = TestApp::spawn_with(|c| c.ui = UiSource::Dir(prefect_package())).await;
-    seed(&app).await;
+    let run = seed(&app).await;
     let base = app.api.trim_end_matches("/api").to_owned();
 
     // `/ui-settings` says what the browser is given.
@@ -121,7 +135,11 @@ async fn the_pages_of_a_push_pool_user_render_without_errors() {
         {"name": "v2-variables", "path": "/v2/variables", "expect": ["region", "eu-west-1"]},
         {"name": "v2-concurrency", "path": "/v2/concurrency-limits",
          "expect": ["warehouse"]},
+        {"name": "v2-runs", "path": "/v2/runs", "expect": ["nightly-run"]},
+        {"name": "v2-flow-run", "path": format!("/v2/runs/flow-run/{run}"),
+         "expect": ["nightly-run", "etl"]},
         {"name": "v1-work-pools", "path": "/work-pools", "expect": ["local"]},
+        {"name": "v1-runs", "path": "/runs", "expect": ["nightly-run"]},
         {"name": "v1-deployments", "path": "/deployments", "expect": ["nightly"]},
         {"name": "v1-variables", "path": "/variables", "expect": ["region"]},
     ]);
@@ -135,7 +153,7 @@ async fn the_pages_of_a_push_pool_user_render_without_errors() {
         })
         .map(|p| serde_json::to_string_pretty(p).unwrap())
         .collect();
-    assert_eq!(report.len(), 10, "{report:?}");
+    assert_eq!(report.len(), 13, "{report:?}");
     assert!(
         problems.is_empty(),
         "pages that did not render as they should (screenshots in target/ui-screenshots/open_mode):\n{}",
