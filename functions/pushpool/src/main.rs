@@ -132,6 +132,11 @@ struct ServeArgs {
     #[arg(long, env = "PUSHPOOL_LOG_RETENTION_DAYS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=36_500))]
     log_retention_days: u64,
+    /// Days events (`/api/events/in`, the flow run state change events) are kept after they
+    /// were received; older ones are deleted hourly (Prefect's default: 7).
+    #[arg(long, env = "PUSHPOOL_EVENT_RETENTION_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(u64).range(1..=36_500))]
+    event_retention_days: u64,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -169,6 +174,8 @@ async fn main() -> anyhow::Result<()> {
                 .service
                 .with_retry_budget(Duration::from_secs(args.provider_retry_budget));
             config.service.log_retention = Duration::from_secs(args.log_retention_days * 86_400);
+            config.service.event_retention =
+                Duration::from_secs(args.event_retention_days * 86_400);
             let server = Server::bind(config).await?;
             server.run(shutdown_signal()).await
         }

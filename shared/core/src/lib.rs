@@ -20,6 +20,7 @@
 pub mod blocks;
 pub mod concurrency;
 pub mod error;
+pub mod events;
 pub mod filter;
 pub mod logs;
 pub mod model;

@@ -291,6 +291,7 @@ impl Service {
     async fn insert_flow_run(&self, run: FlowRun) -> Result<(FlowRun, bool), UseCaseError> {
         let (run, created) = self.store().create_flow_run(&run).await?;
         if created {
+            self.flow_run_written(None, &run).await;
             self.update_subflow_parent_task(&run).await;
             info!(
                 flow_run_id = %run.id,

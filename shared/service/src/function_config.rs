@@ -50,6 +50,9 @@ pub struct FunctionConfig {
     /// `PUSHPOOL_LOG_RETENTION_DAYS`: how long log lines are kept
     /// ([`crate::ServiceConfig::log_retention`]); default 30 days.
     pub log_retention: std::time::Duration,
+    /// `PUSHPOOL_EVENT_RETENTION_DAYS`: how long events are kept
+    /// ([`crate::ServiceConfig::event_retention`]); default 7 days.
+    pub event_retention: std::time::Duration,
 }
 
 impl std::fmt::Debug for FunctionConfig {
@@ -63,6 +66,7 @@ impl std::fmt::Debug for FunctionConfig {
             )
             .field("retry_budget", &self.retry_budget)
             .field("log_retention", &self.log_retention)
+            .field("event_retention", &self.event_retention)
             .finish()
     }
 }
@@ -77,6 +81,7 @@ impl FunctionConfig {
             api_url: self.api_url.clone(),
             api_key: self.job_api_key.clone(),
             log_retention: self.log_retention,
+            event_retention: self.event_retention,
             ..crate::ServiceConfig::default()
         }
         .with_retry_budget(self.retry_budget)
@@ -137,12 +142,28 @@ impl FunctionConfig {
                 }
             },
         };
+        let event_retention =
+            match lookup("PUSHPOOL_EVENT_RETENTION_DAYS").filter(|v| !v.is_empty()) {
+                None => pushpool_store::DEFAULT_EVENT_RETENTION,
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(days) if (1..=36_500).contains(&days) => {
+                        std::time::Duration::from_secs(days * 86_400)
+                    }
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            name: "PUSHPOOL_EVENT_RETENTION_DAYS",
+                            message: format!("{v:?} is not a whole number of days from 1 to 36500"),
+                        });
+                    }
+                },
+            };
         Ok(Self {
             table,
             api_url,
             job_api_key: lookup("PUSHPOOL_JOB_API_KEY").filter(|k| !k.is_empty()),
             retry_budget,
             log_retention,
+            event_retention,
         })
     }
 }
@@ -253,6 +274,31 @@ mod tests {
                 )
             );
         }
+    }
+
+    #[test]
+    fn event_retention_defaults_to_7_days_and_is_read_in_days() {
+        let c = FunctionConfig::from_lookup(lookup(None)).unwrap();
+        assert_eq!(
+            c.event_retention,
+            std::time::Duration::from_secs(7 * 86_400)
+        );
+        let with = |v: &'static str| {
+            move |k: &str| match k {
+                "PUSHPOOL_EVENT_RETENTION_DAYS" => Some(v.to_owned()),
+                other => lookup(None)(other),
+            }
+        };
+        let c = FunctionConfig::from_lookup(with("3")).unwrap();
+        assert_eq!(
+            c.service_config().event_retention,
+            std::time::Duration::from_secs(3 * 86_400)
+        );
+        let e = FunctionConfig::from_lookup(with("0")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "environment variable PUSHPOOL_EVENT_RETENTION_DAYS: \"0\" is not a whole number of days from 1 to 36500"
+        );
     }
 
     #[test]

@@ -154,7 +154,8 @@ impl Service {
 
 impl Service {
     /// The embedded server's retention task: every `every` (and once at its start) deletes
-    /// the lines older than [`Service::log_retention`], until `stop` resolves. Failures are
+    /// the lines older than [`Service::log_retention`] and the events older than
+    /// [`Service::event_retention`], until `stop` resolves. Failures are
     /// logged and retried at the next tick.
     pub async fn run_log_retention(
         &self,
@@ -174,6 +175,13 @@ impl Service {
                 Ok(n) => tracing::info!(deleted = n, "deleted log lines past their retention"),
                 Err(e) => {
                     tracing::warn!(error = %e, "deleting expired log lines failed; retrying at the next tick")
+                }
+            }
+            match self.delete_expired_events().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "deleted events past their retention"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "deleting expired events failed; retrying at the next tick")
                 }
             }
         }

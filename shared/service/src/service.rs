@@ -69,6 +69,12 @@ pub struct ServiceConfig {
     /// SQLite: the embedded server's retention task deletes older lines; DynamoDB: each line
     /// carries its TTL (`expires_at`).
     pub log_retention: Duration,
+    /// How long events are kept after they were received: default
+    /// [`pushpool_store::DEFAULT_EVENT_RETENTION`] (7 days, Prefect's
+    /// `PREFECT_EVENTS_RETENTION_PERIOD`); `PUSHPOOL_EVENT_RETENTION_DAYS`. SQLite: the
+    /// embedded server's retention task deletes older events; DynamoDB: each event carries
+    /// its TTL (`expires_at`).
+    pub event_retention: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -83,6 +89,7 @@ impl Default for ServiceConfig {
             release_grace: Duration::from_secs(60),
             release_poll: Duration::from_secs(2),
             log_retention: pushpool_store::DEFAULT_LOG_RETENTION,
+            event_retention: pushpool_store::DEFAULT_EVENT_RETENTION,
         }
     }
 }
@@ -198,6 +205,7 @@ pub struct Service {
     templates: TemplateCache,
     releasing: Arc<Mutex<std::collections::HashSet<Uuid>>>,
     pub(crate) timers: crate::timer::Timers,
+    pub(crate) events: crate::events::EventBus,
 }
 
 /// Parsed base job templates by (pool id, pool update time).
@@ -235,6 +243,7 @@ impl Service {
             templates: Arc::default(),
             releasing: Arc::default(),
             timers: crate::timer::Timers::default(),
+            events: crate::events::EventBus::default(),
         }
     }
 

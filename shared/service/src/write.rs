@@ -163,7 +163,7 @@ impl Service {
     {
         let store: &dyn Store = self.store().as_ref();
         let decide = &decide;
-        retry_on_conflict("flow run", id, || async move {
+        let done: Modified<T> = retry_on_conflict("flow run", id, || async move {
             let read = store.read_flow_run(id).await?;
             match decide(&read)? {
                 Plan::Keep(answer) => Ok(Modified {
@@ -190,7 +190,7 @@ impl Service {
                         counters,
                     };
                     let written = store.commit(&tx).await?.pop();
-                    Ok(Modified {
+                    Ok::<_, E>(Modified {
                         answer,
                         read,
                         written,
@@ -198,7 +198,12 @@ impl Service {
                 }
             }
         })
-        .await
+        .await?;
+        // Every accepted transition is written here: its event (`crate::events`).
+        if let Some(written) = &done.written {
+            self.flow_run_written(Some(&done.read), written).await;
+        }
+        Ok(done)
     }
 }
 
@@ -715,6 +720,25 @@ mod tests {
                 }
                 async fn revoke_api_key(&self, i: Uuid) -> pushpool_store::Result<()> {
                     self.inner.revoke_api_key(i).await
+                }
+                async fn create_events(
+                    &self,
+                    e: &[pushpool_core::events::Event],
+                    r: std::time::Duration,
+                ) -> pushpool_store::Result<()> {
+                    self.inner.create_events(e, r).await
+                }
+                async fn read_events(
+                    &self,
+                    f: &pushpool_core::events::EventFilter,
+                ) -> pushpool_store::Result<Vec<pushpool_core::events::Event>> {
+                    self.inner.read_events(f).await
+                }
+                async fn delete_events_received_before(
+                    &self,
+                    c: chrono::DateTime<chrono::Utc>,
+                ) -> pushpool_store::Result<u64> {
+                    self.inner.delete_events_received_before(c).await
                 }
                 async fn create_logs(
                     &self,

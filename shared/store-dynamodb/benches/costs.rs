@@ -18,6 +18,11 @@
 //!    submitter writes them) and the engine's lines of a small flow in two batches (as its
 //!    `APILogHandler` sends them, every 2 s), then the read `prefect flow-run logs` makes
 //!    (the run's lines, a page of 200): write and read units, bytes per line item.
+//! 4. **One run's events**: pushpool's state change events of a run's four transitions
+//!    (SCHEDULED, PENDING, RUNNING, COMPLETED) and the engine's events of a one-task flow
+//!    (three `prefect.task-run.*` events with the task run in their payload, the pull step),
+//!    one `PutItem` each as `/events/in` writes them, then a `/events/filter` read of the
+//!    run's events (one `Query` of the day): write and read units, bytes per event item.
 //!
 //! ```text
 //! cargo bench -p pushpool-store-dynamodb --bench costs
@@ -525,6 +530,169 @@ async fn log_costs(client: &aws_sdk_dynamodb::Client) -> AnyResult<()> {
     Ok(())
 }
 
+/// The events of one typical run: pushpool's four state change events and the engine's
+/// four (three task run events shaped as Prefect 3.9.1's engine sends them, the pull step).
+fn run_events() -> Vec<pushpool_core::events::Event> {
+    use pushpool_core::events::{FlowRunContext, IncomingEvent, flow_run_state_change_event};
+    let mut run = typical_run();
+    let ctx = FlowRunContext {
+        flow_name: Some("etl".into()),
+        deployment_name: Some("etl-nightly".into()),
+        work_pool_type: Some("ecs:push".into()),
+    };
+    run.work_pool_id = Some(Uuid::now_v7());
+    run.work_queue_id = Some(Uuid::now_v7());
+    let now = Utc::now();
+    let mut out = Vec::new();
+    let mut from = run.state.clone();
+    out.push(flow_run_state_change_event(
+        &run,
+        None,
+        from.as_ref().unwrap(),
+        &ctx,
+        now,
+    ));
+    for t in [StateType::Pending, StateType::Running, StateType::Completed] {
+        let mut s = State::new(t, now);
+        s.state_details.flow_run_id = Some(run.id);
+        apply_state(&mut run, s.clone(), now);
+        out.push(flow_run_state_change_event(
+            &run,
+            from.as_ref(),
+            &s,
+            &ctx,
+            now,
+        ));
+        from = Some(s);
+    }
+    let task = Uuid::now_v7();
+    let flow_run = format!("prefect.flow-run.{}", run.id);
+    for (i, (name, ty)) in [
+        ("Pending", "PENDING"),
+        ("Running", "RUNNING"),
+        ("Completed", "COMPLETED"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let event = json!({
+            "occurred": now.to_rfc3339(), "event": format!("prefect.task-run.{name}"),
+            "id": Uuid::now_v7(), "follows": null,
+            "resource": {"prefect.resource.id": format!("prefect.task-run.{task}"),
+                "prefect.resource.name": "add-0b1", "prefect.run-count": if i == 0 { "0" } else { "1" },
+                "prefect.state-message": "", "prefect.state-name": name,
+                "prefect.state-timestamp": now.to_rfc3339(), "prefect.state-type": ty,
+                "prefect.orchestration": "client"},
+            "related": [
+                {"prefect.resource.id": flow_run, "prefect.resource.role": "flow-run", "prefect.resource.name": "crimson-otter"},
+                {"prefect.resource.id": format!("prefect.flow.{}", run.flow_id), "prefect.resource.role": "flow", "prefect.resource.name": "etl"},
+                {"prefect.resource.id": "prefect.tag.nightly", "prefect.resource.role": "tag"}],
+            "payload": {"intended": {"from": null, "to": ty},
+                "initial_state": null,
+                "validated_state": {"type": ty, "name": name, "message": "", "state_details": {}, "data": null},
+                "task_run": {"name": "add-0b1", "task_key": "add-2b3c4d5e", "dynamic_key": "0",
+                    "empirical_policy": {"max_retries": 0, "retry_delay_seconds": 0.0, "retries": 0, "retry_delay": 0},
+                    "tags": [], "labels": {}, "task_inputs": {"a": [], "b": []}, "run_count": i.min(1),
+                    "flow_run_run_count": 1, "expected_start_time": now.to_rfc3339(),
+                    "start_time": null, "end_time": null, "total_run_time": 0.0, "estimated_run_time": 0.0,
+                    "estimated_start_time_delta": 0.0}}
+        });
+        let e: IncomingEvent = serde_json::from_value(event).unwrap();
+        out.push(e.receive(now).unwrap());
+    }
+    let pull = json!({
+        "occurred": now.to_rfc3339(), "event": "prefect.flow-run.pull-step.executed", "id": Uuid::now_v7(),
+        "resource": {"prefect.resource.id": flow_run},
+        "related": [], "payload": {"prefect.deployments.steps.set_working_directory": {"directory": "/opt/prefect/etl"}}
+    });
+    let e: IncomingEvent = serde_json::from_value(pull).unwrap();
+    out.push(e.receive(now).unwrap());
+    out
+}
+
+async fn event_costs(client: &aws_sdk_dynamodb::Client) -> AnyResult<()> {
+    let store = fresh(client).await?.with_metering();
+    let retention = pushpool_store::DEFAULT_EVENT_RETENTION;
+    let events = run_events();
+    let sizes: Vec<u64> = events
+        .iter()
+        .map(|e| {
+            pushpool_store_dynamodb::event_item_for_bench(e, retention)
+                .map(|i| item_size(&i))
+                .unwrap_or(0)
+        })
+        .collect();
+    println!(
+        "\n| one run's events (Store calls) | write calls | items written | WCU | RCU | bytes per item (min–max) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let range = |s: &[u64]| {
+        format!(
+            "{}–{}",
+            s.iter().min().unwrap_or(&0),
+            s.iter().max().unwrap_or(&0)
+        )
+    };
+    store.reset_usage();
+    for e in &events[..4] {
+        store
+            .create_events(std::slice::from_ref(e), retention)
+            .await?;
+    }
+    let a = store.usage();
+    println!(
+        "| pushpool's 4 state change events (`PutItem` each) | {} | {} | {:.1} | {:.1} | {} |",
+        a.write_calls,
+        a.items_written,
+        a.write_units,
+        a.read_units,
+        range(&sizes[..4])
+    );
+    store.reset_usage();
+    for e in &events[4..] {
+        store
+            .create_events(std::slice::from_ref(e), retention)
+            .await?;
+    }
+    let b = store.usage();
+    println!(
+        "| the engine's 4 events (3 task run, pull step; `PutItem` each) | {} | {} | {:.1} | {:.1} | {} |",
+        b.write_calls,
+        b.items_written,
+        b.write_units,
+        b.read_units,
+        range(&sizes[4..])
+    );
+    store.reset_usage();
+    let mut filter = pushpool_core::events::EventFilter {
+        any_resource: Some(pushpool_core::events::OneOrList::One(
+            pushpool_core::events::AnyResourceFilter {
+                id: Some(vec![events[0].resource_id().to_owned()]),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    };
+    let now = Utc::now();
+    filter.occurred.since = Some(now - Duration::hours(1));
+    filter.occurred.until = Some(now + Duration::minutes(1));
+    let read = store.read_events(&filter).await?;
+    assert_eq!(read.len(), 8);
+    let c = store.usage();
+    println!(
+        "| `/events/filter` of the run, last hour (one `Query` per day) | {} | {} | {:.1} | {:.1} | |",
+        c.write_calls, c.items_written, c.write_units, c.read_units
+    );
+    println!(
+        "| **total** | {} | {} | **{:.0}** | **{:.1}** | |",
+        a.write_calls + b.write_calls + c.write_calls,
+        a.items_written + b.items_written,
+        a.write_units + b.write_units,
+        a.read_units + b.read_units + c.read_units
+    );
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() -> AnyResult<()> {
     let moto = MotoServer::start();
@@ -532,6 +700,7 @@ async fn main() -> AnyResult<()> {
     let limit = limit()?;
     lifecycle(&client).await?;
     log_costs(&client).await?;
+    event_costs(&client).await?;
     let deployments: Vec<Uuid> = (0..runs::DEPLOYMENTS).map(|_| Uuid::now_v7()).collect();
     let sizes = sizes()?;
     let mut table: Vec<(String, Vec<Usage>)> = Vec::new();

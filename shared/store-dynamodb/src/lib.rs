@@ -58,6 +58,7 @@
 //! | task run unique key | `TASKRUNKEY#<flow run id or NONE>#<task key>#<dynamic key>` | `TASKRUNKEY` | `id` of the task run |
 //! | task run listing entries | `TASKRUNS` and `TASKRUNS#<flow run id or NONE>` | `<task run id>` | none |
 //! | subflow link | `TASKRUN#<parent task run id>` | `CHILD#<flow run id>` | none |
+//! | event (see `events`) | `EVENT#<yyyy-mm-dd>` | `<occurred>#<event id>` | `doc` (JSON), `expires_at` (TTL: received + retention) |
 //! | log line (see `logs`) | `LOG#<flow run id>` (`LOG#NONE`) | `<timestamp>#<log id>` | `name`, `level` (N), `message`, `task_run_id`, `created`, `expires_at` (TTL: created + retention) |
 //! | lease | `LEASE#<key>` | `LEASE` | `holder`, `until_ms` (N, epoch ms), `expires_at` (TTL: a day after) |
 //!
@@ -226,6 +227,7 @@
 mod compact;
 mod concurrency;
 mod error;
+mod events;
 mod item;
 mod lease;
 mod logs;
@@ -260,6 +262,18 @@ pub fn log_item_for_bench(
     retention: std::time::Duration,
 ) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
     logs::log_item(log, retention)
+}
+/// The DynamoDB item of an event that expires `retention` after it was received (for the
+/// cost bench's sizes; the store writes exactly this item).
+///
+/// # Errors
+/// `Malformed` when the event cannot be encoded.
+pub fn event_item_for_bench(
+    event: &pushpool_core::events::Event,
+    retention: std::time::Duration,
+) -> Result<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>, DynamoError>
+{
+    events::event_item(event, retention)
 }
 pub use runs::ITEM_FORMAT;
 

@@ -875,6 +875,29 @@ impl Store for DynamoStore {
         Ok(0)
     }
 
+    async fn create_events(
+        &self,
+        events: &[pushpool_core::events::Event],
+        retention: std::time::Duration,
+    ) -> Result<()> {
+        Ok(self.put_events(events, retention).await?)
+    }
+
+    async fn read_events(
+        &self,
+        filter: &pushpool_core::events::EventFilter,
+    ) -> Result<Vec<pushpool_core::events::Event>> {
+        Ok(self.query_events(filter).await?)
+    }
+
+    async fn delete_events_received_before(
+        &self,
+        _cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        // The table's TTL deletes events (`expires_at`, set when they are written).
+        Ok(0)
+    }
+
     async fn try_acquire_lease(
         &self,
         key: &str,

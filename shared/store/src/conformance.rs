@@ -25,7 +25,9 @@ use uuid::Uuid;
 
 use pushpool_core::filter::{FlowRunFilter, FlowRunSort};
 
+mod events;
 mod logs;
+pub use events::*;
 pub use logs::*;
 
 use crate::{CounterChange, FlowRunQuery, Page, Store, StoreError, TaskRunFilter, Transaction};
@@ -1993,7 +1995,7 @@ macro_rules! store_conformance_tests {
                 subflow_runs_by_parent_task_run, transaction_all_or_nothing,
                 counter_bound_under_concurrency, variables_crud, artifacts_crud,
                 oversized_runs_are_refused_whole, leases, schedule_marks, work_queues_crud,
-                logs_stored_and_read,
+                logs_stored_and_read, events_stored_and_read,
                 concurrency_limits_crud, concurrency_writes_all_or_nothing,
                 concurrency_slots_under_concurrency,
                 flow_run_inputs, task_run_states_added);

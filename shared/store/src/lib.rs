@@ -32,6 +32,7 @@
 pub mod concurrency;
 pub mod conformance;
 mod error;
+pub mod events;
 pub mod logs;
 pub mod sqlite;
 
@@ -50,6 +51,7 @@ use pushpool_core::task_run::TaskRun;
 use uuid::Uuid;
 
 pub use error::StoreError;
+pub use events::DEFAULT_EVENT_RETENTION;
 pub use logs::{DEFAULT_LOG_RETENTION, LogQuery};
 
 /// Result alias.
@@ -586,6 +588,32 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the lines created before `cutoff` and says how many. DynamoDB deletes
     /// nothing here (its TTL expires lines) and answers 0.
     async fn delete_logs_created_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64>;
+
+    // Events ([`events`]): Prefect events (the engine's, and pushpool's flow run state
+    // changes), kept for a retention time.
+
+    /// Stores events (an id already stored is written again, unchanged in effect). Each is
+    /// kept at least `retention` after its `received`: DynamoDB expires it by TTL
+    /// (`expires_at`), SQLite's retention task deletes it
+    /// ([`Store::delete_events_received_before`]).
+    async fn create_events(
+        &self,
+        events: &[pushpool_core::events::Event],
+        retention: std::time::Duration,
+    ) -> Result<()>;
+    /// Every stored event that passes `filter` (whose `occurred` bounds must be set:
+    /// [`pushpool_core::events::EventFilter::resolve`]), in its order
+    /// ([`pushpool_core::events::EventFilter::finish`]).
+    async fn read_events(
+        &self,
+        filter: &pushpool_core::events::EventFilter,
+    ) -> Result<Vec<pushpool_core::events::Event>>;
+    /// Deletes the events received before `cutoff` and says how many. DynamoDB deletes
+    /// nothing here (its TTL expires events) and answers 0.
+    async fn delete_events_received_before(
         &self,
         cutoff: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64>;

@@ -25,6 +25,7 @@ use crate::{
 };
 
 mod concurrency;
+mod events;
 mod logs;
 pub mod migrations;
 mod query;
@@ -1706,6 +1707,32 @@ impl Store for SqliteStore {
         cutoff: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64> {
         self.with(move |conn| logs::delete_created_before(conn, cutoff))
+            .await
+    }
+
+    async fn create_events(
+        &self,
+        events: &[pushpool_core::events::Event],
+        _retention: std::time::Duration,
+    ) -> Result<()> {
+        // Retention is the background task's: `delete_events_received_before`.
+        let events = events.to_vec();
+        self.with(move |conn| events::insert(conn, &events)).await
+    }
+
+    async fn read_events(
+        &self,
+        filter: &pushpool_core::events::EventFilter,
+    ) -> Result<Vec<pushpool_core::events::Event>> {
+        let filter = filter.clone();
+        self.with(move |conn| events::read(conn, &filter)).await
+    }
+
+    async fn delete_events_received_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        self.with(move |conn| events::delete_received_before(conn, cutoff))
             .await
     }
 

@@ -44,13 +44,21 @@ async fn the_first_release_database_is_migrated_and_filtered() {
     assert_eq!(user_version(&path), 0);
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(user_version(&path), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     // Version 4: the counters of `Store::commit`.
     assert_eq!(store.read_counter("slots").await.unwrap(), 0);
     // Version 5: log lines.
     assert_eq!(
         store
             .read_logs(&pushpool_store::LogQuery::default())
+            .await
+            .unwrap(),
+        Vec::new()
+    );
+    // Version 6: events.
+    assert_eq!(
+        store
+            .read_events(&pushpool_core::events::EventFilter::default())
             .await
             .unwrap(),
         Vec::new()
@@ -169,7 +177,7 @@ async fn a_database_from_a_newer_pushpool_is_refused() {
             .unwrap_or_default()
     );
     assert!(
-        err.contains("written by a newer pushpool (schema version 6; this one knows up to 5): upgrade pushpool"),
+        err.contains("written by a newer pushpool (schema version 7; this one knows up to 6): upgrade pushpool"),
         "{err}"
     );
 }
@@ -188,7 +196,7 @@ async fn a_read_only_file_of_an_older_schema_is_refused_saying_how_to_migrate_it
         .unwrap_or_default();
     assert_eq!(
         err,
-        "the database is at schema version 0 and this pushpool reads version 5; a read-only file cannot be migrated: open it read-write once"
+        "the database is at schema version 0 and this pushpool reads version 6; a read-only file cannot be migrated: open it read-write once"
     );
     // Once migrated, it opens read-only and answers.
     drop(SqliteStore::open(&path).unwrap());

@@ -1,4 +1,4 @@
-//! Meta endpoints: health, version, CSRF probe, storage, the collections view, events.
+//! Meta endpoints: health, version, CSRF probe, storage, the collections view.
 
 use axum::Json;
 use axum::extract::Path;
@@ -43,41 +43,4 @@ pub(crate) async fn collections_view(Path(view): Path<String>) -> Result<Json<Va
             "View {view} not found in registry"
         )))
     }
-}
-
-/// `WS /events/in`: the engine's event stream. pushpool accepts the connection (subprotocol
-/// `prefect`, `{"type":"auth"}` answered by `{"type":"auth_success"}`, as the OSS server
-/// does); its task run events become task runs (the task run recorder,
-/// `Service::record_task_run_events`), the other events are dropped. Without it the
-/// engine logs warnings and errors for every run. `/events/out` is deliberately absent, so
-/// the engine's cancellation observer polls `POST /flow_runs/filter`, which pushpool serves.
-pub(crate) async fn events_in(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
-    ws: axum::extract::ws::WebSocketUpgrade,
-) -> Response {
-    use axum::extract::ws::Message;
-    ws.protocols(["prefect"])
-        .on_upgrade(|mut socket| async move {
-            let mut dropped = 0u64;
-            while let Some(Ok(msg)) = socket.recv().await {
-                match msg {
-                    Message::Text(text) => {
-                        let event =
-                            serde_json::from_str::<Value>(text.as_str()).unwrap_or_default();
-                        if event["type"] == "auth" {
-                            let reply = json!({"type": "auth_success"}).to_string();
-                            if socket.send(Message::Text(reply.into())).await.is_err() {
-                                break;
-                            }
-                        } else {
-                            state.service.record_task_run_events(&[event]).await;
-                            dropped += 1;
-                        }
-                    }
-                    Message::Close(_) => break,
-                    _ => {}
-                }
-            }
-            tracing::debug!(dropped, "events stream closed");
-        })
 }

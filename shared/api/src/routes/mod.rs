@@ -6,6 +6,7 @@ mod blocks;
 mod concurrency_limits;
 mod deployment_schedule;
 mod deployments;
+mod events;
 mod filters;
 mod flow_runs;
 mod flows;
@@ -44,7 +45,11 @@ pub(crate) fn routes() -> Router<AppState> {
             )),
         )
         .route("/logs/filter", post(logs::filter))
-        .route("/events/in", get(meta::events_in))
+        .route("/events/in", get(events::events_in))
+        .route("/events/out", get(events::events_out))
+        .route("/events/filter", post(events::filter))
+        .route("/events/filter/next", get(events::filter_next))
+        .route("/events/count-by/{countable}", post(events::count_by))
         .route("/v2/concurrency_limits/", post(concurrency_limits::create))
         .route(
             "/v2/concurrency_limits/filter",

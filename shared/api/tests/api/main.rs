@@ -14,6 +14,7 @@ mod blocks;
 mod collections;
 mod concurrency_limits;
 mod deployments;
+mod events;
 mod filters;
 mod hardening;
 mod logs;

@@ -160,6 +160,22 @@ CREATE INDEX logs_timestamp ON logs (timestamp, id);
 CREATE INDEX logs_created ON logs (created);
 "#;
 
+/// Version 6: events (the whole event as JSON in `body`; `occurred` and `received` ISO 8601
+/// with microseconds and `Z`, `resource_id` the primary resource's id).
+const V6: &str = r#"
+CREATE TABLE events (
+    id TEXT PRIMARY KEY,
+    occurred TEXT NOT NULL,
+    event TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    received TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX events_occurred ON events (occurred);
+CREATE INDEX events_resource ON events (resource_id, occurred);
+CREATE INDEX events_received ON events (received);
+"#;
+
 type Step = fn(&Transaction<'_>) -> Result<()>;
 
 /// The steps, version 1 first.
@@ -169,6 +185,7 @@ const STEPS: &[Step] = &[
     |tx| tx.execute_batch(V3).map_err(sql),
     |tx| tx.execute_batch(V4).map_err(sql),
     |tx| tx.execute_batch(V5).map_err(sql),
+    |tx| tx.execute_batch(V6).map_err(sql),
 ];
 
 /// The schema version this build writes.
