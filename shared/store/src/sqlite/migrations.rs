@@ -14,6 +14,8 @@
 //! | 2 | flow run columns for filters and sorts (`name`, `expected_start_time`, `start_time`, `end_time`, `next_scheduled_start_time`, `parent_task_run_id`) filled from each run's body, and their indexes |
 //! | 3 | task runs (`task_runs`, `task_run_states`) |
 //! | 4 | named counters (`counters`) for [`crate::Store::commit`]'s bounded counter changes |
+//! | 5 | flow run and task run log lines (`logs`) |
+//! | 6 | events (`events`) |
 
 use rusqlite::{Connection, Transaction, params};
 
