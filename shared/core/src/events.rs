@@ -767,6 +767,14 @@ pub fn count_events(
         return Err("The minimum interval is 0.01".into());
     }
     let delta_us = unit.seconds() * interval * 1e6;
+    // A bucket must fit in a date (chrono's range is about ±262,000 years): refuse one
+    // longer than 10^18 µs (about 31,700 years) rather than overflow placing it.
+    if !delta_us.is_finite() || delta_us > 1e18 {
+        return Err(format!(
+            "time_interval: {interval} × {} s is longer than the 31,700 years a bucket may span",
+            unit.seconds()
+        ));
+    }
     let us = |d: Duration| d.num_microseconds().unwrap_or(i64::MAX) as f64;
     let buckets = (us(until - since) / delta_us).ceil();
     if buckets > 1000.0 {
@@ -937,6 +945,17 @@ mod tests {
             ..EventFilter::default()
         };
         let now = at("2026-02-01T00:00:00Z");
+        // The fuzzer's interval: a 422 naming it, not an overflow.
+        let huge = count_events(
+            &events,
+            &filter,
+            Countable::Time,
+            TimeUnit::Second,
+            f64::MAX,
+            now,
+        )
+        .unwrap_err();
+        assert!(huge.starts_with("time_interval: "), "{huge}");
         let days =
             count_events(&events, &filter, Countable::Day, TimeUnit::Hour, 3.0, now).unwrap();
         let got: Vec<(String, String, u64)> = days
