@@ -81,3 +81,52 @@ pub async fn python(api: &str, dir: &Path, script: &str) -> Ran {
     let path_str = path.to_string_lossy().into_owned();
     run(&venv_bin("python"), &[&path_str], api, &home, dir).await
 }
+
+/// Writes `code` to `dir/<file>`, creates the `process` pool `local` (its jobs run the
+/// virtualenv's `prefect flow-run execute`), deploys `<file>:<function>` from `dir` as
+/// `deployment` with `.deploy()`'s extra keyword arguments `extra` (Python source, e.g.
+/// `parameters={"x": 4},`; empty for none), and starts a run with `prefect deployment run
+/// <flow>/<deployment>`; returns the run's id.
+///
+/// # Panics
+/// When a command fails (with its output).
+#[allow(clippy::too_many_arguments)]
+pub async fn deploy_and_run_on_process_pool(
+    api: &str,
+    dir: &Path,
+    file: &str,
+    code: &str,
+    function: &str,
+    flow: &str,
+    deployment: &str,
+    extra: &str,
+) -> uuid::Uuid {
+    std::fs::write(dir.join(file), code).expect("flow file written");
+    prefect(
+        api,
+        dir,
+        &["work-pool", "create", "local", "--type", "process"],
+    )
+    .await
+    .ok();
+    let command = format!("{} flow-run execute", venv_bin("prefect").display());
+    let deploy = format!(
+        r#"
+from prefect import flow
+flow.from_source(source={src:?}, entrypoint="{file}:{function}").deploy(
+    name="{deployment}", work_pool_name="local", {extra}
+    job_variables={{"command": {command:?}}},
+)
+"#,
+        src = dir.to_string_lossy(),
+    );
+    python(api, dir, &deploy).await.ok();
+    prefect(
+        api,
+        dir,
+        &["deployment", "run", &format!("{flow}/{deployment}")],
+    )
+    .await
+    .ok()
+    .flow_run_id()
+}

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use pushpool_core::state::StateType;
 use pushpool_tests::app::TestApp;
-use pushpool_tests::python::{prefect, python};
-use pushpool_tests::tools::venv_bin;
+use pushpool_tests::python::{deploy_and_run_on_process_pool, python};
 
 const SUBSCRIBE: &str = r#"
 import asyncio
@@ -73,33 +72,17 @@ def summing():
 async fn the_engines_events_are_stored_and_filtered() {
     let app = TestApp::spawn().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("summing.py"), FLOW).unwrap();
-    prefect(
+    let id = deploy_and_run_on_process_pool(
         &app.api,
         dir.path(),
-        &["work-pool", "create", "local", "--type", "process"],
+        "summing.py",
+        FLOW,
+        "summing",
+        "summing",
+        "summing-local",
+        r#""#,
     )
-    .await
-    .ok();
-    let command = format!("{} flow-run execute", venv_bin("prefect").display());
-    let deploy = format!(
-        r#"
-from prefect import flow
-flow.from_source(source={src:?}, entrypoint="summing.py:summing").deploy(
-    name="summing-local", work_pool_name="local", job_variables={{"command": {command:?}}},
-)
-"#,
-        src = dir.path().to_string_lossy(),
-    );
-    python(&app.api, dir.path(), &deploy).await.ok();
-    let id = prefect(
-        &app.api,
-        dir.path(),
-        &["deployment", "run", "summing/summing-local"],
-    )
-    .await
-    .ok()
-    .flow_run_id();
+    .await;
     app.wait_for_state(id, StateType::Completed, Duration::from_secs(90))
         .await;
     let read = format!(

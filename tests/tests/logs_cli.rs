@@ -9,8 +9,7 @@ use std::time::Duration;
 use pushpool_core::state::StateType;
 use pushpool_store::LogQuery;
 use pushpool_tests::app::TestApp;
-use pushpool_tests::python::{prefect, python};
-use pushpool_tests::tools::venv_bin;
+use pushpool_tests::python::{deploy_and_run_on_process_pool, prefect, python};
 
 const FLOW: &str = r#"
 from prefect import flow, get_run_logger
@@ -55,33 +54,17 @@ fn printed(stdout: &str, run_name: &str) -> Vec<(String, String)> {
 async fn prefect_flow_run_logs_prints_pushpools_lines_then_the_flows() {
     let app = TestApp::spawn().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("chatty.py"), FLOW).unwrap();
-    prefect(
+    let id = deploy_and_run_on_process_pool(
         &app.api,
         dir.path(),
-        &["work-pool", "create", "local", "--type", "process"],
+        "chatty.py",
+        FLOW,
+        "chatty",
+        "chatty",
+        "chatty-local",
+        r#""#,
     )
-    .await
-    .ok();
-    let command = format!("{} flow-run execute", venv_bin("prefect").display());
-    let deploy = format!(
-        r#"
-from prefect import flow
-flow.from_source(source={src:?}, entrypoint="chatty.py:chatty").deploy(
-    name="chatty-local", work_pool_name="local", job_variables={{"command": {command:?}}},
-)
-"#,
-        src = dir.path().to_string_lossy(),
-    );
-    python(&app.api, dir.path(), &deploy).await.ok();
-    let id = prefect(
-        &app.api,
-        dir.path(),
-        &["deployment", "run", "chatty/chatty-local"],
-    )
-    .await
-    .ok()
-    .flow_run_id();
+    .await;
     let run = app
         .wait_for_state(id, StateType::Completed, Duration::from_secs(90))
         .await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pushpool_core::state::StateType;
 use pushpool_tests::app::TestApp;
-use pushpool_tests::python::{prefect, python};
+use pushpool_tests::python::{deploy_and_run_on_process_pool, prefect};
 use pushpool_tests::tools::venv_bin;
 use serde_json::Value;
 
@@ -50,34 +50,17 @@ asyncio.run(main())
 async fn a_flows_task_runs_are_listed_completed_by_the_cli_and_the_sdk() {
     let app = TestApp::spawn().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("two.py"), FLOW).unwrap();
-    prefect(
+    let id = deploy_and_run_on_process_pool(
         &app.api,
         dir.path(),
-        &["work-pool", "create", "local", "--type", "process"],
+        "two.py",
+        FLOW,
+        "two_tasks",
+        "two-tasks",
+        "two-local",
+        r#"parameters={"x": 4},"#,
     )
-    .await
-    .ok();
-    let command = format!("{} flow-run execute", venv_bin("prefect").display());
-    let deploy = format!(
-        r#"
-from prefect import flow
-flow.from_source(source={src:?}, entrypoint="two.py:two_tasks").deploy(
-    name="two-local", work_pool_name="local", parameters={{"x": 4}},
-    job_variables={{"command": {command:?}}},
-)
-"#,
-        src = dir.path().to_string_lossy(),
-    );
-    python(&app.api, dir.path(), &deploy).await.ok();
-    let ran = prefect(
-        &app.api,
-        dir.path(),
-        &["deployment", "run", "two-tasks/two-local"],
-    )
-    .await
-    .ok();
-    let id = ran.flow_run_id();
+    .await;
     app.wait_for_state(id, StateType::Completed, Duration::from_secs(90))
         .await;
 
