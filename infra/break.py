@@ -3,7 +3,7 @@
 
     python infra/break.py infra/template.yaml > broken.json
 
-The copy (JSON, which SAM, cfn-lint and checkov read like the YAML) carries five faults,
+The copy (JSON, which SAM, cfn-lint and checkov read like the YAML) carries six faults,
 each of which one of the checks must report, so that the checks cannot pass vacuously:
   1. an IAM statement allowing every action on every resource ("Action": "*",
      "Resource": "*") in the submitter's policy             -> checkov (CKV_AWS_62/63/...)
@@ -16,6 +16,8 @@ each of which one of the checks must report, so that the checks cannot pass vacu
                                                               -> cfn-lint (E3717) on the transform
   5. the run-state index no longer projects sort_time, which the store's filters read
                                                               -> contract.py
+  6. the distribution's /api/* behavior caches (CachingOptimized), which would also drop the
+     Authorization header the API's keys travel in             -> contract.py
 """
 
 import json
@@ -38,6 +40,10 @@ def main(path: str) -> int:
     res["ApiFunction"]["Properties"]["Timeout"] = 1000
     index = res["Table"]["Properties"]["GlobalSecondaryIndexes"][0]
     index["Projection"]["NonKeyAttributes"].remove("sort_time")
+    api_paths = res["Distribution"]["Properties"]["DistributionConfig"]["CacheBehaviors"]
+    next(b for b in api_paths if b["PathPattern"] == "/api/*")["CachePolicyId"] = (
+        "658327ea-f89d-4fab-a63d-7e88639e58f6"
+    )
     json.dump(t, sys.stdout, indent=1)
     sys.stdout.write("\n")
     return 0

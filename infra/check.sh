@@ -12,12 +12,16 @@
 #   checkov               checkov on the source and the transformed template, zero failed
 #                         checks (skips and their reasons: infra/.checkov.yaml)
 #   contract              infra/contract.py: the table, stream filter, environment and IAM
-#                         match what the Rust crates expect (shared/store-dynamodb/src/item.rs)
+#                         match what the Rust crates expect (shared/store-dynamodb/src/item.rs),
+#                         and the CloudFront distribution routes /api/* and the UI as designed
 # Then the negative test: infra/break.py writes a broken copy (an "Action: *, Resource: *"
 # statement, a write action on "*", an invalid property on the table, an out-of-range one
-# inside a Serverless function, an index projection missing an attribute the store reads);
+# inside a Serverless function, an index projection missing an attribute the store reads,
+# a cached /api/* behavior);
 # the same steps run on it and each fault must be reported by the step meant to catch it, so
 # the checks cannot pass vacuously.
+#
+# Last, with node installed: infra/cloudfront/ui-routing.test.js (the UI's edge routing).
 #
 # Prints PASS/FAIL per check and "infra check: N passed, M failed"; exits 1 on any failure.
 # Outputs and logs: infra/.out/.
@@ -134,5 +138,18 @@ expect_caught checkov 'CKV_AWS_62:.*FAILED for resource: AWS::IAM::Policy.Submit
 expect_caught checkov 'CKV_AWS_111:.*FAILED for resource: AWS::IAM::Policy.ApiPolicy' 'a write action (dynamodb:DeleteTable) on "Resource: *"'
 expect_caught contract 'index projection' "the index projection missing sort_time"
 expect_caught contract "wildcard action '\\*'" '"Action: *"'
+expect_caught contract '/api/\* goes to the api origin, uncached' 'the /api/* behavior caching (and dropping Authorization)'
+
+echo "== infra check: the UI's edge routing (infra/cloudfront/ui-routing.js)"
+if command -v node >/dev/null; then
+  if node "$here/cloudfront/ui-routing.test.js" > "$out/ui-routing.log" 2>&1; then
+    pass "ui-routing: $(tail -1 "$out/ui-routing.log")"
+  else
+    fail "ui-routing: infra/cloudfront/ui-routing.test.js failed:"
+    tail -20 "$out/ui-routing.log" | sed 's/^/      /'
+  fi
+else
+  echo "SKIP  ui-routing: node is not installed (the same cases run in Rust: edge_serves_file)"
+fi
 
 summary

@@ -16,7 +16,12 @@ No linter knows pushpool's contract, so this does:
     the submitter and reconciler also PUSHPOOL_JOB_API_KEY and the three
     PUSHPOOL_DUE_TIMER_* variables;
   - no IAM statement allows "*" (or "service:*") actions, and every iam:PassRole is limited
-    to ecs-tasks.amazonaws.com.
+    to ecs-tasks.amazonaws.com;
+  - the CloudFront distribution (infra/README.md, "The UI"): /api/* to the HTTP API with
+    caching disabled and every viewer header but Host (Authorization included), the default
+    behavior to the private UI bucket through Origin Access Control with the routing function
+    on viewer requests, whose inline code is infra/cloudfront/ui-routing.js's; the functions'
+    PUSHPOOL_PUBLIC_URL is the distribution's domain (jobs reach the API through it).
 Prints one line per failed expectation; exits 1 if any.
 """
 
@@ -131,9 +136,63 @@ def main(transformed: str, item_rs: str) -> int:
                     expect(cond == "ecs-tasks.amazonaws.com", f"{name}: iam:PassRole not limited to ecs-tasks")
                     expect(st.get("Resource") == {"Ref": "PassRoleArns"}, f"{name}: iam:PassRole beyond PassRoleArns")
 
+    ui_contract(res, expect)
+
     for what in problems:
         print(f"contract: {what}")
     return 1 if problems else 0
+
+
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+
+
+def code_lines(text: str) -> list:
+    return [l.rstrip() for l in text.splitlines() if l.strip() and not l.startswith("//")]
+
+
+def ui_contract(res: dict, expect) -> None:
+    dists = [r["Properties"]["DistributionConfig"] for r in res.values() if r["Type"] == "AWS::CloudFront::Distribution"]
+    expect(len(dists) == 1, f"one CloudFront distribution (found {len(dists)})")
+    if not dists:
+        return
+    d = dists[0]
+    origins = {o["Id"]: o for o in d.get("Origins", [])}
+    api = origins.get("api", {})
+    expect(api.get("DomainName") == {"Fn::Sub": "${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+           and api.get("CustomOriginConfig", {}).get("OriginProtocolPolicy") == "https-only",
+           f"the api origin is the HTTP API over HTTPS: {api}")
+    ui = origins.get("ui", {})
+    expect(ui.get("DomainName") == {"Fn::GetAtt": ["UiBucket", "RegionalDomainName"]}
+           and ui.get("OriginAccessControlId") == {"Fn::GetAtt": ["UiOriginAccessControl", "Id"]},
+           f"the ui origin is UiBucket through its Origin Access Control: {ui}")
+    behaviors = {b["PathPattern"]: b for b in d.get("CacheBehaviors", [])}
+    b = behaviors.get("/api/*", {})
+    expect(b.get("TargetOriginId") == "api" and b.get("CachePolicyId") == CACHING_DISABLED
+           and b.get("OriginRequestPolicyId") == ALL_VIEWER_EXCEPT_HOST
+           and set(b.get("AllowedMethods", [])) == {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"},
+           "/api/* goes to the api origin, uncached (CachingDisabled), with every viewer header "
+           f"but Host (AllViewerExceptHostHeader) and every method: {b}")
+    default = d.get("DefaultCacheBehavior", {})
+    fns = default.get("FunctionAssociations", [])
+    expect(default.get("TargetOriginId") == "ui" and fns == [{
+        "EventType": "viewer-request",
+        "FunctionARN": {"Fn::GetAtt": ["UiRoutingFunction", "FunctionMetadata.FunctionARN"]}}],
+        f"the default behavior serves UiBucket with UiRoutingFunction on viewer requests: {default}")
+    for name, r in res.items():
+        if r["Type"] == "AWS::S3::Bucket":
+            pab = r["Properties"].get("PublicAccessBlockConfiguration", {})
+            expect(all(pab.get(k) is True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")),
+                   f"{name}: public access blocked: {pab}")
+    source = Path(__file__).resolve().parent / "cloudfront" / "ui-routing.js"
+    inline = res.get("UiRoutingFunction", {}).get("Properties", {}).get("FunctionCode", "")
+    expect(code_lines(inline) == code_lines(source.read_text(encoding="utf-8")),
+           "UiRoutingFunction's inline code is infra/cloudfront/ui-routing.js's (without its comments)")
+    for name, r in res.items():
+        if r["Type"] == "AWS::Lambda::Function":
+            url = r["Properties"].get("Environment", {}).get("Variables", {}).get("PUSHPOOL_PUBLIC_URL")
+            expect(url == {"Fn::Sub": "https://${Distribution.DomainName}"},
+                   f"{name}: PUSHPOOL_PUBLIC_URL is the CloudFront domain: {url}")
 
 
 if __name__ == "__main__":

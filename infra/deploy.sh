@@ -27,6 +27,10 @@
 #   --provider-retry-budget N    seconds provider calls are retried on throttling (default 75, 1-180)
 #   --stack-name NAME            default pushpool (samconfig.toml)
 #   --region REGION              default: the AWS CLI/SDK configuration
+#   --ui auto|off|PATH           Prefect's UI, published after the deploy by infra/publish-ui.sh
+#                                from this machine's prefect installation (default auto: the
+#                                `python` on PATH's, as `pushpool serve --ui auto`; without one
+#                                the deploy succeeds without the UI) [PUSHPOOL_UI]
 #   -- ARGS...                   passed on to `sam deploy` (e.g. --no-execute-changeset)
 #
 # Tools: aws-sam-cli, cargo-lambda and ziglang are installed on first use into
@@ -38,6 +42,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 
 die() { echo "deploy: $*" >&2; exit 1; }
+# The caller's PATH: the UI comes from the prefect of *its* `python` (the tools' venv comes
+# first on PATH below).
+user_path="$PATH"
 
 build_only=0
 binaries=""
@@ -46,6 +53,7 @@ arch="${PUSHPOOL_ARCH:-x86_64}"
 pass_roles="${PUSHPOOL_PASS_ROLE_ARNS:-}"
 job_key="${PUSHPOOL_JOB_API_KEY:-}"
 clusters="" retention="" schedule="" alarm_topic="" retry_budget="" stack="" region=""
+ui="${PUSHPOOL_UI:-auto}"
 sam_extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -62,6 +70,7 @@ while [ $# -gt 0 ]; do
     --provider-retry-budget) retry_budget="${2:?}"; shift ;;
     --stack-name) stack="${2:?}"; shift ;;
     --region) region="${2:?}"; shift ;;
+    --ui) ui="${2:?}"; shift ;;
     --) shift; sam_extra=("$@"); break ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
@@ -214,7 +223,7 @@ table="$(awk '$1 == "TableName" { print $2 }' <<<"$outputs")"
 echo
 echo "$outputs" | sed 's/^/  /'
 echo
-echo "pushpool is deployed. Point Prefect at it:"
+echo "pushpool is deployed. Point Prefect at it (CloudFront; jobs get the same URL):"
 echo "  export PREFECT_API_URL=$api_url"
 echo
 echo "Every route but /api/health needs an API key (Authorization: Bearer, i.e. PREFECT_API_KEY)."
@@ -228,4 +237,13 @@ if [ "${generated_key:-0}" = 1 ]; then
   echo "The jobs' API key was generated for this stack and registered as the key 'jobs'"
   echo "(shown once; NoEcho in CloudFormation):"
   echo "  $job_key"
+fi
+
+# ------------------------------------------------------------------ the UI
+echo
+if [ "$ui" = off ]; then
+  echo "deploy: --ui off: Prefect's UI is not published (infra/publish-ui.sh publishes it later)"
+else
+  PATH="$user_path" "$here/publish-ui.sh" --stack-name "$stack" --region "$region" --ui "$ui" ||
+    die "the stack is deployed, but publishing the UI failed (retry: infra/publish-ui.sh --stack-name $stack --region $region)"
 fi

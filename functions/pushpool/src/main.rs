@@ -39,6 +39,34 @@ enum Command {
     /// in the DynamoDB table of a pushpool deployed to AWS).
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Prefect's web UI as static files (for hosting behind a CDN, as `infra/deploy.sh` does).
+    #[command(subcommand)]
+    Ui(UiCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UiCommand {
+    /// Write both of Prefect's UI bundles, prepared as `pushpool serve` serves them, and the
+    /// `/ui-settings` body to a directory, each file at its URL path (see
+    /// `pushpool_api::ui::Ui::export`). The settings say `auth: BASIC` (keys required).
+    /// Exits with status 3 when `--ui auto` finds no `prefect` installation.
+    Export {
+        /// The directory to write to (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// The `PREFECT_API_URL` the UI calls (for AWS: the stack's `ApiUrl` output, the
+        /// CloudFront one).
+        #[arg(long)]
+        api_url: String,
+        /// Where the UI comes from: `auto` (the `prefect` package of the `python` on PATH, as
+        /// `serve --ui auto`) or a `prefect/server`, `prefect` or `site-packages` directory.
+        #[arg(long, env = "PUSHPOOL_UI", default_value = "auto")]
+        ui: pushpool::UiSource,
+        /// Also write the list of files with their Content-Type and Cache-Control, as JSON
+        /// (`[{"key", "content_type", "cache_control", "size"}]`), to this file.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,7 +208,55 @@ async fn main() -> anyhow::Result<()> {
             server.run(shutdown_signal()).await
         }
         Command::ApiKey(cmd) => api_key(cmd).await,
+        Command::Ui(UiCommand::Export {
+            out,
+            api_url,
+            ui,
+            manifest,
+        }) => ui_export(&out, &api_url, &ui, manifest.as_deref()),
     }
+}
+
+/// `pushpool ui export`.
+fn ui_export(
+    out: &std::path::Path,
+    api_url: &str,
+    source: &pushpool::UiSource,
+    manifest: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+        anyhow::bail!("--api-url: {api_url:?} is not an http(s) URL");
+    }
+    let dir = match source {
+        pushpool::UiSource::Off => anyhow::bail!("--ui off: nothing to export"),
+        pushpool::UiSource::Auto => match pushpool_api::ui::find_prefect_server_dir() {
+            Some(dir) => dir,
+            None => {
+                eprintln!(
+                    "pushpool ui export: no prefect installation found (the `python` on PATH \
+                     cannot import prefect); install prefect (pip install prefect==3.9.1) or \
+                     pass --ui <site-packages directory>"
+                );
+                std::process::exit(3);
+            }
+        },
+        pushpool::UiSource::Dir(path) => pushpool_api::ui::server_dir_under(path),
+    };
+    let ui = pushpool_api::ui::Ui::load(&dir, api_url, true)?;
+    let files = ui.export(out)?;
+    if let Some(path) = manifest {
+        std::fs::write(path, serde_json::to_vec_pretty(&files)?)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    }
+    let bytes: u64 = files.iter().map(|f| f.size).sum();
+    eprintln!(
+        "pushpool ui export: {} files ({:.1} MiB) from {} to {}",
+        files.len(),
+        bytes as f64 / 1_048_576.0,
+        dir.display(),
+        out.display()
+    );
+    Ok(())
 }
 
 async fn api_key(cmd: ApiKeyCommand) -> anyhow::Result<()> {

@@ -220,11 +220,7 @@ impl Ui {
             // Pages are routed in the browser: any other path is the app's page.
             _ => (bundle.files.get("index.html")?, false),
         };
-        let cache = if immutable {
-            "public, max-age=31536000, immutable"
-        } else {
-            "no-cache"
-        };
+        let cache = cache_control(immutable);
         let body = if method == Method::HEAD {
             Body::empty()
         } else {
@@ -240,6 +236,17 @@ impl Ui {
             )
                 .into_response(),
         )
+    }
+}
+
+/// The `Cache-Control` of a UI file: the hashed files under a bundle's `assets/` never change
+/// under their name (cached for a year); every other file (`index.html`, icons) and the
+/// settings are revalidated on each use.
+fn cache_control(immutable: bool) -> &'static str {
+    if immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
     }
 }
 
@@ -363,6 +370,9 @@ pub fn server_dir_under(path: &Path) -> PathBuf {
     .find(|p| holds(p))
     .unwrap_or_else(|| path.to_path_buf())
 }
+
+mod export;
+pub use export::{ExportError, ExportedFile, edge_serves_file};
 
 #[cfg(test)]
 mod tests {
