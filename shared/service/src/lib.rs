@@ -26,6 +26,7 @@
 pub mod agent_queues;
 pub mod concurrency_limits;
 pub mod concurrency_slots;
+pub mod deployment_limit;
 mod error;
 pub mod events;
 pub mod flow_runs;
