@@ -206,3 +206,18 @@ async fn variables_artifacts_automations() {
 async fn concurrency_logs_resume() {
     check("concurrency_logs_resume").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_yaml() {
+    check("deploy_yaml").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve() {
+    check("serve").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume() {
+    check("pause_resume").await;
+}

@@ -35,6 +35,7 @@ use pushpool_store::concurrency::{ConcurrencyWrite, LIMIT_NOT_FOUND, LeaseWrite}
 use pushpool_store::{Store, StoreError};
 use uuid::Uuid;
 
+use crate::deployment_limit;
 use crate::write::KeptChanging;
 
 /// How many times a slot write that lost a race is decided again before
@@ -222,6 +223,17 @@ impl ConcurrencyLimits {
     /// # Errors
     /// [`ConcurrencyError::Conflict`], store errors.
     pub async fn create(&self, create: LimitCreate) -> Result<ConcurrencyLimit> {
+        if deployment_limit::deployment_of_name(&create.name).is_some()
+            && self
+                .of_deployment(&IdOrName::Name(create.name.clone()))
+                .await?
+                .is_some()
+        {
+            return Err(ConcurrencyError::Conflict(format!(
+                "A concurrency limit with the name '{}' already exists.",
+                create.name
+            )));
+        }
         let now = Utc::now();
         let limit = ConcurrencyLimit {
             id: Uuid::new_v4(),
@@ -254,17 +266,71 @@ impl ConcurrencyLimits {
         };
         match found {
             Ok(l) => Ok(l),
-            Err(StoreError::NotFound(m)) => Err(ConcurrencyError::NotFound(m)),
+            Err(StoreError::NotFound(m)) => match self.of_deployment(which).await? {
+                Some((_, l)) => Ok(l),
+                None => Err(ConcurrencyError::NotFound(m)),
+            },
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Every limit, by name.
+    /// The limit of a deployment `which` addresses (by its `deployment:<id>` name or its
+    /// derived id, [`crate::deployment_limit`]), when the deployment has a limit.
+    async fn of_deployment(
+        &self,
+        which: &IdOrName,
+    ) -> Result<Option<(pushpool_core::model::Deployment, ConcurrencyLimit)>> {
+        let deployment_id = match which {
+            IdOrName::Id(id) => deployment_limit::deployment_limit_id(*id),
+            IdOrName::Name(name) => match deployment_limit::deployment_of_name(name) {
+                Some(d) => d,
+                None => return Ok(None),
+            },
+        };
+        Ok(deployment_limit::limit_of_deployment(self.store.as_ref(), deployment_id).await?)
+    }
+
+    /// The limit of a deployment `which` addresses when no stored limit answers to it.
+    async fn derived(
+        &self,
+        which: &IdOrName,
+    ) -> Result<Option<(pushpool_core::model::Deployment, ConcurrencyLimit)>> {
+        let stored = match which {
+            IdOrName::Id(id) => self.store.read_concurrency_limit(*id).await,
+            IdOrName::Name(name) => self.store.read_concurrency_limit_by_name(name).await,
+        };
+        match stored {
+            Ok(_) => Ok(None),
+            Err(StoreError::NotFound(_)) => self.of_deployment(which).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// 422 naming `names` when one of them is a deployment's limit (see
+    /// [`crate::deployment_limit`]: its slots are its runs').
+    async fn refuse_deployment_names(&self, names: &[String]) -> Result<()> {
+        for name in names {
+            if deployment_limit::deployment_of_name(name).is_some()
+                && self.derived(&IdOrName::Name(name.clone())).await?.is_some()
+            {
+                return Err(ConcurrencyError::Invalid(format!(
+                    "names: {name} is a deployment's concurrency limit: its slots are taken \
+                     and given back by the deployment's runs only"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every limit, by name: the stored ones and the deployments' ([`crate::deployment_limit`]).
     ///
     /// # Errors
     /// Store errors.
     pub async fn list(&self) -> Result<Vec<ConcurrencyLimit>> {
-        Ok(self.store.list_concurrency_limits().await?)
+        let mut limits = self.store.list_concurrency_limits().await?;
+        limits.extend(deployment_limit::all_limits(self.store.as_ref()).await?);
+        limits.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(limits)
     }
 
     /// Changes a limit (`PATCH /v2/concurrency_limits/{id_or_name}`); `NotFound`, `Conflict`
@@ -274,6 +340,21 @@ impl ConcurrencyLimits {
     /// [`ConcurrencyError::NotFound`], [`ConcurrencyError::Conflict`],
     /// [`ConcurrencyError::KeptChanging`], store errors.
     pub async fn update(&self, which: &IdOrName, update: &LimitUpdate) -> Result<()> {
+        if let Some((deployment, current)) = self.derived(which).await? {
+            if let Some(detail) = deployment_limit::refuse_update(&current, update) {
+                return Err(ConcurrencyError::Invalid(detail));
+            }
+            if let Some(limit) = update.limit {
+                deployment_limit::set_limit(
+                    self.store.as_ref(),
+                    deployment,
+                    Some(limit),
+                    Utc::now(),
+                )
+                .await?;
+            }
+            return Ok(());
+        }
         for attempt in 0..MAX_SLOT_ATTEMPTS {
             let mut limit = self.read(which).await?;
             if let Some(v) = update.active {
@@ -314,6 +395,10 @@ impl ConcurrencyLimits {
     /// # Errors
     /// [`ConcurrencyError::NotFound`], store errors.
     pub async fn delete(&self, which: &IdOrName) -> Result<()> {
+        if let Some((deployment, _)) = self.derived(which).await? {
+            deployment_limit::set_limit(self.store.as_ref(), deployment, None, Utc::now()).await?;
+            return Ok(());
+        }
         let limit = self.read(which).await?;
         self.release_leases_of(limit.id, Utc::now()).await?;
         match self.store.delete_concurrency_limit(limit.id).await {
@@ -505,6 +590,7 @@ impl ConcurrencyLimits {
         mode: AcquireMode,
         lease: Option<(f64, Option<LeaseHolder>)>,
     ) -> Result<Acquired> {
+        self.refuse_deployment_names(names).await?;
         let check = move |limits: &[ConcurrencyLimit]| -> Result<()> {
             let active: Vec<&ConcurrencyLimit> = limits.iter().filter(|l| l.active).collect();
             if active.iter().any(|l| l.limit < slots) {
@@ -558,6 +644,7 @@ impl ConcurrencyLimits {
         slots: i64,
         occupancy_seconds: Option<f64>,
     ) -> Result<Vec<ConcurrencyLimit>> {
+        self.refuse_deployment_names(names).await?;
         for attempt in 0..MAX_SLOT_ATTEMPTS {
             let now = Utc::now();
             let limits = self.named(names, now).await?;

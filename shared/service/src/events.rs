@@ -36,6 +36,7 @@ const CONTEXT_CACHE: usize = 1000;
 pub(crate) struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
     contexts: Arc<Mutex<HashMap<Uuid, FlowRunContext>>>,
+    pub(crate) subscriptions: crate::event_subscriptions::Subscriptions,
 }
 
 impl Default for EventBus {
@@ -43,6 +44,7 @@ impl Default for EventBus {
         Self {
             tx: broadcast::channel(EVENT_FAN_OUT_CAPACITY).0,
             contexts: Arc::default(),
+            subscriptions: crate::event_subscriptions::Subscriptions::default(),
         }
     }
 }

@@ -26,7 +26,9 @@
 pub mod agent_queues;
 pub mod concurrency_limits;
 pub mod concurrency_slots;
+pub mod deployment_limit;
 mod error;
+pub mod event_subscriptions;
 pub mod events;
 pub mod flow_runs;
 mod job;

@@ -179,6 +179,12 @@ pub fn schedules_for(
     for (i, create) in given.into_iter().enumerate() {
         let target = create.replaces.clone().or_else(|| create.slug.clone());
         let mut schedule = create.into_schedule(&format!("schedules[{i}]"), deployment_id, now)?;
+        // Prefect stamps each schedule row as it is built, so the later schedules of one
+        // request are the newer ones (its responses list them first, the CLI sorts by
+        // `created`): schedule i is stamped `now` + i µs.
+        let stamped = now + chrono::Duration::microseconds(i64::try_from(i).unwrap_or(0));
+        schedule.created = stamped;
+        schedule.updated = stamped;
         if let Some(slug) = &schedule.slug {
             if out.iter().any(|s| s.slug.as_deref() == Some(slug)) {
                 return Err(StoreError::Conflict(

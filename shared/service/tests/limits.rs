@@ -28,5 +28,6 @@ on_sqlite!(
     an_expired_deployment_lease_frees_the_slot,
     a_running_jobs_lease_is_renewed_by_the_reconciler,
     concurrent_redelivered_and_killed_submitters_never_exceed_the_limit,
-    a_limit_set_later_counts_the_runs_already_active
+    a_limit_set_later_counts_the_runs_already_active,
+    a_deployment_limit_is_its_v2_limit_with_its_runs_as_slots
 );

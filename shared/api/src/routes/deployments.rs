@@ -11,6 +11,7 @@ use axum::response::IntoResponse;
 use chrono::Utc;
 use pushpool_core::model::{Deployment, Object, WorkPool};
 use pushpool_core::schedule::DeploymentSchedule;
+use pushpool_service::deployment_limit::{all_shown, shown};
 use pushpool_service::schedules::{patched_schedules, schedules_for};
 use pushpool_service::{
     DeploymentFlowRunCreate, DeploymentScheduleCreate, DeploymentScheduleUpdate,
@@ -207,7 +208,13 @@ pub(crate) async fn create(
         parameters: body.parameters.unwrap_or_default(),
         tags: body.tags,
         labels,
-        work_queue_name: Some(queue_name.clone()),
+        // As Prefect's: the pool's queue (its default queue when none is named); without a
+        // pool, the queue name as given (null when none is).
+        work_queue_name: if pool.is_some() {
+            Some(queue_name.clone())
+        } else {
+            body.work_queue_name.clone()
+        },
         work_queue_id: match &pool {
             // As Prefect's `create_deployment`: a queue the pool does not have is created.
             Some(p) => Some(
@@ -243,7 +250,10 @@ pub(crate) async fn create(
         enforce_parameter_schema: body.enforce_parameter_schema.unwrap_or(true),
     };
     match state.store().create_deployment(&deployment).await {
-        Ok(()) => Ok((StatusCode::CREATED, axum::Json(deployment))),
+        Ok(()) => Ok((
+            StatusCode::CREATED,
+            axum::Json(shown(state.store().as_ref(), deployment).await?),
+        )),
         Err(StoreError::Conflict(_)) => {
             // Prefect upserts on (flow, name): keep the id and creation time.
             let existing = state
@@ -260,7 +270,10 @@ pub(crate) async fn create(
                 .service
                 .delete_scheduled_runs(existing.id, true, true, now)
                 .await?;
-            Ok((StatusCode::OK, axum::Json(deployment)))
+            Ok((
+                StatusCode::OK,
+                axum::Json(shown(state.store().as_ref(), deployment).await?),
+            ))
         }
         Err(e) => Err(e.into()),
     }
@@ -271,19 +284,19 @@ pub(crate) async fn read(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Deployment>, ApiError> {
     let id = parse_id("id", &id)?;
-    Ok(axum::Json(state.store().read_deployment(id).await?))
+    let deployment = state.store().read_deployment(id).await?;
+    Ok(axum::Json(shown(state.store().as_ref(), deployment).await?))
 }
 
 pub(crate) async fn read_by_name(
     State(state): State<AppState>,
     Path((flow_name, name)): Path<(String, String)>,
 ) -> Result<axum::Json<Deployment>, ApiError> {
-    Ok(axum::Json(
-        state
-            .store()
-            .read_deployment_by_name(&flow_name, &name)
-            .await?,
-    ))
+    let deployment = state
+        .store()
+        .read_deployment_by_name(&flow_name, &name)
+        .await?;
+    Ok(axum::Json(shown(state.store().as_ref(), deployment).await?))
 }
 
 pub(crate) async fn update(
@@ -380,9 +393,9 @@ pub(crate) async fn filter(
     FilterBody(body): FilterBody<DeploymentsBody>,
 ) -> Result<axum::Json<Vec<Deployment>>, ApiError> {
     let l = body.listing(Paging::Offset, true)?;
-    Ok(axum::Json(
-        queries::read_deployments(state.store().as_ref(), &l.related, l.sort, l.page).await?,
-    ))
+    let store = state.store().as_ref();
+    let found = queries::read_deployments(store, &l.related, l.sort, l.page).await?;
+    Ok(axum::Json(all_shown(store, found).await?))
 }
 
 /// `POST /deployments/count`.
@@ -404,6 +417,7 @@ pub(crate) async fn paginate(
     let l = body.listing(Paging::Page, true)?;
     let store = state.store().as_ref();
     let results = queries::read_deployments(store, &l.related, l.sort, l.page).await?;
+    let results = all_shown(store, results).await?;
     let count = queries::count_deployments(store, &l.related).await?;
     Ok(axum::Json(paginated(
         results,

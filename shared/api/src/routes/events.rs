@@ -160,10 +160,15 @@ pub(crate) async fn events_out(State(state): State<AppState>, ws: WebSocketUpgra
                 let _ = socket.send(close(1002, "Expected 'filter' message")).await;
                 return;
             };
-            let filter =
-                serde_json::from_value::<EventFilter>(message.filter.unwrap_or_else(|| json!({})))
-                    .map_err(|e| e.to_string())
-                    .and_then(|f| f.validate().map(|()| f));
+            let filter = serde_json::from_value::<EventFilter>(
+                message.filter.clone().unwrap_or_else(|| json!({})),
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|f| f.validate().map(|()| f));
+            // Remembered with what it asked for and what it is sent (diagnostics).
+            let record = state
+                .service
+                .record_subscription(message.filter.clone().unwrap_or_else(|| json!({})));
             let mut filter = match filter {
                 Ok(f) => f,
                 Err(e) => {
@@ -191,6 +196,7 @@ pub(crate) async fn events_out(State(state): State<AppState>, ws: WebSocketUpgra
                             if !send_event(&mut socket, e).await {
                                 return;
                             }
+                            record.delivered(e);
                         }
                     }
                     Err(e) => {
@@ -212,6 +218,7 @@ pub(crate) async fn events_out(State(state): State<AppState>, ws: WebSocketUpgra
                             if !send_event(&mut socket, &e).await {
                                 return;
                             }
+                            record.delivered(&e);
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                             tracing::warn!(missed = n, "an /events/out subscriber fell behind");

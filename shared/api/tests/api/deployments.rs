@@ -842,7 +842,10 @@ async fn deployment_concurrency_options_are_kept_and_an_unknown_strategy_is_422(
     body["concurrency_options"] = json!({"collision_strategy": "CANCEL_NEW"});
     let (status, created) = send(&app, "POST", "/api/deployments/", Some(body.clone())).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    assert_eq!(created["concurrency_limit"], 2);
+    // Prefect 3.9.1 answers the limit as `global_concurrency_limit` (`concurrency_limit` is
+    // always null "for backwards compatibility").
+    assert_eq!(created["concurrency_limit"], Value::Null);
+    assert_eq!(created["global_concurrency_limit"]["limit"], 2);
     assert_eq!(
         created["concurrency_options"],
         json!({"collision_strategy": "CANCEL_NEW", "grace_period_seconds": null})
@@ -886,5 +889,6 @@ async fn deployment_concurrency_options_are_kept_and_an_unknown_strategy_is_422(
         read["concurrency_options"],
         json!({"collision_strategy": "ENQUEUE", "grace_period_seconds": 120})
     );
-    assert_eq!(read["concurrency_limit"], 2);
+    assert_eq!(read["concurrency_limit"], Value::Null);
+    assert_eq!(read["global_concurrency_limit"]["limit"], 2);
 }

@@ -13,6 +13,7 @@ mod automations;
 mod blocks;
 mod collections;
 mod concurrency_limits;
+mod deployment_limit;
 mod deployments;
 mod events;
 mod filters;

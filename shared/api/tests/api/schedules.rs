@@ -48,20 +48,22 @@ async fn schedules_given_with_a_deployment_have_ids_and_are_listed() {
         assert_eq!(s["deployment_id"], json!(id));
         assert!(s["created"].is_string() && s["updated"].is_string());
     }
-    assert_eq!(
-        schedules[0]["schedule"],
-        json!({"cron": "0 9 * * 1-5", "timezone": "Europe/Paris", "day_or": true})
-    );
-    assert_eq!(schedules[0]["slug"], "weekdays");
-    assert_eq!(schedules[0]["parameters"], json!({"x": 1}));
-    assert_eq!(schedules[0]["active"], true);
-    assert_eq!(schedules[0]["max_scheduled_runs"], Value::Null);
+    // As Prefect's `Deployment.schedules` (most recently updated first): the schedules of one
+    // request are stamped in order, so the later one comes first.
     assert_eq!(
         schedules[1]["schedule"],
+        json!({"cron": "0 9 * * 1-5", "timezone": "Europe/Paris", "day_or": true})
+    );
+    assert_eq!(schedules[1]["slug"], "weekdays");
+    assert_eq!(schedules[1]["parameters"], json!({"x": 1}));
+    assert_eq!(schedules[1]["active"], true);
+    assert_eq!(schedules[1]["max_scheduled_runs"], Value::Null);
+    assert_eq!(
+        schedules[0]["schedule"],
         json!({"interval": 3600.0, "anchor_date": "2024-01-01T00:00:00Z", "timezone": "UTC"})
     );
-    assert_eq!(schedules[1]["active"], false);
-    assert_eq!(schedules[1]["slug"], Value::Null);
+    assert_eq!(schedules[0]["active"], false);
+    assert_eq!(schedules[0]["slug"], Value::Null);
 
     let (status, listed) = send(
         &app,
@@ -87,7 +89,16 @@ async fn schedules_given_with_a_deployment_have_ids_and_are_listed() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, read) = send(&app, "GET", &format!("/api/deployments/{id}"), None).await;
     assert_eq!(read["schedules"].as_array().unwrap().len(), 2);
-    let weekday_id = read["schedules"][0]["id"].clone();
+    let by_slug = |schedules: &Value, slug: &str| {
+        schedules
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["slug"] == slug)
+            .cloned()
+            .unwrap()
+    };
+    let weekday_id = by_slug(&read["schedules"], "weekdays")["id"].clone();
     assert_ne!(weekday_id, schedules[0]["id"]);
 
     // Every schedule has a slug: a PATCH updates the one it names in place (same id, here
@@ -105,12 +116,14 @@ async fn schedules_given_with_a_deployment_have_ids_and_are_listed() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, read) = send(&app, "GET", &format!("/api/deployments/{id}"), None).await;
     let after = read["schedules"].as_array().unwrap();
-    let slugs: Vec<&str> = after.iter().map(|s| s["slug"].as_str().unwrap()).collect();
-    assert_eq!(slugs, ["weekdays", "noon", "often"]);
-    assert_eq!(after[0]["id"], weekday_id);
-    assert_eq!(after[0]["active"], false);
+    let mut slugs: Vec<&str> = after.iter().map(|s| s["slug"].as_str().unwrap()).collect();
+    slugs.sort_unstable();
+    assert_eq!(slugs, ["noon", "often", "weekdays"]);
+    let weekdays = by_slug(&read["schedules"], "weekdays");
+    assert_eq!(weekdays["id"], weekday_id);
+    assert_eq!(weekdays["active"], false);
     assert_eq!(
-        after[0]["schedule"],
+        weekdays["schedule"],
         json!({"cron": "0 9 * * 1-5", "timezone": null, "day_or": true})
     );
 
@@ -155,7 +168,7 @@ async fn schedules_given_with_a_deployment_have_ids_and_are_listed() {
         "Multiple schedules have 'replaces' targeting the same slug: noon"
     );
     // A rename through `replaces` keeps the schedule's id.
-    let noon_id = after[1]["id"].clone();
+    let noon_id = by_slug(&Value::Array(after.clone()), "noon")["id"].clone();
     let (status, _) = send(
         &app,
         "PATCH",
@@ -165,8 +178,7 @@ async fn schedules_given_with_a_deployment_have_ids_and_are_listed() {
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, read) = send(&app, "GET", &format!("/api/deployments/{id}"), None).await;
-    assert_eq!(read["schedules"][1]["slug"], "midday");
-    assert_eq!(read["schedules"][1]["id"], noon_id);
+    assert_eq!(by_slug(&read["schedules"], "midday")["id"], noon_id);
 }
 
 #[tokio::test]
@@ -316,7 +328,15 @@ async fn schedule_makes_a_windows_runs_once() {
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, read) = send(&app, "GET", &format!("/api/deployments/{id}"), None).await;
-    let hourly = read["schedules"][0]["id"].as_str().unwrap().to_owned();
+    let hourly = read["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["slug"] == "hourly")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let runs = || async {
         let (status, runs) = send(
             &app,

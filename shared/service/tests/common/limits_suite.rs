@@ -572,3 +572,105 @@ pub async fn a_limit_set_later_counts_the_runs_already_active(store: DynStore) {
     assert_eq!(read(&w, &c).await.state_type, Some(StateType::Pending));
     assert_eq!(counter(&w, &pool_counter(w.pool.id)).await, 2);
 }
+
+/// A deployment's limit seen through `/v2/concurrency_limits` (Prefect's V2 limit named
+/// `deployment:<id>`, [`pushpool_service::deployment_limit`]): its `active_slots` are the
+/// deployment's claimed runs; a new `limit` written through it is enforced exactly (the
+/// waiting run goes once the limit is raised); deleting it leaves the deployment unlimited.
+pub async fn a_deployment_limit_is_its_v2_limit_with_its_runs_as_slots(store: DynStore) {
+    use pushpool_service::concurrency_limits::{ConcurrencyError, IdOrName, LimitUpdate};
+    use pushpool_service::deployment_limit::deployment_limit_id;
+
+    let mut w = world(store, None).await;
+    limit_deployment(&mut w, 1, json!({"collision_strategy": "ENQUEUE"})).await;
+    let name = format!("deployment:{}", w.deployment.id);
+    let which = IdOrName::Name(name.clone());
+    let limits = w.service.concurrency_limits();
+    let first = due_run(&w, 30).await;
+    let second = due_run(&w, 20).await;
+    let third = due_run(&w, 10).await;
+    w.service.handle_change(first.id).await.unwrap();
+    w.service.handle_change(second.id).await.unwrap();
+    assert_eq!(
+        state_of(&w, &second).await,
+        waiting("Deployment concurrency limit reached.")
+    );
+
+    let seen = limits.read(&which).await.unwrap();
+    assert_eq!(
+        (
+            seen.id,
+            seen.name.as_str(),
+            seen.limit,
+            seen.active_slots,
+            seen.active
+        ),
+        (
+            deployment_limit_id(w.deployment.id),
+            name.as_str(),
+            1,
+            1,
+            true
+        )
+    );
+    assert_eq!(limits.read(&IdOrName::Id(seen.id)).await.unwrap(), seen);
+    assert_eq!(limits.list().await.unwrap(), vec![seen.clone()]);
+
+    // A refused change writes nothing.
+    let refused = limits
+        .update(
+            &which,
+            &LimitUpdate {
+                limit: Some(5),
+                active: Some(false),
+                ..LimitUpdate::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(ConcurrencyError::Invalid(d)) if d.starts_with("active: ")),
+        "{refused:?}"
+    );
+    assert_eq!(limits.read(&which).await.unwrap().limit, 1);
+
+    // Raised to 2 through the V2 route: the waiting run goes, the third still waits.
+    limits
+        .update(
+            &which,
+            &LimitUpdate {
+                limit: Some(2),
+                ..LimitUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    w.service.handle_change(second.id).await.unwrap();
+    w.service.handle_change(third.id).await.unwrap();
+    assert_eq!(read(&w, &second).await.state_type, Some(StateType::Pending));
+    assert_eq!(
+        state_of(&w, &third).await,
+        waiting("Deployment concurrency limit reached.")
+    );
+    let seen = limits.read(&which).await.unwrap();
+    assert_eq!((seen.limit, seen.active_slots), (2, 2));
+    assert_eq!(counter(&w, &deployment_counter(w.deployment.id)).await, 2);
+
+    // Deleted through the V2 route: the deployment is unlimited, the third run goes.
+    limits.delete(&which).await.unwrap();
+    assert_eq!(
+        w.store
+            .read_deployment(w.deployment.id)
+            .await
+            .unwrap()
+            .concurrency_limit,
+        None
+    );
+    assert!(matches!(
+        limits.read(&which).await,
+        Err(ConcurrencyError::NotFound(_))
+    ));
+    assert_eq!(limits.list().await.unwrap(), vec![]);
+    w.service.handle_change(third.id).await.unwrap();
+    assert_eq!(read(&w, &third).await.state_type, Some(StateType::Pending));
+    assert_eq!(keys(&w), [key(&first), key(&second), key(&third)]);
+}
