@@ -189,7 +189,7 @@ pub(crate) async fn read(
             "The graph of flow run {id} has more than {MAX_NODES} nodes."
         )));
     }
-    out.sort_by(|a, b| (a.start_time, a.id).cmp(&(b.start_time, b.id)));
+    out.sort_by_key(|n| (n.start_time, n.id));
     let root_node_ids: Vec<Uuid> = out
         .iter()
         .filter(|n| n.parents.is_empty())
