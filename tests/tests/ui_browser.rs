@@ -1,8 +1,19 @@
 //! Prefect's own web UI, served by `pushpool serve` from the installed `prefect` package,
-//! opened in headless Chromium as a person would (issue 10 §3): each page of a seeded
-//! server is loaded, waited for until what it should show is on screen, and checked for no
-//! error banner and no API response >= 400 in the browser's network log. Screenshots are
-//! kept in `target/ui-screenshots/<test>/`.
+//! opened in headless Chromium as a person would (issue 10 §3), in both modes, one server and
+//! one browser session per mode:
+//!
+//! - **open mode**: each page of a seeded server is loaded, waited for until what it should
+//!   show is on screen (the event feed with the run's events, the flow run's logs and task
+//!   runs tabs included), and checked for no error banner and no API response >= 400 in the
+//!   browser's network log; then the push-pool guide's first step is clicked: an AWS
+//!   Credentials, a GCP Credentials and an Azure Container Instance Credentials block are
+//!   created from their forms in the block catalog (the block types come from the installed
+//!   prefect's collection data, as on Prefect's server), and what the API stored is checked.
+//! - **keys on** (`--require-api-key`): the UI's own login form is used with a wrong key (its
+//!   error is shown, no data is answered, nothing is kept) and then with the right one; then
+//!   the same pages.
+//!
+//! Screenshots are kept in `target/ui-screenshots/<mode>/`.
 //!
 //! The browser is Debian's `chromium` with `chromium-driver`, driven by selenium from the
 //! project's virtualenv (`scripts/setup-test-tools.sh` installs all three); the driver script
@@ -24,10 +35,39 @@ fn prefect_package() -> std::path::PathBuf {
         .expect("prefect is installed in the virtualenv: run scripts/setup-test-tools.sh")
 }
 
+/// The API of a test server, with an API key when keys are required.
+struct Api<'a> {
+    app: &'a TestApp,
+    key: Option<String>,
+}
+
+impl Api<'_> {
+    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let Some(key) = &self.key else {
+            return self.app.send(method, path, body).await;
+        };
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.app.api))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+}
+
 /// A paused pool (no run of it starts), a flow with a deployment and a run of it an hour
-/// late, a variable and a global concurrency limit: what the pages below must show.
-async fn seed(app: &TestApp) -> String {
-    let (status, pool) = app
+/// late with two log lines and a completed task run, a variable and a global concurrency
+/// limit: what the pages below must show. Returns the run's id.
+async fn seed(api: &Api<'_>) -> String {
+    let (status, pool) = api
         .send(
             "POST",
             "/work_pools/",
@@ -35,10 +75,10 @@ async fn seed(app: &TestApp) -> String {
         )
         .await;
     assert_eq!(status, 201, "{pool}");
-    let (_, flow) = app
+    let (_, flow) = api
         .send("POST", "/flows/", Some(json!({"name": "etl"})))
         .await;
-    let (status, deployment) = app
+    let (status, deployment) = api
         .send(
             "POST",
             "/deployments/",
@@ -50,7 +90,7 @@ async fn seed(app: &TestApp) -> String {
         .await;
     assert_eq!(status, 201, "{deployment}");
     let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
-    let (status, run) = app
+    let (status, run) = api
         .send(
             "POST",
             &format!(
@@ -62,7 +102,33 @@ async fn seed(app: &TestApp) -> String {
         )
         .await;
     assert_eq!(status, 201, "{run}");
-    let (status, variable) = app
+    let (status, task_run) = api
+        .send(
+            "POST",
+            "/task_runs/",
+            Some(
+                json!({"name": "extract-0", "task_key": "extract-1a2b", "dynamic_key": "0",
+                        "flow_run_id": run["id"],
+                        "state": {"type": "COMPLETED", "name": "Completed"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{task_run}");
+    let now = chrono::Utc::now();
+    let (status, logs) = api
+        .send(
+            "POST",
+            "/logs/",
+            Some(json!([
+                {"name": "prefect.flow_runs", "level": 20, "message": "extracted 42 rows",
+                 "timestamp": now, "flow_run_id": run["id"]},
+                {"name": "prefect.task_runs", "level": 30, "message": "slow warehouse",
+                 "timestamp": now, "flow_run_id": run["id"], "task_run_id": task_run["id"]},
+            ])),
+        )
+        .await;
+    assert_eq!(status, 201, "{logs}");
+    let (status, variable) = api
         .send(
             "POST",
             "/variables/",
@@ -70,7 +136,7 @@ async fn seed(app: &TestApp) -> String {
         )
         .await;
     assert_eq!(status, 201, "{variable}");
-    let (status, limit) = app
+    let (status, limit) = api
         .send(
             "POST",
             "/v2/concurrency_limits/",
@@ -81,17 +147,54 @@ async fn seed(app: &TestApp) -> String {
     run["id"].as_str().unwrap().to_owned()
 }
 
-/// Opens `pages` (`{name, path, expect}`) against `base`; returns the driver's report.
-async fn browse(base: &str, test: &str, pages: Value) -> Vec<Value> {
-    let out = workspace_root().join("target/ui-screenshots").join(test);
+/// The pages both modes open, with what each must show. The V2 event feed is opened over
+/// the two hours around now: its default span ends at the current minute, rounded down, so
+/// it would not show events of this minute yet.
+fn pages(run: &str, pools: &str) -> Value {
+    let at = |d: chrono::Duration| {
+        (chrono::Utc::now() + d).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let events = format!(
+        "/v2/events?rangeType=range&start={}&end={}",
+        at(-chrono::Duration::hours(1)),
+        at(chrono::Duration::hours(1))
+    );
+    json!([
+        {"name": "v2-dashboard", "path": "/v2/dashboard", "expect": ["Dashboard"]},
+        {"name": "v2-work-pools", "path": "/v2/work-pools", "expect": [pools, "local", "Process"]},
+        {"name": "v2-work-pool", "path": "/v2/work-pools/work-pool/local",
+         "expect": ["local", "Work Queues"]},
+        {"name": "v2-deployments", "path": "/v2/deployments", "expect": ["nightly", "etl"]},
+        {"name": "v2-blocks", "path": "/v2/blocks", "expect": ["Blocks"]},
+        {"name": "v2-variables", "path": "/v2/variables", "expect": ["region", "eu-west-1"]},
+        {"name": "v2-concurrency", "path": "/v2/concurrency-limits",
+         "expect": ["warehouse"]},
+        {"name": "v2-runs", "path": "/v2/runs", "expect": ["nightly-run"]},
+        {"name": "v2-flow-run", "path": format!("/v2/runs/flow-run/{run}"),
+         "expect": ["nightly-run", "etl", "extracted 42 rows", "slow warehouse"]},
+        {"name": "v2-flow-run-task-runs", "path": format!("/v2/runs/flow-run/{run}?tab=TaskRuns"),
+         "expect": ["nightly-run", "extract-0", "Completed"]},
+        {"name": "v2-events", "path": events,
+         "expect": ["Event Feed", "prefect.flow-run.Scheduled", "nightly-run"]},
+        {"name": "v1-work-pools", "path": "/work-pools", "expect": ["local"]},
+        {"name": "v1-runs", "path": "/runs", "expect": ["nightly-run"]},
+        {"name": "v1-deployments", "path": "/deployments", "expect": ["nightly"]},
+        {"name": "v1-variables", "path": "/variables", "expect": ["region"]},
+        {"name": "v1-events", "path": "/events", "expect": ["prefect.flow-run.Scheduled", "nightly-run"]},
+    ])
+}
+
+/// Runs the browser driver over `scenario` against `base`; returns its report.
+async fn browse(base: &str, mode: &str, scenario: Value) -> Value {
+    let out = workspace_root().join("target/ui-screenshots").join(mode);
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).unwrap();
-    let list = out.join("pages.json");
-    std::fs::write(&list, pages.to_string()).unwrap();
+    let path = out.join("scenario.json");
+    std::fs::write(&path, scenario.to_string()).unwrap();
     let ran = tokio::process::Command::new(venv_bin("python"))
         .arg(workspace_root().join("tests/browser/ui_pages.py"))
         .arg(base)
-        .arg(&list)
+        .arg(&path)
         .arg(&out)
         .kill_on_drop(true)
         .output()
@@ -105,10 +208,34 @@ async fn browse(base: &str, test: &str, pages: Value) -> Vec<Value> {
     serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
 }
 
+/// The pages of `report` that did not render as they should.
+fn page_problems(report: &Value, mode: &str) {
+    let pages = report["pages"].as_array().unwrap();
+    let problems: Vec<String> = pages
+        .iter()
+        .filter(|p| {
+            !p["missing"].as_array().unwrap().is_empty()
+                || !p["errors_shown"].as_array().unwrap().is_empty()
+                || !p["failed_responses"].as_array().unwrap().is_empty()
+        })
+        .map(|p| serde_json::to_string_pretty(p).unwrap())
+        .collect();
+    assert_eq!(pages.len(), 16, "{report:#}");
+    assert!(
+        problems.is_empty(),
+        "pages that did not render as they should (screenshots in target/ui-screenshots/{mode}):\n{}",
+        problems.join("\n")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_of_a_push_pool_user_render_without_errors() {
     let app = TestApp::spawn_with(|c| c.ui = UiSource::Dir(prefect_package())).await;
-    let run = seed(&app).await;
+    let api = Api {
+        app: &app,
+        key: None,
+    };
+    let run = seed(&api).await;
     let base = app.api.trim_end_matches("/api").to_owned();
 
     // `/ui-settings` says what the browser is given.
@@ -125,38 +252,349 @@ async fn the_pages_of_a_push_pool_user_render_without_errors() {
                "v1_base_url": "/", "v2_base_url": "/v2"})
     );
 
-    let pages = json!([
-        {"name": "v2-dashboard", "path": "/v2/dashboard", "expect": ["Dashboard"]},
-        {"name": "v2-work-pools", "path": "/v2/work-pools", "expect": ["1 work pool", "local", "Process"]},
-        {"name": "v2-work-pool", "path": "/v2/work-pools/work-pool/local",
-         "expect": ["local", "Work Queues"]},
-        {"name": "v2-deployments", "path": "/v2/deployments", "expect": ["nightly", "etl"]},
-        {"name": "v2-blocks", "path": "/v2/blocks", "expect": ["Blocks"]},
-        {"name": "v2-variables", "path": "/v2/variables", "expect": ["region", "eu-west-1"]},
-        {"name": "v2-concurrency", "path": "/v2/concurrency-limits",
-         "expect": ["warehouse"]},
-        {"name": "v2-runs", "path": "/v2/runs", "expect": ["nightly-run"]},
-        {"name": "v2-flow-run", "path": format!("/v2/runs/flow-run/{run}"),
-         "expect": ["nightly-run", "etl"]},
-        {"name": "v1-work-pools", "path": "/work-pools", "expect": ["local"]},
-        {"name": "v1-runs", "path": "/runs", "expect": ["nightly-run"]},
-        {"name": "v1-deployments", "path": "/deployments", "expect": ["nightly"]},
-        {"name": "v1-variables", "path": "/variables", "expect": ["region"]},
+    let deployment = deploy_guide_flow(&app).await;
+
+    // The push-pool guide's first step: a credentials block per provider, from its form.
+    let blocks = json!([
+        {"name": "block-aws", "slug": "aws-credentials", "type_name": "AWS Credentials",
+         "fields": {"Name": "ecs-creds", "AWS Access Key ID": "AKIAGUIDEEXAMPLE",
+                    "AWS Access Key Secret": "guide-aws-secret-value",
+                    "Region Name": "eu-west-1"},
+         "expect": ["ecs-creds", "AKIAGUIDEEXAMPLE", "eu-west-1"],
+         "hidden": ["guide-aws-secret-value"]},
+        {"name": "block-gcp", "slug": "gcp-credentials", "type_name": "GCP Credentials",
+         "fields": {"Name": "cloud-run-creds", "Project": "guide-project"},
+         "expect": ["cloud-run-creds", "guide-project"], "hidden": []},
+        {"name": "block-azure", "slug": "azure-container-instance-credentials",
+         "type_name": "Azure Container Instance Credentials",
+         "fields": {"Name": "aci-creds", "Client ID": "guide-client-id",
+                    "Tenant ID": "guide-tenant-id", "Client Secret": "guide-azure-secret"},
+         "expect": ["aci-creds", "guide-client-id"], "hidden": ["guide-azure-secret"]},
     ]);
-    let report = browse(&base, "open_mode", pages).await;
-    let problems: Vec<String> = report
-        .iter()
-        .filter(|p| {
-            !p["missing"].as_array().unwrap().is_empty()
-                || !p["errors_shown"].as_array().unwrap().is_empty()
-                || !p["failed_responses"].as_array().unwrap().is_empty()
-        })
-        .map(|p| serde_json::to_string_pretty(p).unwrap())
-        .collect();
-    assert_eq!(report.len(), 13, "{report:?}");
-    assert!(
-        problems.is_empty(),
-        "pages that did not render as they should (screenshots in target/ui-screenshots/open_mode):\n{}",
-        problems.join("\n")
+    // Then a push pool on ECS that uses the AWS block, from the work pool wizard.
+    let pools = json!([
+        {"name": "pool-ecs", "type": "ecs:push", "pool": "ecs-push",
+         "blocks": {"AWS Credentials": "ecs-creds"}, "expect": ["ecs-push"]},
+    ]);
+    // Then runs of a deployment from its page: a quick run, and a custom run with job
+    // variables, each watched to COMPLETED with its logs and task runs.
+    let runs = json!([
+        {"name": "quick-run", "deployment": deployment,
+         "expect": ["stage default", "extracted 42 rows"], "task_runs": ["extract-"]},
+        {"name": "custom-run", "deployment": deployment,
+         "custom": {"run_name": "custom-guide-run",
+                    "job_variables": "{\"env\": {\"GUIDE_STAGE\": \"custom\"}}"},
+         "expect": ["custom-guide-run", "stage custom", "extracted 42 rows"],
+         "task_runs": ["extract-"]},
+    ]);
+    let report = browse(
+        &base,
+        "open_mode",
+        json!({"pages": pages(&run, "2 work pools"), "blocks": blocks, "pools": pools,
+               "runs": runs}),
+    )
+    .await;
+    page_problems(&report, "open_mode");
+
+    let created = report["blocks"].as_array().unwrap();
+    assert_eq!(created.len(), 3, "{report:#}");
+    for block in created {
+        assert_eq!(
+            (
+                &block["missing"],
+                &block["hidden_shown"],
+                &block["errors_shown"],
+                &block["failed_responses"]
+            ),
+            (&json!([]), &json!([]), &json!([]), &json!([])),
+            "{block:#}"
+        );
+    }
+    // What the API stored from each form: the fields typed, the secrets obfuscated.
+    let stored = |slug: &'static str, name: &'static str| {
+        let api = &api;
+        async move {
+            let (status, doc) = api
+                .send(
+                    "GET",
+                    &format!("/block_types/slug/{slug}/block_documents/name/{name}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{doc}");
+            doc
+        }
+    };
+    let aws = stored("aws-credentials", "ecs-creds").await;
+    assert_eq!(
+        block_page_id(&created[0]),
+        aws["id"].as_str().unwrap(),
+        "the form opened the new block's page"
     );
+    assert_eq!(aws["data"]["aws_access_key_id"], "AKIAGUIDEEXAMPLE");
+    assert_eq!(aws["data"]["aws_secret_access_key"], "********");
+    assert_eq!(aws["data"]["region_name"], "eu-west-1");
+    assert_eq!(aws["block_type"]["slug"], "aws-credentials");
+    let gcp = stored("gcp-credentials", "cloud-run-creds").await;
+    assert_eq!(gcp["data"]["project"], "guide-project");
+    let aci = stored("azure-container-instance-credentials", "aci-creds").await;
+    assert_eq!(
+        (
+            &aci["data"]["client_id"],
+            &aci["data"]["tenant_id"],
+            &aci["data"]["client_secret"]
+        ),
+        (
+            &json!("guide-client-id"),
+            &json!("guide-tenant-id"),
+            &json!("********")
+        )
+    );
+    // The secret is stored as typed.
+    let (_, with_secrets) = api
+        .send(
+            "GET",
+            &format!(
+                "/block_documents/{}?include_secrets=true",
+                aws["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        with_secrets["data"]["aws_secret_access_key"],
+        "guide-aws-secret-value"
+    );
+
+    // The pool the wizard created: an `ecs:push` pool whose template's AWS credentials
+    // default to the block.
+    let created = &report["pools"][0];
+    assert_eq!(
+        (
+            &created["url"],
+            &created["missing"],
+            &created["errors_shown"],
+            &created["failed_responses"]
+        ),
+        (
+            &json!("/v2/work-pools/work-pool/ecs-push?tab=Runs"),
+            &json!([]),
+            &json!([]),
+            &json!([])
+        ),
+        "{created:#}"
+    );
+    let (status, pool) = api.send("GET", "/work_pools/ecs-push", None).await;
+    assert_eq!(status, 200, "{pool}");
+    assert_eq!(pool["type"], "ecs:push");
+    assert_eq!(
+        pool["base_job_template"]["variables"]["properties"]["aws_credentials"]["default"],
+        json!({"$ref": {"block_document_id": aws["id"]}})
+    );
+
+    // The runs: each reached COMPLETED on its page, with its logs and task runs shown.
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{report:#}");
+    for run in runs {
+        assert_eq!(
+            (
+                &run["missing"],
+                &run["task_runs_missing"],
+                &run["errors_shown"],
+                &run["failed_responses"]
+            ),
+            (&json!([]), &json!([]), &json!([]), &json!([])),
+            "{run:#} (screenshots in target/ui-screenshots/open_mode)"
+        );
+    }
+    // What the API stored from each click.
+    let stored_run = |i: usize| {
+        let api = &api;
+        let id = runs[i]["run_id"].as_str().unwrap().to_owned();
+        async move { api.send("GET", &format!("/flow_runs/{id}"), None).await.1 }
+    };
+    let quick = stored_run(0).await;
+    assert_eq!(
+        (
+            &quick["deployment_id"],
+            &quick["state_type"],
+            &quick["job_variables"]
+        ),
+        (&json!(deployment), &json!("COMPLETED"), &json!({}))
+    );
+    let custom = stored_run(1).await;
+    assert_eq!(
+        (
+            &custom["name"],
+            &custom["state_type"],
+            &custom["job_variables"]
+        ),
+        (
+            &json!("custom-guide-run"),
+            &json!("COMPLETED"),
+            &json!({"env": {"GUIDE_STAGE": "custom"}})
+        )
+    );
+}
+
+/// A flow with a task that logs, deployed with Prefect's own `flow.from_source(...).deploy()`
+/// to the process pool `guide-process` (its jobs run the virtualenv's `prefect flow-run
+/// execute`, as in [`pushpool_tests::python::deploy_and_run_on_process_pool`]); returns the
+/// deployment's id. The flow logs the `GUIDE_STAGE` environment variable, which the custom
+/// run sets through its job variables.
+async fn deploy_guide_flow(app: &TestApp) -> String {
+    let dir = app.data_dir.path().join("guide-flow");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("guide_flow.py"),
+        r#"import os
+from prefect import flow, task, get_run_logger
+
+@task
+def extract() -> int:
+    get_run_logger().info("extracted 42 rows")
+    return 42
+
+@flow(name="guide-etl")
+def etl() -> int:
+    get_run_logger().info("stage %s", os.environ.get("GUIDE_STAGE", "default"))
+    return extract()
+"#,
+    )
+    .unwrap();
+    pushpool_tests::python::prefect(
+        &app.api,
+        &dir,
+        &["work-pool", "create", "guide-process", "--type", "process"],
+    )
+    .await
+    .ok();
+    let command = format!("{} flow-run execute", venv_bin("prefect").display());
+    pushpool_tests::python::python(
+        &app.api,
+        &dir,
+        &format!(
+            r#"
+from prefect import flow
+flow.from_source(source={src:?}, entrypoint="guide_flow.py:etl").deploy(
+    name="guide", work_pool_name="guide-process", job_variables={{"command": {command:?}}},
+)
+"#,
+            src = dir.to_string_lossy()
+        ),
+    )
+    .await
+    .ok();
+    let (status, deployment) = app
+        .send("GET", "/deployments/name/guide-etl/guide", None)
+        .await;
+    assert_eq!(status, 200, "{deployment}");
+    deployment["id"].as_str().unwrap().to_owned()
+}
+
+/// The block document id of a block step's final URL (`/v2/blocks/block/<id>`).
+fn block_page_id(step: &Value) -> &str {
+    step["url"]
+        .as_str()
+        .unwrap()
+        .rsplit("/blocks/block/")
+        .next()
+        .unwrap()
+        .split(['?', '/'])
+        .next()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_keys_required_the_ui_logs_in_with_a_key_and_shows_the_same_pages() {
+    const JOB_KEY: &str = "pp_ui-browser-jobs-key-0123456789";
+    let key = pushpool_api::auth::generate_key();
+    let app = TestApp::spawn_with(|c| {
+        c.ui = UiSource::Dir(prefect_package());
+        c.auth = pushpool_api::auth::AuthMode::Required;
+        c.job_api_key = Some(JOB_KEY.into());
+    })
+    .await;
+    app.service
+        .store()
+        .create_api_key(&pushpool_core::model::ApiKey {
+            id: uuid::Uuid::new_v4(),
+            name: "ui".into(),
+            hash: pushpool_api::auth::hash_key(&key),
+            created: chrono::Utc::now(),
+            revoked: false,
+        })
+        .await
+        .unwrap();
+    let api = Api {
+        app: &app,
+        key: Some(key.clone()),
+    };
+    let run = seed(&api).await;
+    let base = app.api.trim_end_matches("/api").to_owned();
+    let settings: Value = reqwest::get(format!("{base}/ui-settings"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(settings["auth"], "BASIC");
+
+    let report = browse(
+        &base,
+        "keys_on",
+        json!({
+            "login": {"wrong": "pp_not-a-key-of-this-server-000000", "key": key,
+                      "hidden": ["nightly-run", "etl", "region", "warehouse"]},
+            "pages": pages(&run, "1 work pool"),
+        }),
+    )
+    .await;
+    let login = &report["login"];
+    assert!(
+        login["login_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("/v2/login"),
+        "{login:#}"
+    );
+    // A wrong key: the form's error, the key not kept, no data shown or answered.
+    let wrong = &login["wrong_key"];
+    assert_eq!(
+        (
+            &wrong["shows_invalid_credentials"],
+            &wrong["stored_credentials"],
+            &wrong["hidden_shown"]
+        ),
+        (&json!(true), &Value::Null, &json!([])),
+        "{wrong:#}"
+    );
+    let answered: Vec<&Value> = wrong["api_responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] != "/health" && r["status"] != 401)
+        .collect();
+    assert!(
+        answered.is_empty(),
+        "answered without a valid key: {answered:?}"
+    );
+    assert!(
+        wrong["api_responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["path"] == "/admin/version" && r["status"] == 401),
+        "{wrong:#}"
+    );
+    // The right key: the UI goes on to the dashboard and keeps the credentials.
+    assert!(
+        login["after_login_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("/v2/dashboard"),
+        "{login:#}"
+    );
+    assert_eq!(login["stored_credentials_set"], true);
+    page_problems(&report, "keys_on");
 }

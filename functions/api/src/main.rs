@@ -3,7 +3,9 @@
 //!
 //! - **Trigger**: API Gateway HTTP API, `$default` stage, route `ANY /{proxy+}`.
 //! - **Environment**: `PUSHPOOL_TABLE`, `PUSHPOOL_PUBLIC_URL`, `PUSHPOOL_JOB_API_KEY`
-//!   (unused here: the API does not submit); `AWS_REGION`.
+//!   (unused here: the API does not submit); `AWS_REGION`; `PUSHPOOL_CORS_ALLOWED_ORIGINS`
+//!   (the origins whose pages may call the API from a browser, [`pushpool_api::cors`]; unset
+//!   or empty: CORS off; an invalid value or `*` fails the start).
 //! - **IAM**: `dynamodb:GetItem/PutItem/UpdateItem/DeleteItem/Query/BatchGetItem/
 //!   TransactWriteItems` on the table and its index.
 //!
@@ -20,6 +22,9 @@ use pushpool_store_dynamodb::DynamoStore;
 async fn main() -> Result<(), lambda_http::Error> {
     pushpool_telemetry::init(pushpool_telemetry::lambda_options())?;
     let config = FunctionConfig::from_lookup(|k| std::env::var(k).ok())?;
+    let cors_origins = pushpool_api::cors::parse_allowed_origins(
+        &std::env::var(pushpool_api::cors::ENV).unwrap_or_default(),
+    )?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
     // Concurrent invocations share the table: ECS registrations of a family take its lease.
@@ -30,7 +35,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         Arc::new(pushpool_service::StoreLeases(shared.clone())),
     )?;
     let service = Service::new(shared, providers, config.service_config());
-    let app =
-        pushpool_api::router(pushpool_api::AppState::new(service).with_auth(AuthMode::Required));
+    let app = pushpool_api::router(
+        pushpool_api::AppState::new(service)
+            .with_auth(AuthMode::Required)
+            .with_cors_origins(cors_origins),
+    );
     lambda_http::run(app).await
 }

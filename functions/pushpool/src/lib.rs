@@ -5,6 +5,8 @@
 //! (`process` and `ecs:push`), binds the listener; [`Server::run`] serves the API and drives
 //! the submitter (the store's outbox) and the reconciler (a timer) until shutdown.
 
+pub mod collection_blocks;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,6 +54,10 @@ pub struct ServeConfig {
     /// Where Prefect's web UI comes from ([`UiSource`]); `Off` by default here, `Auto` for
     /// `pushpool serve`.
     pub ui: UiSource,
+    /// Origins whose pages may call the API from a browser (`--cors-allowed-origins`,
+    /// checked by [`pushpool_api::cors::parse_allowed_origins`]); empty: CORS off, the
+    /// default (the UI served here is same-origin).
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// Where `pushpool serve` finds Prefect's web UI ([`pushpool_api::ui`]).
@@ -95,6 +101,7 @@ impl ServeConfig {
             service: ServiceConfig::default(),
             providers: Providers::new(),
             ui: UiSource::Off,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -123,6 +130,7 @@ pub struct Server {
     db: PathBuf,
     public_url: Option<String>,
     ui: Option<pushpool_api::ui::Ui>,
+    cors_allowed_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for Server {
@@ -182,11 +190,20 @@ impl Server {
         )
         // Runs due before the reconciler's next tick are submitted at their time.
         .with_local_timers(config.reconcile_interval.max(Duration::from_millis(100)));
+        let prefect_dir = prefect_server_dir(&config.ui);
         let ui = load_ui(
             &config.ui,
+            prefect_dir.as_deref(),
             &api_url(config.public_url.as_deref(), bound),
             config.auth == pushpool_api::auth::AuthMode::Required,
         )?;
+        if let (Some(dir), Some(_)) = (&prefect_dir, &ui) {
+            match collection_blocks::register(service.store().as_ref(), dir).await {
+                Ok(Some(done)) => tracing::debug!(?done, "collection block types registered"),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("collection block types not registered: {e:#}"),
+            }
+        }
         Ok(Self {
             listener,
             service,
@@ -196,6 +213,7 @@ impl Server {
             db,
             public_url: config.public_url,
             ui,
+            cors_allowed_origins: config.cors_allowed_origins,
         })
     }
 
@@ -226,7 +244,8 @@ impl Server {
             self.auth,
             local,
             self.public_url.as_deref(),
-        );
+        )
+        .with_cors_origins(self.cors_allowed_origins.clone());
         if let Some(ui) = self.ui.clone() {
             state = state.with_ui(ui);
         }
@@ -300,20 +319,26 @@ impl Server {
 }
 
 /// Loads Prefect's UI as `source` says; `Ok(None)` when it is off or (`Auto`) not found.
+/// The `prefect/server` directory `source` names, if any.
+fn prefect_server_dir(source: &UiSource) -> Option<PathBuf> {
+    match source {
+        UiSource::Off => None,
+        UiSource::Auto => pushpool_api::ui::find_prefect_server_dir(),
+        UiSource::Dir(path) => Some(pushpool_api::ui::server_dir_under(path)),
+    }
+}
+
+/// Prefect's UI from `dir` ([`prefect_server_dir`] of `source`).
 fn load_ui(
     source: &UiSource,
+    dir: Option<&std::path::Path>,
     api_url: &str,
     basic_auth: bool,
 ) -> anyhow::Result<Option<pushpool_api::ui::Ui>> {
-    let dir = match source {
-        UiSource::Off => return Ok(None),
-        UiSource::Auto => match pushpool_api::ui::find_prefect_server_dir() {
-            Some(dir) => dir,
-            None => return Ok(None),
-        },
-        UiSource::Dir(path) => pushpool_api::ui::server_dir_under(path),
+    let Some(dir) = dir else {
+        return Ok(None);
     };
-    match pushpool_api::ui::Ui::load(&dir, api_url, basic_auth) {
+    match pushpool_api::ui::Ui::load(dir, api_url, basic_auth) {
         Ok(ui) => Ok(Some(ui)),
         Err(e) if *source == UiSource::Auto => {
             tracing::warn!("no web UI: {e}");

@@ -165,7 +165,16 @@ struct ServeArgs {
     #[arg(long, env = "PUSHPOOL_EVENT_RETENTION_DAYS", default_value_t = 7,
           value_parser = clap::value_parser!(u64).range(1..=36_500))]
     event_retention_days: u64,
+    /// Origins (comma-separated `https://host[:port]`) whose pages may call the API from a
+    /// browser (CORS); off by default, as the UI served here needs none. `*` is refused.
+    #[arg(long, env = "PUSHPOOL_CORS_ALLOWED_ORIGINS", default_value = "",
+          value_parser = pushpool_api::cors::parse_allowed_origins)]
+    cors_allowed_origins: Origins,
 }
+
+/// The parsed `--cors-allowed-origins` list (an alias, so that clap takes the setting as one
+/// value rather than one value per occurrence).
+type Origins = Vec<String>;
 
 fn default_data_dir() -> PathBuf {
     std::env::var_os("HOME")
@@ -198,6 +207,7 @@ async fn main() -> anyhow::Result<()> {
             }
             config.job_api_key = args.job_api_key;
             config.ui = args.ui;
+            config.cors_allowed_origins = args.cors_allowed_origins;
             config.service = config
                 .service
                 .with_retry_budget(Duration::from_secs(args.provider_retry_budget));

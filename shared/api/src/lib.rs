@@ -29,6 +29,7 @@
 //! ```
 
 pub mod auth;
+pub mod cors;
 pub mod error;
 mod extract;
 pub mod guard;
@@ -67,6 +68,8 @@ pub struct AppState {
     allowed_hosts: Arc<Vec<String>>,
     /// Prefect's web UI, when served ([`ui`]).
     ui: Option<ui::Ui>,
+    /// Origins allowed to call the API from a browser ([`cors`]); empty: CORS off.
+    cors_origins: Arc<Vec<String>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -83,6 +86,7 @@ impl AppState {
             auth: auth::AuthMode::Open,
             allowed_hosts: Arc::new(Vec::new()),
             ui: None,
+            cors_origins: Arc::new(Vec::new()),
         }
     }
 
@@ -111,6 +115,13 @@ impl AppState {
         self
     }
 
+    /// Lets pages of `origins` (checked by [`cors::parse_allowed_origins`]) call the API
+    /// from a browser ([`cors`]); an empty list keeps CORS off.
+    pub fn with_cors_origins(mut self, origins: Vec<String>) -> Self {
+        self.cors_origins = Arc::new(origins);
+        self
+    }
+
     /// Sets whether requests need an API key.
     pub fn with_auth(mut self, auth: auth::AuthMode) -> Self {
         self.auth = auth;
@@ -127,9 +138,11 @@ pub fn router(state: AppState) -> Router {
     wrap(routes::routes(), state)
 }
 
-/// `api` under `/api` with every layer the API runs behind, outermost first: tracing, the
-/// panic guard, the request [`guard`], the body limit, API keys.
+/// `api` under `/api` with every layer the API runs behind, outermost first: tracing, CORS
+/// when origins are allowed ([`cors`]: a preflight is answered before the key check, which
+/// it carries no key for), the panic guard, the request [`guard`], the body limit, API keys.
 fn wrap(api: Router<AppState>, state: AppState) -> Router {
+    let cors = tower::util::option_layer(cors::layer(&state.cors_origins));
     Router::new()
         .nest("/api", api)
         .fallback(ui_or_not_found)
@@ -145,6 +158,7 @@ fn wrap(api: Router<AppState>, state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response as fn(Box<dyn std::any::Any + Send + 'static>) -> Response,
         ))
+        .layer(cors)
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

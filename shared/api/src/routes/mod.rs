@@ -8,6 +8,7 @@ mod deployment_schedule;
 mod deployments;
 mod events;
 mod filters;
+mod flow_run_graph;
 mod flow_runs;
 mod flows;
 pub(crate) mod logs;
@@ -17,6 +18,7 @@ mod runner;
 mod task_run_filter;
 mod task_runs;
 mod ui;
+mod ui_schemas;
 mod variables;
 mod work_pools;
 mod work_queues;
@@ -252,6 +254,7 @@ pub(crate) fn routes() -> Router<AppState> {
                 .delete(flow_runs::delete),
         )
         .route("/flow_runs/{id}/set_state", post(flow_runs::set_state))
+        .route("/flow_runs/{id}/graph-v2", get(flow_run_graph::read))
         .route("/flow_run_states/", get(flow_runs::read_states))
         .route("/flow_run_states/{id}", get(flow_runs::read_state))
         .route("/flow_runs/{id}/labels", patch(flow_runs::update_labels))
@@ -310,6 +313,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/ui/flow_runs/history", post(ui::flow_run_history))
         .route("/flow_runs/lateness", post(ui::flow_run_lateness))
         .route("/ui/flow_runs/count-task-runs", post(ui::count_task_runs))
+        .route("/ui/schemas/validate", post(ui_schemas::validate))
         .route("/admin/settings", get(ui::admin_settings))
         .route("/saved_searches/filter", post(ui::saved_searches_filter))
         .route("/saved_searches/", put(ui::create_saved_search))

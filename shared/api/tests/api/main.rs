@@ -27,6 +27,7 @@ mod set_state;
 mod support;
 mod task_runs;
 mod ui;
+mod ui_guide;
 mod variables;
 mod work_pools;
 mod work_queues;
