@@ -27,6 +27,7 @@ pub mod agent_queues;
 pub mod concurrency_limits;
 pub mod concurrency_slots;
 mod error;
+pub mod event_sockets;
 pub mod events;
 pub mod flow_runs;
 mod job;
