@@ -11,10 +11,12 @@ No linter knows pushpool's contract, so this does:
     stack's key, deletion protection;
   - the submitter's event source mapping reads that stream, filtered to outbox INSERTs
     (pk = OUTBOX), with ReportBatchItemFailures, bisect, bounded retries and an on-failure
-    destination;
+    destination; the events function's (the stream's second and last consumer) reads it
+    from LATEST, filtered to event INSERTs (pk begins with EVENT_PK_PREFIX of events.rs);
   - every function is provided.al2023 / bootstrap with PUSHPOOL_TABLE and PUSHPOOL_PUBLIC_URL,
-    the submitter and reconciler also PUSHPOOL_JOB_API_KEY and the three
-    PUSHPOOL_DUE_TIMER_* variables;
+    and PUSHPOOL_EVENT_RETENTION_DAYS, the submitter and reconciler also PUSHPOOL_JOB_API_KEY
+    and the three PUSHPOOL_DUE_TIMER_* variables, the events function
+    PUSHPOOL_WEBSOCKET_ENDPOINT;
   - no IAM statement allows "*" (or "service:*") actions, and every iam:PassRole is limited
     to ecs-tasks.amazonaws.com.
 Prints one line per failed expectation; exits 1 if any.
@@ -40,6 +42,9 @@ def rust_consts(path: Path) -> dict:
 def main(transformed: str, item_rs: str) -> int:
     t = json.loads(Path(transformed).read_text(encoding="utf-8"))
     c = rust_consts(Path(item_rs))
+    # The event items' partition prefix (events.rs, next to item.rs).
+    events_rs = (Path(item_rs).parent / "events.rs").read_text(encoding="utf-8")
+    c.update(re.findall(r'const (\w+): &str = "([^"]*)";', events_rs))
     res = t["Resources"]
     problems = []
 
@@ -85,10 +90,19 @@ def main(transformed: str, item_rs: str) -> int:
            f"SSE with the stack's KMS key: {sse}")
     expect(p.get("DeletionProtectionEnabled") is True, "deletion protection")
 
-    esms = [r["Properties"] for r in res.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
-    expect(len(esms) == 1, f"one event source mapping (found {len(esms)})")
-    e = esms[0] if esms else {}
-    expect(e.get("EventSourceArn") == {"Fn::GetAtt": ["Table", "StreamArn"]}, "mapping reads the table's stream")
+    esms = {n: r["Properties"] for n, r in res.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"}
+    expect(len(esms) == 2, f"two event source mappings, the stream's two consumers (found {len(esms)})")
+    for n, m in esms.items():
+        expect(m.get("EventSourceArn") == {"Fn::GetAtt": ["Table", "StreamArn"]}, f"{n} reads the table's stream")
+    by_fn = {m.get("FunctionName", {}).get("Ref"): m for m in esms.values()}
+    # The events function's fan-out: event INSERTs (EVENT_PK_PREFIX of events.rs), new ones only.
+    ev = by_fn.get("EventsFunction", {})
+    ev_pats = [json.loads(f["Pattern"]) for f in ev.get("FilterCriteria", {}).get("Filters", [])]
+    expect(ev_pats == [{"eventName": ["INSERT"], "dynamodb": {"Keys": {c["PK"]: {"S": [{"prefix": c["EVENT_PK_PREFIX"]}]}}}}],
+           f"events filter: event INSERTs only: {ev_pats}")
+    expect(ev.get("StartingPosition") == "LATEST", "the fan-out starts at the stream's end")
+    expect(isinstance(ev.get("MaximumRetryAttempts"), int) and 0 <= ev["MaximumRetryAttempts"] <= 10, "events: bounded retries")
+    e = by_fn.get("SubmitterFunction", {})
     pats = [json.loads(f["Pattern"]) for f in e.get("FilterCriteria", {}).get("Filters", [])]
     expect(pats == [{"eventName": ["INSERT"], "dynamodb": {"Keys": {c["PK"]: {"S": ["OUTBOX"]}}}}],
            f"filter: outbox INSERTs only: {pats}")
@@ -98,15 +112,18 @@ def main(transformed: str, item_rs: str) -> int:
     expect(bool(e.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")), "on-failure destination")
 
     fns = {n: r["Properties"] for n, r in res.items() if r["Type"] == "AWS::Lambda::Function"}
-    expect(sorted(fns) == ["ApiFunction", "ReconcilerFunction", "SubmitterFunction"], f"three functions: {sorted(fns)}")
+    expect(sorted(fns) == ["ApiFunction", "EventsFunction", "ReconcilerFunction", "SubmitterFunction"],
+           f"four functions: {sorted(fns)}")
     for name, f in fns.items():
         expect(f.get("Runtime") == "provided.al2023" and f.get("Handler") == "bootstrap", f"{name}: provided.al2023/bootstrap")
         env = f.get("Environment", {}).get("Variables", {})
-        want = {"PUSHPOOL_TABLE", "PUSHPOOL_PUBLIC_URL"}
-        if name != "ApiFunction":
+        # Every function writes events (flow run transitions, /events/in).
+        want = {"PUSHPOOL_TABLE", "PUSHPOOL_PUBLIC_URL", "PUSHPOOL_EVENT_RETENTION_DAYS"}
+        if name in ("SubmitterFunction", "ReconcilerFunction"):
             want.add("PUSHPOOL_JOB_API_KEY")
-        if name != "ApiFunction":
             want |= {"PUSHPOOL_DUE_TIMER_GROUP", "PUSHPOOL_DUE_TIMER_TARGET_ARN", "PUSHPOOL_DUE_TIMER_ROLE_ARN"}
+        if name == "EventsFunction":
+            want.add("PUSHPOOL_WEBSOCKET_ENDPOINT")
         expect(want <= set(env), f"{name}: environment {sorted(want - set(env))} missing")
 
     for name, r in res.items():
