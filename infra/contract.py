@@ -11,10 +11,12 @@ No linter knows pushpool's contract, so this does:
     stack's key, deletion protection;
   - the submitter's event source mapping reads that stream, filtered to outbox INSERTs
     (pk = OUTBOX), with ReportBatchItemFailures, bisect, bounded retries and an on-failure
-    destination;
+    destination; the events function's (the stream's second and last consumer) reads it
+    from LATEST, filtered to event INSERTs (pk begins with EVENT_PK_PREFIX of events.rs);
   - every function is provided.al2023 / bootstrap with PUSHPOOL_TABLE and PUSHPOOL_PUBLIC_URL,
-    the submitter and reconciler also PUSHPOOL_JOB_API_KEY and the three
-    PUSHPOOL_DUE_TIMER_* variables;
+    and PUSHPOOL_EVENT_RETENTION_DAYS, the submitter and reconciler also PUSHPOOL_JOB_API_KEY
+    and the three PUSHPOOL_DUE_TIMER_* variables, the events function
+    PUSHPOOL_WEBSOCKET_ENDPOINT;
   - no IAM statement allows "*" (or "service:*") actions, and every iam:PassRole is limited
     to ecs-tasks.amazonaws.com;
   - the CloudFront distribution (infra/README.md, "The UI"): /api/* to the HTTP API with
@@ -45,6 +47,9 @@ def rust_consts(path: Path) -> dict:
 def main(transformed: str, item_rs: str) -> int:
     t = json.loads(Path(transformed).read_text(encoding="utf-8"))
     c = rust_consts(Path(item_rs))
+    # The event items' partition prefix (events.rs, next to item.rs).
+    events_rs = (Path(item_rs).parent / "events.rs").read_text(encoding="utf-8")
+    c.update(re.findall(r'const (\w+): &str = "([^"]*)";', events_rs))
     res = t["Resources"]
     problems = []
 
@@ -90,10 +95,19 @@ def main(transformed: str, item_rs: str) -> int:
            f"SSE with the stack's KMS key: {sse}")
     expect(p.get("DeletionProtectionEnabled") is True, "deletion protection")
 
-    esms = [r["Properties"] for r in res.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
-    expect(len(esms) == 1, f"one event source mapping (found {len(esms)})")
-    e = esms[0] if esms else {}
-    expect(e.get("EventSourceArn") == {"Fn::GetAtt": ["Table", "StreamArn"]}, "mapping reads the table's stream")
+    esms = {n: r["Properties"] for n, r in res.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"}
+    expect(len(esms) == 2, f"two event source mappings, the stream's two consumers (found {len(esms)})")
+    for n, m in esms.items():
+        expect(m.get("EventSourceArn") == {"Fn::GetAtt": ["Table", "StreamArn"]}, f"{n} reads the table's stream")
+    by_fn = {m.get("FunctionName", {}).get("Ref"): m for m in esms.values()}
+    # The events function's fan-out: event INSERTs (EVENT_PK_PREFIX of events.rs), new ones only.
+    ev = by_fn.get("EventsFunction", {})
+    ev_pats = [json.loads(f["Pattern"]) for f in ev.get("FilterCriteria", {}).get("Filters", [])]
+    expect(ev_pats == [{"eventName": ["INSERT"], "dynamodb": {"Keys": {c["PK"]: {"S": [{"prefix": c["EVENT_PK_PREFIX"]}]}}}}],
+           f"events filter: event INSERTs only: {ev_pats}")
+    expect(ev.get("StartingPosition") == "LATEST", "the fan-out starts at the stream's end")
+    expect(isinstance(ev.get("MaximumRetryAttempts"), int) and 0 <= ev["MaximumRetryAttempts"] <= 10, "events: bounded retries")
+    e = by_fn.get("SubmitterFunction", {})
     pats = [json.loads(f["Pattern"]) for f in e.get("FilterCriteria", {}).get("Filters", [])]
     expect(pats == [{"eventName": ["INSERT"], "dynamodb": {"Keys": {c["PK"]: {"S": ["OUTBOX"]}}}}],
            f"filter: outbox INSERTs only: {pats}")
@@ -103,15 +117,18 @@ def main(transformed: str, item_rs: str) -> int:
     expect(bool(e.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")), "on-failure destination")
 
     fns = {n: r["Properties"] for n, r in res.items() if r["Type"] == "AWS::Lambda::Function"}
-    expect(sorted(fns) == ["ApiFunction", "ReconcilerFunction", "SubmitterFunction"], f"three functions: {sorted(fns)}")
+    expect(sorted(fns) == ["ApiFunction", "EventsFunction", "ReconcilerFunction", "SubmitterFunction"],
+           f"four functions: {sorted(fns)}")
     for name, f in fns.items():
         expect(f.get("Runtime") == "provided.al2023" and f.get("Handler") == "bootstrap", f"{name}: provided.al2023/bootstrap")
         env = f.get("Environment", {}).get("Variables", {})
-        want = {"PUSHPOOL_TABLE", "PUSHPOOL_PUBLIC_URL"}
-        if name != "ApiFunction":
+        # Every function writes events (flow run transitions, /events/in).
+        want = {"PUSHPOOL_TABLE", "PUSHPOOL_PUBLIC_URL", "PUSHPOOL_EVENT_RETENTION_DAYS"}
+        if name in ("SubmitterFunction", "ReconcilerFunction"):
             want.add("PUSHPOOL_JOB_API_KEY")
-        if name != "ApiFunction":
             want |= {"PUSHPOOL_DUE_TIMER_GROUP", "PUSHPOOL_DUE_TIMER_TARGET_ARN", "PUSHPOOL_DUE_TIMER_ROLE_ARN"}
+        if name == "EventsFunction":
+            want.add("PUSHPOOL_WEBSOCKET_ENDPOINT")
         expect(want <= set(env), f"{name}: environment {sorted(want - set(env))} missing")
 
     for name, r in res.items():
@@ -184,10 +201,27 @@ def ui_contract(res: dict, expect) -> None:
             pab = r["Properties"].get("PublicAccessBlockConfiguration", {})
             expect(all(pab.get(k) is True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")),
                    f"{name}: public access blocked: {pab}")
-    source = Path(__file__).resolve().parent / "cloudfront" / "ui-routing.js"
-    inline = res.get("UiRoutingFunction", {}).get("Properties", {}).get("FunctionCode", "")
-    expect(code_lines(inline) == code_lines(source.read_text(encoding="utf-8")),
-           "UiRoutingFunction's inline code is infra/cloudfront/ui-routing.js's (without its comments)")
+    ev = origins.get("events", {})
+    expect(ev.get("DomainName") == {"Fn::Sub": "${EventsWebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+           and ev.get("CustomOriginConfig", {}).get("OriginProtocolPolicy") == "https-only"
+           and "OriginPath" not in ev,
+           f"the events origin is the WebSocket API over HTTPS, without an origin path: {ev}")
+    order = [b["PathPattern"] for b in d.get("CacheBehaviors", [])]
+    for stream in ("in", "out"):
+        path = f"/api/events/{stream}"
+        b = behaviors.get(path, {})
+        expect(b.get("TargetOriginId") == "events" and b.get("CachePolicyId") == CACHING_DISABLED
+               and b.get("OriginRequestPolicyId") == ALL_VIEWER_EXCEPT_HOST
+               and b.get("FunctionAssociations") == [{
+                   "EventType": "viewer-request",
+                   "FunctionARN": {"Fn::GetAtt": ["EventsRewriteFunction", "FunctionMetadata.FunctionARN"]}}]
+               and path in order and "/api/*" in order and order.index(path) < order.index("/api/*"),
+               f"{path} goes to the events origin, uncached, through EventsRewriteFunction, before /api/*: {b}")
+    for fn, file in (("UiRoutingFunction", "ui-routing.js"), ("EventsRewriteFunction", "events-rewrite.js")):
+        source = Path(__file__).resolve().parent / "cloudfront" / file
+        inline = res.get(fn, {}).get("Properties", {}).get("FunctionCode", "")
+        expect(code_lines(inline) == code_lines(source.read_text(encoding="utf-8")),
+               f"{fn}'s inline code is infra/cloudfront/{file}'s (without its comments)")
     for name, r in res.items():
         if r["Type"] == "AWS::Lambda::Function":
             url = r["Properties"].get("Environment", {}).get("Variables", {}).get("PUSHPOOL_PUBLIC_URL")

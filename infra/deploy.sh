@@ -9,8 +9,8 @@
 #   --build-only                 stop after building and checking the binaries
 #   --profile NAME               Cargo profile of the build (default release)
 #   --binaries DIR               do not build: check (and with --build-only, only check) the
-#                                binaries pushpool-api-function, pushpool-submitter and
-#                                pushpool-reconciler already built in DIR. The test command uses
+#                                binaries pushpool-api-function, pushpool-submitter,
+#                                pushpool-reconciler and pushpool-events-function already built in DIR. The test command uses
 #                                it on the debug binaries its own zig-linked test build made
 #                                (scripts/test.sh), so the workspace is compiled once
 #   --arch x86_64|arm64          CPU architecture (default x86_64) [PUSHPOOL_ARCH]; arm64 needs
@@ -104,8 +104,8 @@ command -v objdump >/dev/null || command -v readelf >/dev/null ||
 
 # ------------------------------------------------------------------ build
 # function directory -> Cargo binary (functions/*/Cargo.toml)
-fns=(api submitter reconciler)
-declare -A bin=([api]=pushpool-api-function [submitter]=pushpool-submitter [reconciler]=pushpool-reconciler)
+fns=(api submitter reconciler events)
+declare -A bin=([api]=pushpool-api-function [submitter]=pushpool-submitter [reconciler]=pushpool-reconciler [events]=pushpool-events-function)
 
 if [ -n "$binaries" ]; then
   [ -d "$binaries" ] || die "--binaries: $binaries is not a directory"
@@ -118,7 +118,7 @@ else
   # The .2.34 suffix makes zig link against glibc 2.34's symbols (Amazon Linux 2023's glibc):
   # a call to anything newer fails at link time instead of at cold start.
   (cd "$root" && cargo lambda build --profile "$profile" --output-format binary --target "$triple.2.34" \
-    --bin pushpool-api-function --bin pushpool-submitter --bin pushpool-reconciler)
+    --bin pushpool-api-function --bin pushpool-submitter --bin pushpool-reconciler --bin pushpool-events-function)
   echo "deploy: built in $((SECONDS - start)) s"
   bootstrap_of() { echo "$CARGO_TARGET_DIR/lambda/${bin[$1]}/bootstrap"; }
 fi
@@ -146,7 +146,7 @@ for fn in "${fns[@]}"; do
   printf '%-11s %-24s %10d %8s  GLIBC_%s (<= 2.34: ok)\n' "$fn" "${bin[$fn]}" "$size" \
     "$(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1048576 }')" "$max"
 done
-echo "deploy: binaries in infra/build/{api,submitter,reconciler}/bootstrap"
+echo "deploy: binaries in infra/build/{api,submitter,reconciler,events}/bootstrap"
 if [ "$build_only" = 1 ]; then
   echo "deploy: --build-only: stopping before any AWS call"
   exit 0

@@ -51,7 +51,7 @@ fn unauthorized(detail: &str) -> Response {
 /// `/ui-settings` says `auth: "BASIC"`) whose decoded text is the key or `user:key`: Prefect's
 /// UI sends the text typed into its login form (`key`, `user:key`, `key:`), Prefect's server compares it with
 /// `PREFECT_SERVER_API_AUTH_STRING` (`user:password`).
-fn key_of(value: &str) -> Option<String> {
+pub fn key_of(value: &str) -> Option<String> {
     use base64::Engine as _;
     if let Some(key) = value.strip_prefix("Bearer ") {
         return Some(key.to_owned());
@@ -69,6 +69,36 @@ fn key_of(value: &str) -> Option<String> {
     })
 }
 
+/// Whether `key` is a stored, unrevoked API key (the check of every request, and of the auth
+/// message of the event sockets: `pushpool_service::event_sockets`).
+///
+/// # Errors
+/// The store's, but not found (which is `false`).
+pub async fn key_is_valid(
+    store: &dyn pushpool_store::Store,
+    key: &str,
+) -> Result<bool, pushpool_store::StoreError> {
+    match store.read_api_key_by_hash(&hash_key(key.trim())).await {
+        Ok(k) => Ok(!k.revoked),
+        Err(pushpool_store::StoreError::NotFound(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// A WebSocket upgrade of `/api/events/in` or `/api/events/out` without an `Authorization`
+/// header: Prefect's self-hosted clients authenticate those with their first message
+/// (`{"type":"auth","token":…}`), which the route checks (`routes/events.rs`).
+fn is_event_socket_upgrade(req: &Request) -> bool {
+    let path = req.uri().path();
+    (path == "/api/events/in" || path == "/api/events/out")
+        && !req.headers().contains_key(header::AUTHORIZATION)
+        && req
+            .headers()
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
 pub(crate) async fn require_key(
     State(state): State<AppState>,
     req: Request,
@@ -78,7 +108,11 @@ pub(crate) async fn require_key(
     let is_api = path == "/api" || path.starts_with("/api/");
     // The UI's files and settings are public, as on Prefect's server: the data is behind
     // the API, which the UI calls with the credentials it asks for.
-    if state.auth == AuthMode::Open || path == "/api/health" || (!is_api && state.ui.is_some()) {
+    if state.auth == AuthMode::Open
+        || path == "/api/health"
+        || (!is_api && state.ui.is_some())
+        || is_event_socket_upgrade(&req)
+    {
         return next.run(req).await;
     }
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {

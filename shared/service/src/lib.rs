@@ -28,6 +28,7 @@ pub mod concurrency_limits;
 pub mod concurrency_slots;
 pub mod deployment_limit;
 mod error;
+pub mod event_sockets;
 pub mod event_subscriptions;
 pub mod events;
 pub mod flow_runs;

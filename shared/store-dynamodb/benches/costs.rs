@@ -23,6 +23,12 @@
 //!    (three `prefect.task-run.*` events with the task run in their payload, the pull step),
 //!    one `PutItem` each as `/events/in` writes them, then a `/events/filter` read of the
 //!    run's events (one `Query` of the day): write and read units, bytes per event item.
+//! 5. **One run's task runs and event sockets** (the AWS path of `/events/in`): the task run
+//!    recorder's writes for the three `prefect.task-run.*` events of one task
+//!    (`Service::record_task_run_events`, as `/events/in` calls it), and the events
+//!    function's own items: one engine connection (`$connect`, the auth message, a
+//!    connection read per event message, `$disconnect`) and one fan-out batch (the query of
+//!    the subscribers).
 //!
 //! ```text
 //! cargo bench -p pushpool-store-dynamodb --bench costs
@@ -693,6 +699,74 @@ async fn event_costs(client: &aws_sdk_dynamodb::Client) -> AnyResult<()> {
     Ok(())
 }
 
+async fn task_run_and_socket_costs(client: &aws_sdk_dynamodb::Client) -> AnyResult<()> {
+    use pushpool_store_dynamodb::{EventSocket, SocketPhase, WsConnection};
+    let store = fresh(client).await?.with_metering();
+    let service = pushpool_service::Service::new(
+        std::sync::Arc::new(store.clone()),
+        pushpool_providers::Providers::new(),
+        pushpool_service::ServiceConfig::default(),
+    );
+    let events = run_events();
+    println!(
+        "\n| one run's task runs and event socket (Store calls) | write calls | items written | WCU | read calls | RCU |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let row = |name: &str, u: &Usage| {
+        println!(
+            "| {name} | {} | {} | {:.1} | {} | {:.1} |",
+            u.write_calls, u.items_written, u.write_units, u.read_calls, u.read_units
+        );
+    };
+    store.reset_usage();
+    for e in &events[4..7] {
+        let raw = serde_json::to_value(e)?;
+        assert_eq!(service.record_task_run_events(&[raw]).await, 1);
+    }
+    let t = store.usage();
+    row(
+        "task run recorder: 3 `prefect.task-run.*` events of one task",
+        &t,
+    );
+    store.reset_usage();
+    let mut c = WsConnection {
+        id: "TWegAcC4EowCHnA=".into(),
+        socket: EventSocket::In,
+        phase: SocketPhase::Auth,
+        filter: None,
+        expires_at: Utc::now() + Duration::minutes(130),
+    };
+    store.put_ws_connection(&c).await?;
+    store.read_ws_connection(&c.id).await?;
+    c.phase = SocketPhase::Open;
+    store.put_ws_connection(&c).await?;
+    for _ in 0..4 {
+        store.read_ws_connection(&c.id).await?;
+    }
+    store.delete_ws_connection(&c.id).await?;
+    let w = store.usage();
+    row(
+        "events function: one engine connection (`$connect`, auth, 4 events, `$disconnect`)",
+        &w,
+    );
+    store.reset_usage();
+    store.ws_subscribers().await?;
+    let f = store.usage();
+    row(
+        "events function: one fan-out batch (subscribers query, none subscribed)",
+        &f,
+    );
+    println!(
+        "| **total** | {} | {} | **{:.0}** | {} | **{:.1}** |",
+        t.write_calls + w.write_calls + f.write_calls,
+        t.items_written + w.items_written + f.items_written,
+        t.write_units + w.write_units + f.write_units,
+        t.read_calls + w.read_calls + f.read_calls,
+        t.read_units + w.read_units + f.read_units
+    );
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() -> AnyResult<()> {
     let moto = MotoServer::start();
@@ -701,6 +775,7 @@ async fn main() -> AnyResult<()> {
     lifecycle(&client).await?;
     log_costs(&client).await?;
     event_costs(&client).await?;
+    task_run_and_socket_costs(&client).await?;
     let deployments: Vec<Uuid> = (0..runs::DEPLOYMENTS).map(|_| Uuid::now_v7()).collect();
     let sizes = sizes()?;
     let mut table: Vec<(String, Vec<Usage>)> = Vec::new();

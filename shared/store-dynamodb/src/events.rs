@@ -27,7 +27,7 @@ use crate::error::DynamoError;
 use crate::item::{EXPIRES_AT, Expr, Item, PK, SK, iso, req_str, s};
 use crate::ops::Query;
 
-const EVENT_PK_PREFIX: &str = "EVENT#";
+pub(crate) const EVENT_PK_PREFIX: &str = "EVENT#";
 const DOC: &str = "doc";
 
 fn event_pk(day: NaiveDate) -> String {

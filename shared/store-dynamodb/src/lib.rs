@@ -228,6 +228,7 @@ mod compact;
 mod concurrency;
 mod error;
 mod events;
+pub mod events_stream;
 mod item;
 mod lease;
 mod logs;
@@ -240,6 +241,7 @@ mod schedules;
 mod store;
 mod task_runs;
 mod transact;
+mod ws_connections;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -254,6 +256,7 @@ use pushpool_store::Result;
 
 pub use error::DynamoError;
 pub use meter::{Usage, item_size};
+pub use ws_connections::{EventSocket, SocketPhase, WsConnection};
 
 /// The DynamoDB item of a log line that expires `retention` after it was stored (for the
 /// cost bench's sizes; the store writes exactly this item).

@@ -1,8 +1,9 @@
 //! `/events/…`: Prefect 3.9.1's events API (`prefect/server/api/events.py`), the embedded
 //! shape's in-process fan-out included.
 //!
-//! - `WS /events/in` (subprotocol `prefect`): `{"type":"auth",...}` is answered
-//!   `{"type":"auth_success"}` (the HTTP upgrade already passed the API key check); then
+//! - `WS /events/in` (subprotocol `prefect`): `{"type":"auth","token":...}` is answered
+//!   `{"type":"auth_success"}` (with keys required, the token must be a valid key unless the
+//!   upgrade carried an accepted `Authorization` header: see `auth` below); then
 //!   every text message is one event (Prefect's `Event`), stored (kept
 //!   [`pushpool_service::ServiceConfig::event_retention`]) and fanned out. An event that is
 //!   not valid closes the socket with 1007 and a reason naming the field (Prefect's server
@@ -28,20 +29,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use base64::Engine as _;
-use chrono::{Duration, Utc};
-use pushpool_core::events::{
-    Countable, Event, EventCount, EventFilter, EventOrder, IncomingEvent, TimeUnit, count_events,
-};
+use chrono::Utc;
+use pushpool_core::events::{Countable, Event, EventCount, EventFilter, TimeUnit, count_events};
+use pushpool_service::event_sockets::{self, AuthMessageError, EventMessageError};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::filters::{FilterBody, no_other_keys};
+use crate::auth::AuthMode;
 use crate::{ApiError, AppState};
 
 /// The most events of one `/events/filter` page (Prefect's `INTERACTIVE_PAGE_SIZE`).
 pub const EVENT_PAGE_SIZE: u64 = 50;
-/// How far back `/events/out` backfills (`PREFECT_EVENTS_MAXIMUM_WEBSOCKET_BACKFILL`).
-const MAX_BACKFILL: Duration = Duration::minutes(15);
 
 fn close(code: u16, reason: &str) -> Message {
     // A close reason is at most 123 bytes.
@@ -55,18 +54,47 @@ fn close(code: u16, reason: &str) -> Message {
     }))
 }
 
-/// Reads the auth message and answers it; `false` when the socket ended.
-async fn auth(socket: &mut WebSocket) -> bool {
+/// Reads the auth message and answers it; `false` when the socket ended or was refused.
+///
+/// With keys required, the upgrade request passes the key check without an `Authorization`
+/// header (Prefect's self-hosted clients send none on `/events/out`, and on `/events/in`
+/// only with `PREFECT_API_AUTH_STRING`): the message's `token` must then be a valid,
+/// unrevoked key, or `user:key` (Prefect's `accept_prefect_socket` compares it with
+/// `PREFECT_SERVER_API_AUTH_STRING`). A refusal closes with 1008 and Prefect's reason
+/// (`Auth required but no token provided`, `Invalid token`, `Expected 'auth' message`).
+async fn auth(socket: &mut WebSocket, state: &AppState, header_checked: bool) -> bool {
     loop {
         match socket.recv().await {
             Some(Ok(Message::Text(text))) => {
-                let v: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
-                if v["type"] == "auth" {
-                    let reply = json!({"type": "auth_success"}).to_string();
-                    return socket.send(Message::Text(reply.into())).await.is_ok();
+                let checked = match event_sockets::auth_token(text.as_str()) {
+                    Err(e) => Err(e.to_string()),
+                    Ok(_) if header_checked || state.auth == AuthMode::Open => Ok(()),
+                    Ok(None) => Err(AuthMessageError::NoToken.to_string()),
+                    Ok(Some(token)) => {
+                        match crate::auth::key_is_valid(
+                            state.store().as_ref(),
+                            event_sockets::key_of_auth_string(&token),
+                        )
+                        .await
+                        {
+                            Ok(true) => Ok(()),
+                            Ok(false) => Err(AuthMessageError::Invalid.to_string()),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "reading an API key failed");
+                                let _ = socket
+                                    .send(close(1011, "The API key could not be checked"))
+                                    .await;
+                                return false;
+                            }
+                        }
+                    }
+                };
+                if let Err(reason) = checked {
+                    let _ = socket.send(close(1008, &reason)).await;
+                    return false;
                 }
-                let _ = socket.send(close(1008, "Expected 'auth' message")).await;
-                return false;
+                let reply = event_sockets::auth_success();
+                return socket.send(Message::Text(reply.into())).await.is_ok();
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
             _ => return false,
@@ -74,11 +102,22 @@ async fn auth(socket: &mut WebSocket) -> bool {
     }
 }
 
+/// Whether the upgrade request carried an `Authorization` header, which the key check
+/// (`crate::auth::require_key`) has then accepted.
+fn header_checked(headers: &HeaderMap) -> bool {
+    headers.contains_key(axum::http::header::AUTHORIZATION)
+}
+
 /// `WS /events/in`.
-pub(crate) async fn events_in(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn events_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let header_checked = header_checked(&headers);
     ws.protocols(["prefect"])
         .on_upgrade(move |mut socket| async move {
-            if !auth(&mut socket).await {
+            if !auth(&mut socket, &state, header_checked).await {
                 return;
             }
             let mut stored = 0u64;
@@ -88,107 +127,59 @@ pub(crate) async fn events_in(State(state): State<AppState>, ws: WebSocketUpgrad
                     Message::Close(_) => break,
                     _ => continue,
                 };
-                let event = serde_json::from_str::<IncomingEvent>(text.as_str())
-                    .map_err(|e| {
-                        let m = e.to_string();
-                        m.rsplit_once(" at line ")
-                            .map_or(m.clone(), |(m, _)| m.to_owned())
-                    })
-                    .and_then(|e| e.receive(Utc::now()));
-                let event = match event {
-                    Ok(e) => e,
-                    Err(reason) => {
-                        tracing::warn!(%reason, "invalid event on /events/in; closing");
-                        let _ = socket
-                            .send(close(1007, &format!("Invalid event: {reason}")))
-                            .await;
+                match state.service.accept_event_message(text.as_str()).await {
+                    Ok(_) => stored += 1,
+                    Err(e @ EventMessageError::Invalid(_)) => {
+                        tracing::warn!(reason = %e, "invalid event on /events/in; closing");
+                        let _ = socket.send(close(1007, &e.to_string())).await;
                         break;
                     }
-                };
-                let batch = [event];
-                if let Err(e) = state.service.write_events(&batch).await {
-                    tracing::warn!(error = %e, "storing an event failed; closing /events/in");
-                    let _ = socket
-                        .send(close(1011, "The event could not be stored"))
-                        .await;
-                    break;
-                }
-                stored += 1;
-                // Task runs are recorded from their `prefect.task-run.*` events (Prefect's
-                // task run recorder); the recorder reads the event as the engine sent it.
-                if let Ok(raw) = serde_json::from_str::<serde_json::Value>(text.as_str()) {
-                    state.service.record_task_run_events(&[raw]).await;
+                    Err(e @ EventMessageError::Store(_)) => {
+                        tracing::warn!(error = ?e, "storing an event failed; closing /events/in");
+                        let _ = socket.send(close(1011, &e.to_string())).await;
+                        break;
+                    }
                 }
             }
             tracing::debug!(stored, "events stream closed");
         })
 }
 
-/// The `/events/out` filter message.
-#[derive(Debug, Deserialize)]
-struct FilterMessage {
-    r#type: String,
-    #[serde(default)]
-    filter: Option<Value>,
-    #[serde(default = "yes")]
-    backfill: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
 async fn send_event(socket: &mut WebSocket, event: &Event) -> bool {
-    let msg = json!({"type": "event", "event": event}).to_string();
+    let msg = event_sockets::event_message(event);
     socket.send(Message::Text(msg.into())).await.is_ok()
 }
 
 /// `WS /events/out`.
-pub(crate) async fn events_out(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn events_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let header_checked = header_checked(&headers);
     ws.protocols(["prefect"])
         .on_upgrade(move |mut socket| async move {
-            if !auth(&mut socket).await {
+            if !auth(&mut socket, &state, header_checked).await {
                 return;
             }
-            let message = match socket.recv().await {
-                Some(Ok(Message::Text(t))) => {
-                    serde_json::from_str::<FilterMessage>(t.as_str()).ok()
-                }
+            let text = match socket.recv().await {
+                Some(Ok(Message::Text(t))) => t,
                 _ => return,
             };
-            let Some(message) = message.filter(|m| m.r#type == "filter") else {
-                let _ = socket.send(close(1002, "Expected 'filter' message")).await;
-                return;
-            };
-            let filter = serde_json::from_value::<EventFilter>(
-                message.filter.clone().unwrap_or_else(|| json!({})),
-            )
-            .map_err(|e| e.to_string())
-            .and_then(|f| f.validate().map(|()| f));
-            // Remembered with what it asked for and what it is sent (diagnostics).
-            let record = state
-                .service
-                .record_subscription(message.filter.clone().unwrap_or_else(|| json!({})));
-            let mut filter = match filter {
-                Ok(f) => f,
-                Err(e) => {
-                    let _ = socket
-                        .send(close(1002, &format!("Invalid filter: {e}")))
-                        .await;
+            let subscription = match event_sockets::subscription(text.as_str(), Utc::now()) {
+                Ok(s) => s,
+                Err(reason) => {
+                    let _ = socket.send(close(1002, &reason)).await;
                     return;
                 }
             };
-            let now = Utc::now();
-            filter.resolve(now);
-            let earliest = now - MAX_BACKFILL;
-            if filter.occurred.since.is_none_or(|s| s < earliest) {
-                filter.occurred.since = Some(earliest);
-            }
-            filter.order = EventOrder::Asc;
+            // Remembered with what it asked for and what it is sent (diagnostics).
+            let record = state.service.record_subscription(subscription.requested);
+            let filter = subscription.filter;
             // Subscribe first so that nothing is missed between the backfill and the stream.
             let mut live = state.service.subscribe_events();
             let mut backfilled = std::collections::HashSet::new();
-            if message.backfill {
+            if subscription.backfill {
                 match state.service.read_events(&filter).await {
                     Ok(events) => {
                         for e in &events {
