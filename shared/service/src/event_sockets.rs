@@ -145,9 +145,9 @@ pub fn subscription(text: &str, now: DateTime<Utc>) -> Result<Subscription, Stri
         .ok_or_else(|| "Expected 'filter' message".to_owned())?;
     let requested = message.filter.unwrap_or_else(|| json!({}));
     let mut filter = serde_json::from_value::<EventFilter>(requested.clone())
-            .map_err(|e| e.to_string())
-            .and_then(|f| f.validate().map(|()| f))
-            .map_err(|e| format!("Invalid filter: {e}"))?;
+        .map_err(|e| e.to_string())
+        .and_then(|f| f.validate().map(|()| f))
+        .map_err(|e| format!("Invalid filter: {e}"))?;
     filter.resolve(now);
     let earliest = now - MAX_BACKFILL;
     if filter.occurred.since.is_none_or(|s| s < earliest) {

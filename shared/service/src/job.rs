@@ -29,9 +29,9 @@ pub const DEFAULT_COMMAND: &str = "prefect flow-run execute";
 
 /// Renders the job of `run` in `pool`, with `deployment`'s job variables under the run's.
 ///
-/// `env` of the result is, lowest first: `PREFECT_API_URL` (and `PREFECT_API_KEY` when
-/// given), the `PREFECT__FLOW_RUN_ID` family, then the rendered `env`; `null` values are
-/// dropped. `command` defaults to [`DEFAULT_COMMAND`], `name` to the run's name.
+/// `env` of the result is, lowest first: `PREFECT_API_URL` (and, when a key is given,
+/// `PREFECT_API_KEY` and `PREFECT_API_AUTH_STRING`, both the key), the
+/// `PREFECT__FLOW_RUN_ID` family, then the rendered `env`; `null` values are dropped. `command` defaults to [`DEFAULT_COMMAND`], `name` to the run's name.
 ///
 /// # Errors
 /// [`JobBuildError`] when the template is invalid or a referenced block is missing.
@@ -68,6 +68,14 @@ pub async fn build_job(
     env.insert("PREFECT_API_URL".into(), Value::String(api_url.to_owned()));
     if let Some(key) = api_key {
         env.insert("PREFECT_API_KEY".into(), Value::String(key.to_owned()));
+        // Prefect 3.9.1's event sockets (`/events/in`, `/events/out`) authenticate with
+        // `PREFECT_API_AUTH_STRING` only (`prefect/events/clients.py`): without it the engine's
+        // events, task runs and cancellation observer are refused when keys are required.
+        // Its HTTP client then sends `Basic base64(key)`, which the API accepts as the key.
+        env.insert(
+            "PREFECT_API_AUTH_STRING".into(),
+            Value::String(key.to_owned()),
+        );
     }
     env.insert(
         "PREFECT__FLOW_RUN_ID".into(),

@@ -151,6 +151,11 @@ async fn world() -> World {
 }
 
 async fn world_with_budget(retry_budget: Duration) -> World {
+    world_with(retry_budget, None).await
+}
+
+/// The world with `api_key` as the key handed to jobs.
+async fn world_with(retry_budget: Duration, api_key: Option<&str>) -> World {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
     let provider = Arc::new(FakeProvider::default());
     let mut pool = work_pool("ecs-pool");
@@ -170,7 +175,7 @@ async fn world_with_budget(retry_budget: Duration) -> World {
         Providers::new().with("ecs:push", provider.clone() as Arc<dyn Provider>),
         ServiceConfig {
             api_url: "http://pushpool.test/api".into(),
-            api_key: None,
+            api_key: api_key.map(str::to_owned),
             claim_deadline: Duration::from_secs(60),
             missing_grace: Duration::from_secs(30),
             retry_budget,
@@ -201,6 +206,21 @@ async fn new_run(w: &World) -> FlowRun {
 
 async fn read(w: &World, run: &FlowRun) -> FlowRun {
     w.store.read_flow_run(run.id).await.unwrap()
+}
+
+/// With keys required, the job gets the key both as `PREFECT_API_KEY` (Prefect's HTTP
+/// client) and as `PREFECT_API_AUTH_STRING` (the only credential Prefect 3.9.1's event
+/// sockets send, `prefect/events/clients.py`).
+#[tokio::test]
+async fn a_job_gets_the_key_as_api_key_and_as_auth_string() {
+    let w = world_with(Duration::from_millis(130), Some("pp_job_key_0123456789")).await;
+    let run = new_run(&w).await;
+    w.service.handle_change(run.id).await.unwrap();
+    let submits = w.provider.submits();
+    let env = &submits[0].configuration["env"];
+    assert_eq!(env["PREFECT_API_KEY"], "pp_job_key_0123456789");
+    assert_eq!(env["PREFECT_API_AUTH_STRING"], "pp_job_key_0123456789");
+    assert_eq!(env.as_object().unwrap().len(), 9);
 }
 
 #[tokio::test]
