@@ -238,6 +238,7 @@ mod run_inputs;
 mod runs;
 mod schedules;
 mod store;
+pub mod stream;
 mod task_runs;
 mod transact;
 
