@@ -14,7 +14,7 @@ use pushpool_store::Store;
 use pushpool_store_sqlite::SqliteStore;
 use serde_json::json;
 
-use crate::support::{create_ecs_pool, create_flow, detail, recorded_request, send, with};
+use crate::support::{create_flow, detail, recorded_request, send, with};
 
 const ECS_UNAVAILABLE: &str = "work pool type \"ecs:push\" is not available: this pushpool was \
                                built without its \"ecs\" feature (cargo build -p pushpool \
@@ -73,7 +73,14 @@ async fn a_deployment_on_an_existing_pool_of_a_compiled_out_type_is_refused() {
     // one without it.
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
     let with_ecs = app_over(store.clone(), Providers::new());
-    create_ecs_pool(&with_ecs).await;
+    let (status, pool) = send(
+        &with_ecs,
+        "POST",
+        "/api/work_pools/",
+        Some(json!({"name": "my-push-pool", "type": "ecs:push"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{pool}");
     let flow = create_flow(&with_ecs).await;
 
     let app = app_over(store, without_ecs());
