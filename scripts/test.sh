@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the test tools (moto server, the real Prefect client) into
-# .venv, checks formatting and lints, checks the AWS template offline, runs every test of the
+# .venv, checks formatting and lints, checks which crates each function links
+# (scripts/check-links.sh), checks the AWS template offline, runs every test of the
 # workspace, then checks the Lambda binaries' glibc symbols.
 #
 # One build serves the lints, the tests and the Lambda check: clippy and the tests are built
@@ -27,6 +28,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (target $triple.2.34)"
 zigbuild clippy --workspace --all-targets --target "$triple.2.34" -- -D warnings
+echo "== link check (each function links only what it calls)"
+scripts/check-links.sh
 infra/check.sh
 echo "== cargo test (target $triple.2.34)"
 zigbuild test --workspace --target "$triple.2.34"

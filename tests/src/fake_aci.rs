@@ -45,7 +45,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use azure_core::http::{AsyncRawResponse, HttpClient, Request, Transport};
-use pushpool_providers::aci::AciSettings;
+use pushpool_provider_aci::AciSettings;
 use serde_json::{Map, Value, json};
 
 /// The tenant of the fake service principal.

@@ -132,7 +132,7 @@ pub struct TokenRequest {
 
 /// A spec-checked fake Cloud Run Admin API v2; stopped when dropped.
 pub struct FakeCloudRun {
-    /// `http://127.0.0.1:<port>/`: [`CloudRunSettings::endpoint`](pushpool_providers::cloud_run::CloudRunSettings).
+    /// `http://127.0.0.1:<port>/`: [`CloudRunSettings::endpoint`](pushpool_provider_cloud_run::CloudRunSettings).
     pub endpoint: String,
     /// `http://127.0.0.1:<port>/token`: the fake token endpoint.
     pub token_uri: String,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use pushpool_core::pool_types::pool_type;
 use pushpool_core::template::{BaseJobTemplate, merge_job_variables, render};
-use pushpool_providers::aci::{AciProvider, AciSettings};
+use pushpool_provider_aci::{AciProvider, AciSettings};
 use pushpool_providers::{Job, JobStatus, Provider, ProviderError, Released};
 use pushpool_tests::fake_aci::{
     AUTHORITY, AUTHORITY_HOST, CLIENT_ID, CLIENT_SECRET, FakeAci, LOCATION, Lifecycle, Op,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use pushpool_core::model::{FlowRun, WorkPool};
 use pushpool_core::template::BaseJobTemplate;
-use pushpool_providers::cloud_run::{CloudRunProvider, CloudRunSettings};
+use pushpool_provider_cloud_run::{CloudRunProvider, CloudRunSettings};
 use pushpool_providers::{Job, JobStatus, Provider, ProviderError, Released};
 use pushpool_tests::fake_cloud_run::{
     CLIENT_EMAIL, CLOUD_PLATFORM, ExecutionLifecycle, FakeCloudRun, JobReadiness, PROJECT,
@@ -128,7 +128,7 @@ async fn job_for(variables: Value, run_id: u128) -> Job {
         panic!("job variables must be an object")
     };
     run.job_variables = vars;
-    let store = pushpool_store::sqlite::SqliteStore::in_memory().expect("store");
+    let store = pushpool_store_sqlite::SqliteStore::in_memory().expect("store");
     pushpool_service::build_job(
         &store,
         &pool,
@@ -157,7 +157,7 @@ async fn statuses(provider: &CloudRunProvider, job: &Job, pid: &str) -> Vec<JobS
 }
 
 fn job_id() -> String {
-    pushpool_providers::cloud_run::job_id(
+    pushpool_provider_cloud_run::job_id(
         "elegant-caribou",
         &format!("pushpool-{}-1", Uuid::from_u128(RUN_ID)),
     )
@@ -440,7 +440,7 @@ async fn an_unreachable_registry_only_warns() {
     assert_eq!(
         warnings,
         [format!(
-            "pushpool_providers::cloud_run: could not read the image's platforms from its registry; submitting anyway (Cloud Run runs linux/amd64 images only) flow_run_id={} provider=\"cloud-run\" image=\"{image}\" reason=registry unreachable: error sending request for url (http://{}/v2/team/flows/manifests/1)",
+            "pushpool_provider_cloud_run: could not read the image's platforms from its registry; submitting anyway (Cloud Run runs linux/amd64 images only) flow_run_id={} provider=\"cloud-run\" image=\"{image}\" reason=registry unreachable: error sending request for url (http://{}/v2/team/flows/manifests/1)",
             Uuid::from_u128(RUN_ID),
             "127.0.0.1:1"
         )]

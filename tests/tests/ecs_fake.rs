@@ -2,7 +2,7 @@
 //! idempotency, and how task lifecycles map to job statuses. Every test ends with the fake's
 //! violations of the ECS model asserted empty.
 
-use pushpool_providers::ecs::EcsProvider;
+use pushpool_provider_ecs::EcsProvider;
 use pushpool_providers::{Job, JobStatus, Provider, ProviderError};
 use pushpool_tests::fake_ecs::{FakeEcs, Lifecycle, ecs_push_job};
 use serde_json::{Value, json};

@@ -6,7 +6,7 @@
 //! Every test starts its own moto; a missing virtualenv fails with the install command.
 
 use aws_sdk_ecs::types::{KeyValuePair, Task, TaskField};
-use pushpool_providers::ecs::EcsProvider;
+use pushpool_provider_ecs::EcsProvider;
 use pushpool_providers::{Job, JobStatus, Provider, ProviderError};
 use pushpool_tests::fake_ecs::ecs_push_job;
 use pushpool_tests::moto::{DefaultNetwork, MotoServer};

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pushpool_core::state::StateType;
+use pushpool_provider_aci::{AciProvider, container_group_name};
 use pushpool_providers::Providers;
-use pushpool_providers::aci::{AciProvider, container_group_name};
 use pushpool_tests::app::TestApp;
 use pushpool_tests::fake_aci::{
     CLIENT_ID, CLIENT_SECRET, FakeAci, LOCATION, Lifecycle, RESOURCE_GROUP, SUBSCRIPTION_ID,

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use pushpool_core::model::FlowRun;
 use pushpool_core::state::StateType;
+use pushpool_provider_cloud_run::{CloudRunProvider, CloudRunSettings, job_id};
 use pushpool_providers::Providers;
-use pushpool_providers::cloud_run::{CloudRunProvider, CloudRunSettings, job_id};
 use pushpool_tests::app::TestApp;
 use pushpool_tests::fake_cloud_run::{ExecutionLifecycle, FakeCloudRun, PROJECT};
 use pushpool_tests::fake_registry::FakeRegistry;

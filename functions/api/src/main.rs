@@ -27,13 +27,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     )?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
-    // Concurrent invocations share the table: ECS registrations of a family take its lease.
-    let shared = Arc::new(store.clone());
-    // The API never submits: its providers only check job variables against their limits.
-    let providers = pushpool_providers::push_providers_with_leases(
-        sdk.clone(),
-        Arc::new(pushpool_service::StoreLeases(shared.clone())),
-    )?;
+    let shared = Arc::new(store);
+    // The API never submits: its providers only check job variables against their limits
+    // (no provider SDK is linked; the submitter and reconciler functions run the jobs).
+    let providers = pushpool_providers::limit_checks();
     let service = Service::new(shared, providers, config.service_config());
     let app = pushpool_api::router(
         pushpool_api::AppState::new(service)

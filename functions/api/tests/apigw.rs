@@ -10,7 +10,7 @@ use pushpool_core::model::ApiKey;
 use pushpool_providers::Providers;
 use pushpool_service::{Service, ServiceConfig};
 use pushpool_store::Store;
-use pushpool_store::sqlite::SqliteStore;
+use pushpool_store_sqlite::SqliteStore;
 use serde_json::Value;
 use tower::ServiceExt;
 

@@ -156,7 +156,7 @@ pub async fn register(store: &dyn Store, server_dir: &Path) -> anyhow::Result<Op
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pushpool_store::sqlite::SqliteStore;
+    use pushpool_store_sqlite::SqliteStore;
 
     const DATA: &str = r#"{"collections": {"prefect-aws": {"block_types": {
         "aws-credentials": {"name": "AWS Credentials", "slug": "aws-credentials",

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use pushpool_provider_process::ProcessProvider;
 use pushpool_providers::Providers;
-use pushpool_providers::process::ProcessProvider;
 use pushpool_service::{Service, ServiceConfig};
-use pushpool_store::sqlite::SqliteStore;
+use pushpool_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -177,7 +177,7 @@ impl Server {
             .with_context(|| format!("creating {}", process_dir.display()))?;
         let providers = Providers::new()
             .with("process", Arc::new(process))
-            .with_all(pushpool_providers::push_providers(sdk)?)
+            .with_all(pushpool_push_providers::push_providers(sdk)?)
             .with_all(config.providers);
         let service = Service::new(
             Arc::new(store),

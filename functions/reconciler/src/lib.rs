@@ -11,7 +11,8 @@
 //!   tasks pushpool started (`startedBy: pushpool`): the run named by the task's
 //!   `PREFECT__FLOW_RUN_ID` override is reconciled at once, instead of at the next tick. The
 //!   event only triggers a check: the run's state comes from `DescribeTasks`, through the
-//!   same rules as the schedule, so a late or duplicated event changes nothing.
+//!   same rules as the schedule, so a late or duplicated event changes nothing. The event's
+//!   detail is read by the ECS provider (`pushpool_provider_ecs::events`).
 //!
 //! The function's `main` only wires configuration, clients and the runtime.
 
@@ -19,6 +20,7 @@ pub mod timer;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::Utc;
+use pushpool_provider_ecs::events;
 use pushpool_service::{Outcome, Service, ServiceError};
 use pushpool_store::StoreError;
 use serde_json::Value;
@@ -60,29 +62,14 @@ pub fn classify(event: &EventBridgeEvent<Value>) -> Trigger {
                 None => Trigger::Ignored("due timer event without flow_run_id".into()),
             }
         }
-        ("aws.ecs", "ECS Task State Change") => {
-            let detail = &event.detail;
-            if detail["startedBy"] != pushpool_providers::ecs::STARTED_BY {
-                return Trigger::Ignored("task not started by pushpool".into());
-            }
-            let Some(task_arn) = detail["taskArn"].as_str() else {
-                return Trigger::Ignored("event without taskArn".into());
-            };
-            let run_id = detail["overrides"]["containerOverrides"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|c| c["environment"].as_array().into_iter().flatten())
-                .find(|kv| kv["name"] == "PREFECT__FLOW_RUN_ID")
-                .and_then(|kv| kv["value"].as_str())
-                .and_then(|v| v.parse().ok());
-            match run_id {
-                Some(flow_run_id) => Trigger::TaskStateChange {
-                    task_arn: task_arn.to_owned(),
-                    flow_run_id,
-                    last_status: detail["lastStatus"].as_str().unwrap_or("").to_owned(),
+        (events::SOURCE, events::TASK_STATE_CHANGE) => {
+            match events::parse_task_state_change(&event.detail) {
+                Ok(change) => Trigger::TaskStateChange {
+                    task_arn: change.task_arn,
+                    flow_run_id: change.flow_run_id,
+                    last_status: change.last_status,
                 },
-                None => Trigger::Ignored("task without PREFECT__FLOW_RUN_ID".into()),
+                Err(reason) => Trigger::Ignored(reason.into()),
             }
         }
         (source, kind) => Trigger::Ignored(format!("unhandled event {source}/{kind}")),

@@ -76,7 +76,7 @@ async fn the_event_the_schedule_delivers_submits_the_run() {
     let event: EventBridgeEvent<Value> = serde_json::from_str(&run_due_input(run)).unwrap();
     assert_eq!(classify(&event), Trigger::RunDue { flow_run_id: run });
     // A deleted run: nothing to do, no error.
-    let store = pushpool_store::sqlite::SqliteStore::in_memory().unwrap();
+    let store = pushpool_store_sqlite::SqliteStore::in_memory().unwrap();
     let service = pushpool_service::Service::new(
         Arc::new(store),
         Providers::new(),

@@ -13,7 +13,7 @@ use pushpool_reconciler::{Trigger, classify, handle};
 use pushpool_service::{Service, ServiceConfig};
 use pushpool_store::Store;
 use pushpool_store::conformance::{flow, flow_run, work_pool};
-use pushpool_store::sqlite::SqliteStore;
+use pushpool_store_sqlite::SqliteStore;
 use serde_json::Value;
 
 const TASK: &str = "arn:aws:ecs:us-east-1:123456789012:task/prod/0a1b2c3d4e5f";

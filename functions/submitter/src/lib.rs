@@ -22,16 +22,7 @@ use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use pushpool_core::state::StateType;
 use pushpool_service::Service;
-use serde::Deserialize;
 use uuid::Uuid;
-
-/// The attributes of an outbox item's new image that the submitter reads.
-#[derive(Debug, Deserialize)]
-struct OutboxImage {
-    pk: String,
-    flow_run_id: Option<String>,
-    state_type: Option<String>,
-}
 
 /// A decoded change: the run and its state after the write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,19 +35,18 @@ pub struct ChangeRecord {
     pub state_type: Option<StateType>,
 }
 
-/// Decodes a stream record into a change; `None` for records that are not outbox inserts.
+/// Decodes a stream record into a change; `None` for records that are not outbox inserts (the
+/// item layout is the DynamoDB adapter's: `pushpool_store_dynamodb::stream`).
 pub fn decode(record: &EventRecord) -> Option<ChangeRecord> {
     if record.event_name != "INSERT" {
         return None;
     }
-    let image: OutboxImage = serde_dynamo::from_item(record.change.new_image.clone()).ok()?;
-    if image.pk != "OUTBOX" {
-        return None;
-    }
+    let change =
+        pushpool_store_dynamodb::stream::decode_outbox_image(record.change.new_image.clone())?;
     Some(ChangeRecord {
         sequence_number: record.change.sequence_number.clone()?,
-        flow_run_id: image.flow_run_id?.parse().ok()?,
-        state_type: image.state_type.as_deref().and_then(StateType::parse),
+        flow_run_id: change.flow_run_id,
+        state_type: change.state_type,
     })
 }
 

@@ -31,7 +31,7 @@ async fn main() -> Result<(), Error> {
     let scheduler = aws_sdk_scheduler::Client::new(&sdk);
     let mut service = Service::new(
         shared.clone(),
-        pushpool_providers::push_providers_with_leases(
+        pushpool_push_providers::push_providers_with_leases(
             sdk,
             Arc::new(pushpool_service::StoreLeases(shared)),
         )?,

@@ -46,7 +46,7 @@ use pushpool_core::model::{ApiKey, FlowRun, WorkPool};
 use pushpool_core::orchestration::{Decision, apply_state, orchestrate};
 use pushpool_core::state::{State, StateType};
 use pushpool_core::template::BaseJobTemplate;
-use pushpool_providers::ecs::EcsProvider;
+use pushpool_provider_ecs::EcsProvider;
 use pushpool_providers::{Provider, Providers};
 use pushpool_service::{Service, ServiceConfig, build_job};
 use pushpool_store::Store;

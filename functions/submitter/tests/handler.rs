@@ -11,7 +11,7 @@ use pushpool_providers::{Job, JobStatus, Provider, ProviderError, Providers};
 use pushpool_service::{Service, ServiceConfig};
 use pushpool_store::Store;
 use pushpool_store::conformance::{flow, flow_run, work_pool};
-use pushpool_store::sqlite::SqliteStore;
+use pushpool_store_sqlite::SqliteStore;
 use pushpool_submitter::{decode, handle};
 
 #[derive(Default)]

@@ -158,7 +158,7 @@ mod tests {
         const UI: &str = "https://ui.example.com";
 
         fn app(origins: &[&str], auth: AuthMode) -> axum::Router {
-            let store = pushpool_store::sqlite::SqliteStore::in_memory().unwrap();
+            let store = pushpool_store_sqlite::SqliteStore::in_memory().unwrap();
             let service = pushpool_service::Service::new(
                 std::sync::Arc::new(store),
                 pushpool_providers::Providers::new(),

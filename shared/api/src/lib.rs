@@ -206,7 +206,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_handler_is_a_generic_500_with_a_json_body() {
-        let store = pushpool_store::sqlite::SqliteStore::in_memory().unwrap();
+        let store = pushpool_store_sqlite::SqliteStore::in_memory().unwrap();
         let service = Service::new(
             Arc::new(store),
             pushpool_providers::Providers::new(),

@@ -1,9 +1,13 @@
 //! The `Provider` port: how a rendered job configuration becomes a job on some
-//! infrastructure, how its status is read back, and how it is cancelled; with the adapters
-//! pushpool ships: [`process`] (local child processes, the embedded default) and [`ecs`]
-//! (AWS ECS tasks through `aws-sdk-ecs`), [`aci`] (Azure Container Instances container groups
-//! through Azure Resource Manager, with Entra ID tokens from `azure_identity`).
-//! [`cloud_run`] submits to Google Cloud Run jobs (Cloud Run Admin API v2, tokens from `gcp_auth`).
+//! infrastructure, how its status is read back, and how it is cancelled. The adapters live in
+//! their own crates, so that each host links only the SDKs it calls:
+//! `pushpool-provider-process` (local child processes, the embedded default),
+//! `pushpool-provider-ecs` (AWS ECS tasks through `aws-sdk-ecs`), `pushpool-provider-cloud-run`
+//! (Google Cloud Run jobs, Cloud Run Admin API v2, tokens from `gcp_auth`) and
+//! `pushpool-provider-aci` (Azure Container Instances container groups through Azure Resource
+//! Manager, Entra ID tokens from `azure_identity`); `pushpool-push-providers` registers the
+//! push ones by pool type. This crate also holds the pure job-variable checks of the push
+//! pool types ([`limits`]), which the API runs without any provider SDK.
 //!
 //! Every adapter receives a [`Job`]: the job configuration already rendered from the pool's
 //! base job template and the run's job variables, with block references resolved, the flow
@@ -15,14 +19,10 @@
 //!   provider's own reason, transient ones are retried;
 //! - never put a credential in an error message or a log line.
 //!
-//! This crate must not depend on the store, the API or Lambda crates.
+//! This crate must not depend on the store, the API or Lambda crates, nor on any cloud SDK.
 
-pub mod aci;
-pub mod cloud_run;
-pub mod ecs;
 mod error;
-pub mod process;
-mod push;
+pub mod limits;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 pub use error::{MAX_MESSAGE_CHARS, MAX_RETRY_AFTER, ProviderError, cap_message};
-pub use push::{push_providers, push_providers_with_leases};
+pub use limits::{Unavailable, limit_checks};
 
 /// Leases shared by every process of a deployment: a lock on a key, held by one holder at a
 /// time until it is released or its time-to-live passes. Providers take one around work
@@ -288,6 +288,12 @@ pub trait Provider: Send + Sync + 'static {
         let _ = variables;
         Vec::new()
     }
+    /// Why this pool type cannot be used in this build, when its adapter was left out
+    /// ([`Unavailable`]): the API refuses to create a work pool of the type with it (422).
+    /// The default (every real adapter) is `None`.
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Providers by pool type.
@@ -324,6 +330,12 @@ impl Providers {
     /// ([`Provider::leaves_resources`]).
     pub fn any_leaves_resources(&self) -> bool {
         self.by_type.values().any(|p| p.leaves_resources())
+    }
+
+    /// Why `pool_type` cannot be used in this build ([`Provider::unavailable`]): `None` for
+    /// the pool types with an adapter and those without a provider at all.
+    pub fn unavailable(&self, pool_type: &str) -> Option<String> {
+        self.by_type.get(pool_type).and_then(|p| p.unavailable())
     }
 
     /// The provider of `pool_type`.

@@ -8,7 +8,7 @@ use pushpool_store::Store;
 /// [`Leases`] over a store's leases ([`Store::try_acquire_lease`]): what makes the ECS
 /// provider's one-registration-per-family hold across processes (concurrent Lambda
 /// invocations share the DynamoDB table). Hosts pass it to
-/// `pushpool_providers::push_providers_with_leases`.
+/// `pushpool_push_providers::push_providers_with_leases`.
 pub struct StoreLeases(pub Arc<dyn Store>);
 
 #[async_trait::async_trait]

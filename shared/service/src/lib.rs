@@ -21,7 +21,7 @@
 //!   through the same orchestration rules, so a COMPLETED run is never moved back.
 //!
 //! This crate must not depend on HTTP or Lambda crates, nor configure provider SDKs: the
-//! hosts build the providers (`pushpool_providers::push_providers`) and hand them in.
+//! hosts build the providers (`pushpool_push_providers::push_providers`) and hand them in.
 
 pub mod agent_queues;
 pub mod concurrency_limits;

@@ -213,7 +213,7 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    use pushpool_store::sqlite::SqliteStore;
+    use pushpool_store_sqlite::SqliteStore;
 
     /// A `Store` impl for `$ty` with `commit` given and every other method delegated to
     /// `self.inner`.

@@ -16,7 +16,7 @@ use pushpool_service::schedules::schedules_for;
 use pushpool_service::{DeploymentScheduleCreate, Service, ServiceConfig};
 use pushpool_store::Store;
 use pushpool_store::conformance::{deployment, flow, work_pool};
-use pushpool_store::sqlite::SqliteStore;
+use pushpool_store_sqlite::SqliteStore;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

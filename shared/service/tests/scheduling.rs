@@ -6,7 +6,7 @@ mod suite;
 
 use std::sync::Arc;
 
-use pushpool_store::sqlite::SqliteStore;
+use pushpool_store_sqlite::SqliteStore;
 
 fn store() -> suite::DynStore {
     Arc::new(SqliteStore::in_memory().unwrap())

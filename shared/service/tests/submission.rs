@@ -17,7 +17,7 @@ use pushpool_providers::{Job, JobStatus, Provider, ProviderError, Providers, Rel
 use pushpool_service::{Outcome, Service, ServiceConfig};
 use pushpool_store::Store;
 use pushpool_store::conformance::{deployment, flow, flow_run, work_pool};
-use pushpool_store::sqlite::SqliteStore;
+use pushpool_store_sqlite::SqliteStore;
 use serde_json::json;
 
 /// A provider that records calls and answers from scripts.

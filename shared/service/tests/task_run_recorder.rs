@@ -6,7 +6,7 @@ mod suite;
 
 use std::sync::Arc;
 
-use pushpool_store::sqlite::SqliteStore;
+use pushpool_store_sqlite::SqliteStore;
 
 macro_rules! on_sqlite {
     ($($name:ident),*) => {

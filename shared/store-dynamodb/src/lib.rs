@@ -239,6 +239,7 @@ mod run_inputs;
 mod runs;
 mod schedules;
 mod store;
+pub mod stream;
 mod task_runs;
 mod transact;
 mod ws_connections;

@@ -6,7 +6,7 @@
 //! passes unchanged:
 //!
 //! ```ignore
-//! pushpool_store::store_conformance_tests!(sqlite, pushpool_store::sqlite::SqliteStore::in_memory().unwrap());
+//! pushpool_store::store_conformance_tests!(sqlite, pushpool_store_sqlite::SqliteStore::in_memory().unwrap());
 //! ```
 
 use std::sync::Arc;

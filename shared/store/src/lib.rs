@@ -1,7 +1,8 @@
 //! The `Store` port: everything pushpool persists, behind one small object-safe trait, with
-//! the embedded SQLite adapter ([`sqlite::SqliteStore`]) and the conformance suite
-//! ([`conformance`]) that every adapter must pass (the DynamoDB adapter of the AWS shape runs
-//! the same suite).
+//! its models, errors and the conformance suite ([`conformance`]) that every adapter must pass:
+//! the embedded SQLite adapter (`pushpool-store-sqlite`, `SqliteStore`) and the DynamoDB
+//! adapter of the AWS shape (`pushpool-store-dynamodb`) run the same suite. This crate links
+//! no database driver, so that a host links only the adapter it opens.
 //!
 //! Why a port: the same API, submitter and reconciler run over SQLite on one machine and over
 //! DynamoDB on AWS. The port speaks the caller's language (`NotFound`, `Conflict`,
@@ -19,22 +20,13 @@
 //!   bounded [`CounterChange`]s) all or nothing: one SQL transaction in SQLite, one
 //!   `TransactWriteItems` on DynamoDB. [`Store::update_flow_run`] is a transaction of one run.
 //!
-//! This crate must not depend on HTTP, Lambda or provider SDKs.
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), pushpool_store::StoreError> {
-//! use pushpool_store::{Store, sqlite::SqliteStore};
-//! let store = SqliteStore::open("/tmp/pushpool.db")?;
-//! let pools = store.list_work_pools(Default::default()).await?;
-//! # let _ = pools; Ok(()) }
-//! ```
+//! This crate must not depend on HTTP, Lambda, provider SDKs or a database driver.
 
 pub mod concurrency;
 pub mod conformance;
 mod error;
 pub mod events;
 pub mod logs;
-pub mod sqlite;
 
 use std::sync::Arc;
 

@@ -98,6 +98,11 @@ pub(crate) async fn create(
             types.join(", ")
         )));
     }
+    // A push pool type whose adapter this build left out (the embedded binary without its
+    // `ecs`, `cloud-run` or `aci` feature): refused, naming the type and the feature.
+    if let Some(reason) = state.service.providers().unavailable(&pool_type_name) {
+        return Err(ApiError::Invalid(format!("type: {reason}")));
+    }
     let template = match body.base_job_template {
         Some(t) if t.as_object().is_some_and(|o| !o.is_empty()) => t,
         Some(t) if !t.is_object() && !t.is_null() => {

@@ -12,7 +12,7 @@ use pushpool_api::{AppState, router};
 use pushpool_providers::Providers;
 use pushpool_service::{Service, ServiceConfig};
 use pushpool_store::Store;
-use pushpool_store::sqlite::{SqliteOptions, SqliteStore};
+use pushpool_store_sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 

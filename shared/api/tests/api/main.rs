@@ -21,6 +21,7 @@ mod hardening;
 mod logs;
 mod meta;
 mod pause_resume;
+mod provider_features;
 mod runner;
 mod schedules;
 mod set_state;

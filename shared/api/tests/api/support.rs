@@ -11,7 +11,7 @@ use axum::http::{Request, StatusCode, header};
 use pushpool_api::{AppState, MAX_BODY_BYTES, router};
 use pushpool_providers::Providers;
 use pushpool_service::{Service, ServiceConfig};
-use pushpool_store::sqlite::SqliteStore;
+use pushpool_store_sqlite::SqliteStore;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 

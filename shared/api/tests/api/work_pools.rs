@@ -593,7 +593,7 @@ async fn template_without_both_sections_is_422_on_create_and_update() {
 async fn a_stored_template_with_an_undeclared_variable_still_reads() {
     use pushpool_store::Store;
     let store = std::sync::Arc::new(
-        pushpool_store::sqlite::SqliteStore::in_memory().expect("in-memory store"),
+        pushpool_store_sqlite::SqliteStore::in_memory().expect("in-memory store"),
     );
     let mut pool = pushpool_store::conformance::work_pool("legacy");
     pool.base_job_template = json!({"job_configuration": {"image": "{{ image }}"},
