@@ -13,14 +13,13 @@ if curl -fs "http://127.0.0.1:${port}/api/health" > /dev/null 2>&1; then
   echo "   port for the demo: PUSHPOOL_DEMO_PORT=4300 scripts/demo.sh" >&2
   exit 1
 fi
-# The first build compiles about 320 packages (the AWS, Google and Azure clients, SQLite, aws-lc):
-# cargo prints each one and a progress bar. Measured (docs/benchmarks.md, "Build time, memory
-# and function size"): 7.9 minutes of CPU time, so at least 4 minutes on 2 idle cores and
-# longer beside other work; one compiler process (aws-sdk-ec2) peaks at 5.8 GiB of memory.
-# Later builds only recompile what changed.
-echo "== building pushpool: a first build takes 4 minutes or more on 2 cores (8 CPU-minutes),"
-echo "   and up to 6 GB of memory; later builds only recompile what changed"
-cargo build -p pushpool
+# The demo's pool is a local process pool, so its build leaves out the ECS, Cloud Run and ACI
+# providers and their SDKs (`--no-default-features`; a pool of a left-out type is refused
+# with a message naming the cargo feature). cargo prints each package and a progress bar.
+# Measured figures: docs/benchmarks.md, "Build time, memory and function size".
+echo "== building pushpool with the local process pool only (cargo build -p pushpool --no-default-features):"
+echo "   a first build takes a few minutes on 2 cores; later builds only recompile what changed"
+cargo build -p pushpool --no-default-features
 data="$(mktemp -d)"
 export PREFECT_API_URL="http://127.0.0.1:${port}/api" PREFECT_HOME="$data/prefect-home"
 export PATH="$root/.venv/bin:$PATH"   # the jobs of the process pool run `prefect flow-run execute`

@@ -121,8 +121,10 @@ echo "exit status          $status${interrupted:+ (interrupted: the figures cove
 table() { # $1: sort column (4 wall, 7 rss), $2: title
   printf '\n-- top %s crates by %s\n' "$top" "$2"
   printf '%-32s %-28s %-14s %9s %9s %10s\n' package crate types "wall s" "CPU s" "peak MiB"
-  sort -t$'\t' -k"$1","$1" -g -r "$log" | head -n "$top" |
-    awk -F'\t' '{ printf "%-32s %-28s %-14s %9.1f %9.1f %10.0f\n", $1, $2, $3, $4, $5 + $6, $7 / 1024 }'
+  # awk stops printing rather than `head` closing the pipe: under pipefail, sort's SIGPIPE
+  # would turn the script's exit status into 141.
+  sort -t$'\t' -k"$1","$1" -g -r "$log" |
+    awk -F'\t' -v n="$top" 'NR <= n { printf "%-32s %-28s %-14s %9.1f %9.1f %10.0f\n", $1, $2, $3, $4, $5 + $6, $7 / 1024 }'
 }
 table 7 "peak RSS"
 table 4 "wall time"

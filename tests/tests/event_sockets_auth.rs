@@ -7,8 +7,9 @@
 //! token is `PREFECT_API_AUTH_STRING`; the events client also sends it as
 //! `Authorization: Basic` on the upgrade when it is set. `PREFECT_API_KEY` is not sent on
 //! either socket. So with the key as the auth string (or `user:key`) both sockets work; with
-//! `PREFECT_API_KEY` alone both are refused with Prefect's reason (close 1008), where the
-//! upgrade of `/events/in` used to be a bare 401.
+//! `PREFECT_API_KEY` alone `/events/out` is refused with Prefect's reason (close 1008) and
+//! `/events/in` with a 401 on the upgrade, which the events client tolerates (a refused auth
+//! message would be fatal to `flow.serve()`'s runner: the golden `serve` scenario).
 
 use chrono::Utc;
 use pushpool_api::auth::{AuthMode, hash_key};
@@ -94,7 +95,7 @@ async fn prefects_event_clients_authenticate_with_the_auth_message() {
         out.stdout.lines().collect::<Vec<_>>(),
         [
             "key-only out: refused: Auth required but no token provided",
-            "key-only in: refused: Auth required but no token provided",
+            "key-only in: refused: server rejected WebSocket connection: HTTP 401",
             "wrong-auth-string out: refused: Invalid token",
             "wrong-auth-string in: refused: server rejected WebSocket connection: HTTP 401",
             "auth-string out: subscribed",

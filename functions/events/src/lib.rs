@@ -12,8 +12,10 @@
 //!
 //! - `$connect`: `stream` must be `in` or `out` (else 400). An `Authorization` header
 //!   (`Bearer <key>`, or `Basic` of `[user:]key`: what Prefect's events client sends from
-//!   `PREFECT_API_AUTH_STRING`) must be a valid, unrevoked key (else 401); without one, the
-//!   key is checked on the auth message. When the client offers the `prefect` subprotocol,
+//!   `PREFECT_API_AUTH_STRING`) must be a valid, unrevoked key (else 401). Without one,
+//!   `/events/in` is a 401 (Prefect's events client sends the header whenever it has a
+//!   credential, and tolerates a refused upgrade) and `/events/out` is checked on the auth
+//!   message. When the client offers the `prefect` subprotocol,
 //!   it is selected (`Sec-WebSocket-Protocol: prefect`).
 //! - `$default`, first message: `{"type":"auth","token":…}` (Prefect's
 //!   `accept_prefect_socket`): the token must be a valid key or `user:key` unless the header
@@ -160,6 +162,18 @@ impl EventsFunction {
             return response(400, "stream: expected ?stream=in or ?stream=out");
         };
         let phase = match request.headers.get("authorization") {
+            // Prefect's events client sends `Authorization: Basic …` on `/events/in` whenever
+            // it has `PREFECT_API_AUTH_STRING`; without one it would send a null token. A 401
+            // on the upgrade is what it tolerates (it logs and carries on without events, as
+            // before this socket existed); an auth message refused later is fatal to
+            // `flow.serve()`'s runner. Only `/events/out` (whose subscriber never sends a
+            // header) is authenticated by its auth message.
+            None if socket == EventSocket::In => {
+                return response(
+                    401,
+                    "Missing API key: /events/in needs an Authorization header (PREFECT_API_AUTH_STRING)",
+                );
+            }
             None => SocketPhase::Auth,
             Some(value) => {
                 let Some(key) = value.to_str().ok().and_then(pushpool_api::auth::key_of) else {

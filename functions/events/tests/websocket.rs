@@ -262,35 +262,55 @@ async fn events_in_authenticates_stores_events_and_records_task_runs() {
     );
     assert_eq!(h.store.read_ws_connection("c0").await.unwrap(), None);
 
-    // Prefect's self-hosted client sends no header and `{"type":"auth","token":<auth string>}`.
+    // Without a header, `/events/in` is refused on the upgrade (Prefect's events client sends
+    // `Basic` of its auth string whenever it has one, and tolerates a refused upgrade).
+    assert_eq!(
+        f.handle(connect("c0", "in", None)).await.unwrap(),
+        json!({"statusCode": 401, "body": "Missing API key: /events/in needs an Authorization header (PREFECT_API_AUTH_STRING)"})
+    );
+    assert_eq!(h.store.read_ws_connection("c0").await.unwrap(), None);
+
+    // Prefect's subscriber (`/events/out`) sends no header and
+    // `{"type":"auth","token":<auth string>}`.
     let connected = json!({"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": "prefect"}});
     for (id, token, reason) in [
         ("c1", Value::Null, "Auth required but no token provided"),
         ("c2", json!("pp_wrong"), "Invalid token"),
     ] {
-        assert_eq!(f.handle(connect(id, "in", None)).await.unwrap(), connected);
+        assert_eq!(f.handle(connect(id, "out", None)).await.unwrap(), connected);
         let c = h.store.read_ws_connection(id).await.unwrap().unwrap();
-        assert_eq!((c.socket, c.phase), (EventSocket::In, SocketPhase::Auth));
+        assert_eq!((c.socket, c.phase), (EventSocket::Out, SocketPhase::Auth));
         let auth = json!({"type": "auth", "token": token});
         assert_eq!(f.handle(message(id, &auth)).await.unwrap(), ok());
         assert_eq!(h.fake.take(), closed(id, 1008, reason));
         assert_eq!(h.store.read_ws_connection(id).await.unwrap(), None);
     }
     // A first message that is not the auth message.
-    f.handle(connect("c3", "in", None)).await.unwrap();
+    f.handle(connect("c3", "out", None)).await.unwrap();
     f.handle(message("c3", &json!({"type": "filter"})))
         .await
         .unwrap();
     assert_eq!(h.fake.take(), closed("c3", 1008, "Expected 'auth' message"));
-
     // The key as the auth string, or `user:key`.
-    for (id, token) in [("c4", KEY.to_owned()), ("c5", format!("admin:{KEY}"))] {
-        f.handle(connect(id, "in", None)).await.unwrap();
+    for (id, token) in [("c7", KEY.to_owned()), ("c8", format!("admin:{KEY}"))] {
+        f.handle(connect(id, "out", None)).await.unwrap();
         let auth = json!({"type": "auth", "token": token});
         f.handle(message(id, &auth)).await.unwrap();
         assert_eq!(h.fake.take(), vec![auth_success(id)]);
         let c = h.store.read_ws_connection(id).await.unwrap().unwrap();
         assert_eq!(c.phase, SocketPhase::Open);
+    }
+
+    // `/events/in` with the key as its `Basic` auth string, or `user:key`, then the auth
+    // message with the same string.
+    for (id, token) in [("c4", KEY.to_owned()), ("c5", format!("admin:{KEY}"))] {
+        let basic = format!("Basic {}", base64_of(&token));
+        f.handle(connect(id, "in", Some(&basic))).await.unwrap();
+        let auth = json!({"type": "auth", "token": token});
+        f.handle(message(id, &auth)).await.unwrap();
+        assert_eq!(h.fake.take(), vec![auth_success(id)]);
+        let c = h.store.read_ws_connection(id).await.unwrap().unwrap();
+        assert_eq!((c.socket, c.phase), (EventSocket::In, SocketPhase::Open));
     }
     // An accepted `Authorization` header (Prefect's events client sends `Basic` of the auth
     // string) makes any auth message succeed.

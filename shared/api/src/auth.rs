@@ -85,12 +85,17 @@ pub async fn key_is_valid(
     }
 }
 
-/// A WebSocket upgrade of `/api/events/in` or `/api/events/out` without an `Authorization`
-/// header: Prefect's self-hosted clients authenticate those with their first message
+/// A WebSocket upgrade of `/api/events/out` without an `Authorization` header: Prefect's
+/// subscriber never sends one and authenticates with its first message
 /// (`{"type":"auth","token":…}`), which the route checks (`routes/events.rs`).
+///
+/// `/api/events/in` is not one: Prefect 3.9.1's events client sends `Authorization: Basic`
+/// there whenever it has `PREFECT_API_AUTH_STRING` (its only credential for the socket), and
+/// it tolerates a 401 on the upgrade (it logs and goes on without events), whereas an auth
+/// message refused after the upgrade is fatal to `flow.serve()`'s runner.
 fn is_event_socket_upgrade(req: &Request) -> bool {
     let path = req.uri().path();
-    (path == "/api/events/in" || path == "/api/events/out")
+    path == "/api/events/out"
         && !req.headers().contains_key(header::AUTHORIZATION)
         && req
             .headers()

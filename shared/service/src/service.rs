@@ -247,6 +247,13 @@ impl Service {
         }
     }
 
+    /// The API's public URL, as handed to jobs as `PREFECT_API_URL`
+    /// (`https://<id>.cloudfront.net/api` on AWS, `http://127.0.0.1:4200/api` embedded by
+    /// default): links the API writes into its answers start with it.
+    pub fn api_url(&self) -> &str {
+        &self.config.api_url
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store

@@ -253,16 +253,16 @@ struct PageToken {
     offset: usize,
 }
 
-fn next_link(headers: &HeaderMap, token: &PageToken) -> Option<String> {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1:4200");
+/// The `next_page` link: `<PREFECT_API_URL>/events/filter/next?page-token=…`. Prefect builds
+/// it from the request's URL; pushpool uses its public API URL, because behind CloudFront the
+/// request's `Host` is API Gateway's own and would send the client around the distribution.
+fn next_link(api_url: &str, token: &PageToken) -> Option<String> {
     let json = serde_json::to_vec(token).ok()?;
     let encoded = base64::engine::general_purpose::STANDARD.encode(json);
     let encoded: String = url_encode(&encoded);
     Some(format!(
-        "http://{host}/api/events/filter/next?page-token={encoded}"
+        "{}/events/filter/next?page-token={encoded}",
+        api_url.trim_end_matches('/')
     ))
 }
 
@@ -277,11 +277,7 @@ fn url_encode(s: &str) -> String {
         .collect()
 }
 
-async fn page(
-    state: &AppState,
-    headers: &HeaderMap,
-    token: PageToken,
-) -> Result<EventPage, ApiError> {
+async fn page(state: &AppState, token: PageToken) -> Result<EventPage, ApiError> {
     let all = state.service.read_events(&token.filter).await?;
     let total = all.len();
     let events: Vec<Event> = all
@@ -293,7 +289,7 @@ async fn page(
     let next_page = (token.page_size > 0 && next < total)
         .then(|| {
             next_link(
-                headers,
+                state.service.api_url(),
                 &PageToken {
                     offset: next,
                     ..token
@@ -311,7 +307,6 @@ async fn page(
 /// `POST /events/filter` → the first page.
 pub(crate) async fn filter(
     State(state): State<AppState>,
-    headers: HeaderMap,
     FilterBody(body): FilterBody<FilterRequest>,
 ) -> Result<axum::Json<EventPage>, ApiError> {
     no_other_keys(&body.other)?;
@@ -334,7 +329,7 @@ pub(crate) async fn filter(
         page_size: usize::try_from(limit).unwrap_or(50),
         offset: 0,
     };
-    Ok(axum::Json(page(&state, &headers, token).await?))
+    Ok(axum::Json(page(&state, token).await?))
 }
 
 /// `GET /events/filter/next`'s query.
@@ -348,7 +343,6 @@ pub(crate) struct NextQuery {
 /// parse.
 pub(crate) async fn filter_next(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Result<axum::Json<EventPage>, ApiError> {
     let forbidden = || ApiError::Forbidden("Forbidden".into());
@@ -356,7 +350,7 @@ pub(crate) async fn filter_next(
         .decode(q.page_token.trim())
         .map_err(|_| forbidden())?;
     let token: PageToken = serde_json::from_slice(&bytes).map_err(|_| forbidden())?;
-    Ok(axum::Json(page(&state, &headers, token).await?))
+    Ok(axum::Json(page(&state, token).await?))
 }
 
 /// `POST /events/count-by/{countable}`'s body.

@@ -12,8 +12,8 @@ use pushpool_api::{AppState, router};
 use pushpool_providers::Providers;
 use pushpool_service::concurrency_slots::deployment_counter;
 use pushpool_service::{Service, ServiceConfig};
-use pushpool_store_sqlite::SqliteStore;
 use pushpool_store::{CounterChange, Transaction};
+use pushpool_store_sqlite::SqliteStore;
 use serde_json::{Value, json};
 
 use crate::support::{create_flow, detail, keys, send};
