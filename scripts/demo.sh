@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 port="${PUSHPOOL_DEMO_PORT:-4200}"
-scripts/setup-test-tools.sh
+scripts/setup-test-tools.sh --demo
 if curl -fs "http://127.0.0.1:${port}/api/health" > /dev/null 2>&1; then
   echo "== something already answers on port $port (a Prefect server?): stop it, or pick another" >&2
   echo "   port for the demo: PUSHPOOL_DEMO_PORT=4300 scripts/demo.sh" >&2
@@ -26,7 +26,7 @@ export PATH="$root/.venv/bin:$PATH"   # the jobs of the process pool run `prefec
 bin="${CARGO_TARGET_DIR:-$root/target}/debug/pushpool"
 "$bin" serve --bind "127.0.0.1:${port}" --data-dir "$data/pushpool" > "$data/server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; echo "server log: $data/server.log"' EXIT
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; echo "server log: $data/server.log (the demo'"'"'s data is kept in $data: delete it when done)"' EXIT
 up=""
 for _ in $(seq 100); do
   kill -0 $server 2>/dev/null || break   # exited: the port was taken, or the data dir unusable
@@ -68,3 +68,7 @@ done
 echo "== log of flow run $run_id (prefect flow-run logs)"
 prefect flow-run logs "$run_id"
 case "$last" in COMPLETED*) echo "== the flow run completed" ;; *) echo "== the flow run did not complete"; exit 1 ;; esac
+echo "== Prefect's hints above (start a worker, use .serve) do not apply: pushpool submitted the run itself."
+echo "   Next: README.md, \"Using it with the prefect CLI\". This build has the local process pool"
+echo "   only; \`cargo build -p pushpool\` adds the ECS, Cloud Run and ACI push pools."
+

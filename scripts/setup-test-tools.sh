@@ -8,7 +8,10 @@
 # and, for the browser test of Prefect's UI (tests/tests/ui_browser.rs), selenium into .venv and
 # Debian's chromium and chromium-driver (apt-get, as root or with sudo) when they are missing.
 # Idempotent: a second run only checks that the pinned versions are there.
+# With --demo (scripts/demo.sh), only .venv: no fuzzer, no chromium.
 set -euo pipefail
+demo=0
+if [ "${1:-}" = "--demo" ]; then demo=1; fi
 here="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${PUSHPOOL_VENV:-$here/.venv}"
 python="${PYTHON:-python3}"
@@ -28,26 +31,28 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "setup-test-tools: creating $venv"
   "$python" -m venv "$venv"
 fi
-# The fuzzer's own virtualenv.
-fuzz_venv="${PUSHPOOL_FUZZ_VENV:-$here/.venv-fuzz}"
-fuzz_pin="schemathesis==4.32.5"
-if [ ! -x "$fuzz_venv/bin/python" ]; then
-  echo "setup-test-tools: creating $fuzz_venv"
-  "$python" -m venv "$fuzz_venv"
-fi
-if [ "$(cat "$fuzz_venv/.pushpool-pins" 2>/dev/null)" != "$fuzz_pin" ]; then
-  echo "setup-test-tools: installing $fuzz_pin into $fuzz_venv"
-  "$fuzz_venv/bin/python" -m pip install --quiet --disable-pip-version-check "$fuzz_pin"
-  echo "$fuzz_pin" > "$fuzz_venv/.pushpool-pins"
-fi
+if [ "$demo" = 0 ]; then
+  # The fuzzer's own virtualenv.
+  fuzz_venv="${PUSHPOOL_FUZZ_VENV:-$here/.venv-fuzz}"
+  fuzz_pin="schemathesis==4.32.5"
+  if [ ! -x "$fuzz_venv/bin/python" ]; then
+    echo "setup-test-tools: creating $fuzz_venv"
+    "$python" -m venv "$fuzz_venv"
+  fi
+  if [ "$(cat "$fuzz_venv/.pushpool-pins" 2>/dev/null)" != "$fuzz_pin" ]; then
+    echo "setup-test-tools: installing $fuzz_pin into $fuzz_venv"
+    "$fuzz_venv/bin/python" -m pip install --quiet --disable-pip-version-check "$fuzz_pin"
+    echo "$fuzz_pin" > "$fuzz_venv/.pushpool-pins"
+  fi
 
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-  echo "setup-test-tools: installing Debian's chromium and chromium-driver"
-  as_root=""
-  if [ "$(id -u)" -ne 0 ]; then as_root="sudo"; fi
-  $as_root apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -q --no-install-recommends \
-    chromium chromium-driver
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    echo "setup-test-tools: installing Debian's chromium and chromium-driver"
+    as_root=""
+    if [ "$(id -u)" -ne 0 ]; then as_root="sudo"; fi
+    $as_root apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -q --no-install-recommends \
+      chromium chromium-driver
+  fi
 fi
 
 stamp="$venv/.pushpool-pins"

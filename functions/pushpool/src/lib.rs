@@ -179,6 +179,15 @@ impl Server {
             .with("process", Arc::new(process))
             .with_all(pushpool_push_providers::push_providers(sdk)?)
             .with_all(config.providers);
+        tracing::info!(
+            "pool types: {}{}",
+            providers.usable_pool_types().join(", "),
+            if cfg!(all(feature = "ecs", feature = "cloud-run", feature = "aci")) {
+                ""
+            } else {
+                " (this build leaves out the others: cargo build -p pushpool adds them)"
+            }
+        );
         let service = Service::new(
             Arc::new(store),
             providers,

@@ -332,6 +332,19 @@ impl Providers {
         self.by_type.values().any(|p| p.leaves_resources())
     }
 
+    /// The registered pool types that this build can submit to, sorted (those
+    /// [`Self::unavailable`] names are left out).
+    pub fn usable_pool_types(&self) -> Vec<&str> {
+        let mut types: Vec<&str> = self
+            .by_type
+            .iter()
+            .filter(|(_, p)| p.unavailable().is_none())
+            .map(|(t, _)| t.as_str())
+            .collect();
+        types.sort_unstable();
+        types
+    }
+
     /// Why `pool_type` cannot be used in this build ([`Provider::unavailable`]): `None` for
     /// the pool types with an adapter and those without a provider at all.
     pub fn unavailable(&self, pool_type: &str) -> Option<String> {

@@ -237,4 +237,16 @@ mod tests {
             expected
         );
     }
+
+    #[test]
+    fn usable_pool_types_leave_out_the_unavailable_ones() {
+        let providers = crate::Providers::new().with_all(limit_checks()).with(
+            "cloud-run-v2:push",
+            std::sync::Arc::new(Unavailable::new("cloud-run-v2:push", "cloud-run")),
+        );
+        assert_eq!(
+            providers.usable_pool_types(),
+            ["azure-container-instance:push", "ecs:push"]
+        );
+    }
 }

@@ -1,12 +1,12 @@
 //! Meta endpoints: health, version, CSRF probe, storage, the collections view.
 
 use axum::Json;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::{ApiError, PREFECT_API_VERSION};
+use crate::{ApiError, AppState, PREFECT_API_VERSION};
 
 /// `GET /health` → `true`.
 pub(crate) async fn health() -> Json<bool> {
@@ -34,10 +34,26 @@ pub(crate) async fn csrf_token() -> Response {
 }
 
 /// `GET /collections/views/aggregate-worker-metadata`: the pool types pushpool submits, with
-/// their default base job templates; other views are 404.
-pub(crate) async fn collections_view(Path(view): Path<String>) -> Result<Json<Value>, ApiError> {
+/// their default base job templates, less those this build left out
+/// ([`pushpool_providers::Providers::unavailable`]: the embedded binary built without a
+/// provider's cargo feature), so that Prefect's UI offers only pool types it can create;
+/// other views are 404.
+pub(crate) async fn collections_view(
+    State(state): State<AppState>,
+    Path(view): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     if view == "aggregate-worker-metadata" {
-        Ok(Json(pushpool_core::pool_types::aggregate_worker_metadata()))
+        let mut metadata = pushpool_core::pool_types::aggregate_worker_metadata();
+        let providers = state.service.providers();
+        if let Some(collections) = metadata.as_object_mut() {
+            for types in collections.values_mut() {
+                if let Some(types) = types.as_object_mut() {
+                    types.retain(|pool_type, _| providers.unavailable(pool_type).is_none());
+                }
+            }
+            collections.retain(|_, types| types.as_object().is_none_or(|t| !t.is_empty()));
+        }
+        Ok(Json(metadata))
     } else {
         Err(ApiError::NotFound(format!(
             "View {view} not found in registry"

@@ -96,3 +96,44 @@ async fn a_deployment_on_an_existing_pool_of_a_compiled_out_type_is_refused() {
         format!("invalid job variables: {ECS_UNAVAILABLE}")
     );
 }
+
+/// Prefect's UI offers the pool types of `aggregate-worker-metadata` in its work pool form:
+/// a type this build left out is not listed (creating it would be the 422 above); the others
+/// are, with their collections.
+#[tokio::test]
+async fn the_worker_metadata_lists_only_the_pool_types_this_build_has() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    let types = |body: &serde_json::Value| -> Vec<String> {
+        let mut t: Vec<String> = body
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|c| c.as_object().unwrap().keys().cloned())
+            .collect();
+        t.sort();
+        t
+    };
+    let view = "/api/collections/views/aggregate-worker-metadata";
+    let (status, all) = send(
+        &app_over(store.clone(), Providers::new()),
+        "GET",
+        view,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = send(&app_over(store, without_ecs()), "GET", view, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut expected = types(&all);
+    expected.retain(|t| t != "ecs:push");
+    assert_eq!(types(&body), expected);
+    assert_eq!(
+        expected,
+        [
+            "azure-container-instance:push",
+            "cloud-run-v2:push",
+            "process"
+        ]
+    );
+    assert!(body.get("prefect-aws").is_none(), "{body}");
+}
