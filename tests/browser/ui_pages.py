@@ -19,15 +19,20 @@ session:
   clicks Save, waits for the new block's page and records its URL, the texts found and the
   failed responses (the form's name check, a 404 by design, is left out).
 
-- POOL ``{"name", "type": pool type id, "pool": name, "blocks": {label: block name},
-  "expect": [texts]}``: the work pool wizard: picks the infrastructure type, types the name,
-  selects for each labelled field of the configuration step the block document of that name,
-  clicks "Create Work Pool" and records where the UI went and what it shows.
+- POOL ``{"name", "type": pool type id, "pool": name, "strings": {label: text},
+  "blocks": {label: block name}, "expect": [texts]}``: the work pool wizard: picks the
+  infrastructure type, types the name, in the configuration step switches each labelled
+  optional string field from "None" to "str" and types its text, selects for each labelled
+  block field the block document of that name, clicks "Create Work Pool" and records where
+  the UI went and what it shows.
 - RUN ``{"name", "deployment": id, "custom": {"run_name", "job_variables": JSON text}?,
-  "expect": [texts], "task_runs": [texts]}``: on the deployment's page, "Run" then "Quick
-  run", or "Custom run" with the run name and job variables typed into the form; opens the
-  new run's page from the UI's "View run" link, waits until it shows "Completed" and the
-  expected texts (its logs tab), then opens its task runs tab and waits for those texts.
+  "state": state name?, "expect": [texts], "lines": [texts]?, "task_runs": [texts]?}``: on
+  the deployment's page, "Run" then "Quick run", or "Custom run" with the run name and job
+  variables typed into the form; opens the new run's page from the UI's "View run" link,
+  waits until it shows the state (default "Completed"), then reloads it until it shows the
+  expected texts (its logs tab) or the step's timeout (180 s); records the state names shown
+  and the page's lines holding one of `lines`; then, with `task_runs`, opens its task runs
+  tab and waits for those texts.
 
 Each step saves ``OUT_DIR/<name>.png``. It writes ``OUT_DIR/report.json``
 (``{"login": ..., "pages": [...], "blocks": [...], "pools": [...], "runs": [...]}``); the Rust
@@ -47,6 +52,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 ERROR_TEXTS = ["Something went wrong", "Method Not Allowed", "Internal Server Error"]
+STATE_NAMES = ["Scheduled", "Pending", "Running", "Completed", "Failed", "Crashed", "Cancelled"]
 
 
 def browser() -> webdriver.Chrome:
@@ -136,6 +142,25 @@ def field(driver, label: str):
     raise LookupError(f"no field labelled {label!r}")
 
 
+def type_text(element, text: str) -> None:
+    """Types `text` into a text box as a person would, then looks at what it holds: a React
+    form re-rendering on a slow machine can drop a keystroke (an endpoint URL lost a digit
+    that way); the box is then emptied and the text typed again a key at a time, as a person
+    corrects a typo. What the box finally holds is the API's to check."""
+    element.send_keys(text)
+    for _ in range(3):
+        deadline = time.time() + 2
+        while time.time() < deadline:
+            if element.get_attribute("value") == text:
+                return
+            time.sleep(0.1)
+        element.send_keys(Keys.CONTROL, "a")
+        element.send_keys(Keys.DELETE)
+        for key in text:
+            element.send_keys(key)
+            time.sleep(0.05)
+
+
 def button(driver, text: str):
     for element in driver.find_elements(By.TAG_NAME, "button"):
         if element.is_displayed() and element.text.strip() == text:
@@ -207,7 +232,7 @@ def block(driver, base: str, out: str, step: dict) -> dict:
     driver.get(base + f"/v2/blocks/catalog/{step['slug']}/create")
     wait_for(driver, ["Save"], until=lambda: driver.find_elements(By.TAG_NAME, "label"))
     for label, text in step["fields"].items():
-        field(driver, label).send_keys(text)
+        type_text(field(driver, label), text)
     driver.save_screenshot(os.path.join(out, f"{step['name']}-form.png"))
     button(driver, "Save").click()
     text = wait_for(
@@ -242,10 +267,12 @@ def pool(driver, base: str, out: str, step: dict) -> dict:
     driver.find_element(By.ID, step["type"]).click()
     button(driver, "Next").click()
     wait_for(driver, ["Name"], until=lambda: driver.find_elements(By.NAME, "name"))
-    field(driver, "Name").send_keys(step["pool"])
+    type_text(field(driver, "Name"), step["pool"])
     button(driver, "Next").click()
     wait_for(driver, ["Create Work Pool"], until=lambda: any(
         b.text.strip() == "Create Work Pool" for b in driver.find_elements(By.TAG_NAME, "button")))
+    for label, text in step.get("strings", {}).items():
+        type_text(optional_string(driver, label), text)
     for label, block_name in step.get("blocks", {}).items():
         wait_for(driver, [], until=lambda: field(driver, label).find_elements(
             By.CSS_SELECTOR, "button[aria-label='Select a block']"))
@@ -268,6 +295,22 @@ def pool(driver, base: str, out: str, step: dict) -> dict:
         "errors_shown": [t for t in ERROR_TEXTS if t in text],
         "failed_responses": failed_responses(driver),
     }
+
+
+def optional_string(driver, label: str):
+    """The text box of an optional string field (`str | None`, shown as a "str"/"None"
+    switch set to None): switches it to "str" and returns its text box."""
+    for element in driver.find_elements(By.TAG_NAME, "label"):
+        if element.text.strip().split("\n")[0] in (label, f"{label} (Optional)"):
+            group = element.find_element(
+                By.XPATH, "./ancestor::div[contains(concat(' ', @class, ' '), ' group ')][1]")
+            next(t for t in group.find_elements(By.CSS_SELECTOR, "[role=tab]")
+                 if t.text.strip() == "str").click()
+            wait_for(driver, [], timeout=10, until=lambda: group.find_elements(
+                By.CSS_SELECTOR, "[role=tabpanel] input, [role=tabpanel] textarea"))
+            return group.find_element(
+                By.CSS_SELECTOR, "[role=tabpanel] input, [role=tabpanel] textarea")
+    raise LookupError(f"no field labelled {label!r}")
 
 
 def menu_item(driver, text: str):
@@ -308,24 +351,36 @@ def run(driver, base: str, out: str, step: dict) -> dict:
     wait_for(driver, [], until=lambda: "/runs/flow-run/" in driver.current_url)
     run_url = driver.current_url.removeprefix(base)
     # The page follows the run's state by itself; its logs list is loaded once: reload the
-    # page when the run is over, as a person would, to see all of them.
-    wait_for(driver, ["Completed"], timeout=float(step.get("timeout", 180)))
-    driver.refresh()
-    text = wait_for(driver, ["Completed"] + step["expect"])
+    # page, as a person would, until it shows the lines expected (after the run reached its
+    # state), or the step's timeout.
+    state = step.get("state", "Completed")
+    wanted = [state] + step["expect"]
+    deadline = time.time() + float(step.get("timeout", 180))
+    wait_for(driver, [state], timeout=max(deadline - time.time(), 1))
+    while True:
+        driver.refresh()
+        text = wait_for(driver, wanted, timeout=min(20, max(deadline - time.time(), 1)))
+        if all(t in text for t in wanted) or time.time() > deadline:
+            break
     time.sleep(1.0)
     text = body_text(driver)
     driver.save_screenshot(os.path.join(out, f"{step['name']}.png"))
-    missing = [t for t in ["Completed"] + step["expect"] if t not in text]
+    missing = [t for t in wanted if t not in text]
     run_id = run_url.split("/runs/flow-run/")[1].split("?")[0]
-    driver.get(base + f"/v2/runs/flow-run/{run_id}?tab=TaskRuns")
-    tasks_text = wait_for(driver, step.get("task_runs", []))
-    driver.save_screenshot(os.path.join(out, f"{step['name']}-task-runs.png"))
+    tasks_text = ""
+    if "task_runs" in step:
+        driver.get(base + f"/v2/runs/flow-run/{run_id}?tab=TaskRuns")
+        tasks_text = wait_for(driver, step["task_runs"])
+        driver.save_screenshot(os.path.join(out, f"{step['name']}-task-runs.png"))
     return {
         "name": step["name"],
         "created_toast": "Flow run created" in created_text,
         "run_id": run_id,
         "missing": missing,
         "task_runs_missing": [t for t in step.get("task_runs", []) if t not in tasks_text],
+        "states_shown": [s for s in STATE_NAMES if s in text],
+        "lines": [line for line in text.splitlines()
+                  if any(p in line for p in step.get("lines", []))],
         "errors_shown": [t for t in ERROR_TEXTS if t in text or t in tasks_text],
         "failed_responses": failed_responses(driver),
     }

@@ -8,19 +8,27 @@
 //!   browser's network log; then the push-pool guide's first step is clicked: an AWS
 //!   Credentials, a GCP Credentials and an Azure Container Instance Credentials block are
 //!   created from their forms in the block catalog (the block types come from the installed
-//!   prefect's collection data, as on Prefect's server), and what the API stored is checked.
+//!   prefect's collection data, as on Prefect's server), and what the API stored is checked;
+//!   then an ECS push pool is created in the work pool wizard with the AWS block, and runs
+//!   of deployments are started from their pages and watched on the run's page: on a process
+//!   pool to COMPLETED, and on the ECS pool until the run is submitted to ECS (moto server,
+//!   reached only through the block's endpoint URL typed into its form), with moto's task
+//!   and task definition checked against the runs' job variables.
 //! - **keys on** (`--require-api-key`): the UI's own login form is used with a wrong key (its
 //!   error is shown, no data is answered, nothing is kept) and then with the right one; then
 //!   the same pages.
 //!
-//! Screenshots are kept in `target/ui-screenshots/<mode>/`.
+//! Screenshots are kept in `target/ui-screenshots/<mode>/` (the ECS runs in
+//! `target/ui-screenshots/open_mode/ecs/`).
 //!
 //! The browser is Debian's `chromium` with `chromium-driver`, driven by selenium from the
 //! project's virtualenv (`scripts/setup-test-tools.sh` installs all three); the driver script
 //! is `tests/browser/ui_pages.py`.
 
+use aws_sdk_ecs::types::{DesiredStatus, KeyValuePair, Task};
 use pushpool::UiSource;
 use pushpool_tests::app::TestApp;
+use pushpool_tests::moto::MotoServer;
 use pushpool_tests::tools::{venv, venv_bin, workspace_root};
 use serde_json::{Value, json};
 
@@ -230,7 +238,21 @@ fn page_problems(report: &Value, mode: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_of_a_push_pool_user_render_without_errors() {
-    let app = TestApp::spawn_with(|c| c.ui = UiSource::Dir(prefect_package())).await;
+    // The ECS the push pool reaches: moto server with a cluster `flows`, its tasks kept
+    // RUNNING (moto moves them towards STOPPED on every DescribeTasks otherwise: bug 5 in the
+    // emulator report), and its default VPC, which pushpool finds through EC2.
+    let moto = MotoServer::start();
+    keep_ecs_tasks_running(&moto).await;
+    let cluster_arn = moto.create_cluster("flows").await;
+    let network = moto.default_network().await;
+    // pushpool's own AWS configuration reaches nothing: only the block's endpoint URL,
+    // typed into its form below, leads to moto.
+    let nowhere = unreachable_aws().await;
+    let app = TestApp::spawn_with(|c| {
+        c.ui = UiSource::Dir(prefect_package());
+        c.aws = Some(nowhere);
+    })
+    .await;
     let api = Api {
         app: &app,
         key: None,
@@ -254,13 +276,14 @@ async fn the_pages_of_a_push_pool_user_render_without_errors() {
 
     let deployment = deploy_guide_flow(&app).await;
 
-    // The push-pool guide's first step: a credentials block per provider, from its form.
+    // The push-pool guide's first step: a credentials block per provider, from its form
+    // (the AWS one with the nested "AWS Client Parameters" field "Endpoint URL" set to moto).
     let blocks = json!([
         {"name": "block-aws", "slug": "aws-credentials", "type_name": "AWS Credentials",
          "fields": {"Name": "ecs-creds", "AWS Access Key ID": "AKIAGUIDEEXAMPLE",
                     "AWS Access Key Secret": "guide-aws-secret-value",
-                    "Region Name": "eu-west-1"},
-         "expect": ["ecs-creds", "AKIAGUIDEEXAMPLE", "eu-west-1"],
+                    "Region Name": "us-east-1", "Endpoint URL": moto.endpoint},
+         "expect": ["ecs-creds", "AKIAGUIDEEXAMPLE", "us-east-1"],
          "hidden": ["guide-aws-secret-value"]},
         {"name": "block-gcp", "slug": "gcp-credentials", "type_name": "GCP Credentials",
          "fields": {"Name": "cloud-run-creds", "Project": "guide-project"},
@@ -271,9 +294,11 @@ async fn the_pages_of_a_push_pool_user_render_without_errors() {
                     "Tenant ID": "guide-tenant-id", "Client Secret": "guide-azure-secret"},
          "expect": ["aci-creds", "guide-client-id"], "hidden": ["guide-azure-secret"]},
     ]);
-    // Then a push pool on ECS that uses the AWS block, from the work pool wizard.
+    // Then a push pool on ECS that uses the AWS block and the cluster `flows`, from the
+    // work pool wizard.
     let pools = json!([
         {"name": "pool-ecs", "type": "ecs:push", "pool": "ecs-push",
+         "strings": {"Cluster": "flows"},
          "blocks": {"AWS Credentials": "ecs-creds"}, "expect": ["ecs-push"]},
     ]);
     // Then runs of a deployment from its page: a quick run, and a custom run with job
@@ -333,7 +358,12 @@ async fn the_pages_of_a_push_pool_user_render_without_errors() {
     );
     assert_eq!(aws["data"]["aws_access_key_id"], "AKIAGUIDEEXAMPLE");
     assert_eq!(aws["data"]["aws_secret_access_key"], "********");
-    assert_eq!(aws["data"]["region_name"], "eu-west-1");
+    assert_eq!(aws["data"]["region_name"], "us-east-1");
+    assert_eq!(
+        aws["data"]["aws_client_parameters"]["endpoint_url"],
+        json!(moto.endpoint),
+        "{aws:#}"
+    );
     assert_eq!(aws["block_type"]["slug"], "aws-credentials");
     let gcp = stored("gcp-credentials", "cloud-run-creds").await;
     assert_eq!(gcp["data"]["project"], "guide-project");
@@ -391,6 +421,10 @@ async fn the_pages_of_a_push_pool_user_render_without_errors() {
         pool["base_job_template"]["variables"]["properties"]["aws_credentials"]["default"],
         json!({"$ref": {"block_document_id": aws["id"]}})
     );
+    assert_eq!(
+        pool["base_job_template"]["variables"]["properties"]["cluster"]["default"],
+        "flows"
+    );
 
     // The runs: each reached COMPLETED on its page, with its logs and task runs shown.
     let runs = report["runs"].as_array().unwrap();
@@ -435,6 +469,355 @@ async fn the_pages_of_a_push_pool_user_render_without_errors() {
             &json!({"env": {"GUIDE_STAGE": "custom"}})
         )
     );
+
+    ecs_runs_from_the_deployment_page(&api, &base, &moto, &pool, &cluster_arn, &network).await;
+}
+
+/// The image of the ECS deployment.
+const ECS_IMAGE: &str = "prefecthq/prefect:3-latest";
+
+/// The ARN of a task of moto's cluster `flows`, up to the task's id.
+const MOTO_TASK_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task/flows/";
+
+/// The "watch the run reach the provider": a deployment on the wizard's ECS pool
+/// (through the API, as the seeded fixture's), a quick run and a custom run with job
+/// variables started from its page, each watched on its page until it is Pending with
+/// pushpool's submission lines (the task ARN, the infrastructure pid, is shown in them: the
+/// UI shows the pid nowhere else); then moto's ECS is asked what it runs.
+///
+/// moto's task never starts a container, so the run stays Pending (Prefect's state until
+/// the engine in the container proposes Running); pushpool's reconciler sees the task
+/// RUNNING and leaves the run alone.
+async fn ecs_runs_from_the_deployment_page(
+    api: &Api<'_>,
+    base: &str,
+    moto: &MotoServer,
+    pool: &Value,
+    cluster_arn: &str,
+    network: &pushpool_tests::moto::DefaultNetwork,
+) {
+    // moto's RunTask needs a container-level memory (bug 1 in the emulator report; ECS does
+    // not): the pool's template gives its container the `memory` variable, as a user would
+    // in the template's Advanced tab (as `prefect_ecs.rs` does through the client).
+    let mut template = pool["base_job_template"].clone();
+    template["job_configuration"]["task_definition"]["containerDefinitions"][0]["memory"] =
+        json!("{{ memory }}");
+    let (status, patched) = api
+        .send(
+            "PATCH",
+            "/work_pools/ecs-push",
+            Some(json!({"base_job_template": template})),
+        )
+        .await;
+    assert_eq!(status, 204, "{patched}");
+    let (status, flow) = api
+        .send("POST", "/flows/", Some(json!({"name": "ecs-etl"})))
+        .await;
+    assert_eq!(status, 201, "{flow}");
+    let (status, deployment) = api
+        .send(
+            "POST",
+            "/deployments/",
+            Some(
+                json!({"name": "on-ecs", "flow_id": flow["id"], "work_pool_name": "ecs-push",
+                        "entrypoint": "flows.py:etl",
+                        "job_variables": {"image": ECS_IMAGE, "cpu": 256, "memory": 512}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{deployment}");
+    let deployment = deployment["id"].as_str().unwrap().to_owned();
+    let flow_id = flow["id"].as_str().unwrap();
+
+    // What pushpool writes in a run's log when ECS has its task, up to the task's id.
+    let submitted = format!("Submitted to ECS task {MOTO_TASK_ARN}");
+    let lines = json!(["Submitting flow run to work pool", "Submitted to ECS task"]);
+    let runs = json!([
+        {"name": "ecs-quick-run", "deployment": deployment, "state": "Pending",
+         "expect": ["on-ecs", submitted], "lines": lines},
+        {"name": "ecs-custom-run", "deployment": deployment, "state": "Pending",
+         "custom": {"run_name": "custom-ecs-run",
+                    "job_variables":
+                        "{\"cpu\": 512, \"memory\": 1024, \"env\": {\"GUIDE_STAGE\": \"custom\"}}"},
+         "expect": ["custom-ecs-run", submitted], "lines": lines},
+    ]);
+    let report = browse(base, "open_mode/ecs", json!({"runs": runs})).await;
+    let shown = report["runs"].as_array().unwrap();
+    assert_eq!(shown.len(), 2, "{report:#}");
+
+    // What the API has of each run, and what its page showed.
+    let mut ecs_runs = Vec::new();
+    for run in shown {
+        let id = run["run_id"].as_str().unwrap();
+        let (status, stored) = api.send("GET", &format!("/flow_runs/{id}"), None).await;
+        assert_eq!(status, 200, "{stored}");
+        let pid = stored["infrastructure_pid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(pid.starts_with(MOTO_TASK_ARN), "{stored:#}");
+        assert_eq!(
+            (
+                &stored["state_type"],
+                &stored["state_name"],
+                &stored["deployment_id"]
+            ),
+            (&json!("PENDING"), &json!("Pending"), &json!(deployment)),
+            "{stored:#}"
+        );
+        assert_eq!(
+            (
+                &run["missing"],
+                &run["errors_shown"],
+                &run["failed_responses"],
+                &run["states_shown"],
+                &run["lines"]
+            ),
+            (
+                &json!([]),
+                &json!([]),
+                &json!([]),
+                &json!(["Pending"]),
+                &json!([
+                    "Submitting flow run to work pool 'ecs-push' (ecs:push)",
+                    format!("Submitted to ECS task {pid}")
+                ])
+            ),
+            "{run:#} (screenshots in target/ui-screenshots/open_mode/ecs)"
+        );
+        ecs_runs.push((stored, pid));
+    }
+    let (quick, quick_pid) = &ecs_runs[0];
+    let (custom, custom_pid) = &ecs_runs[1];
+    assert_eq!(quick["job_variables"], json!({}));
+    assert_eq!(
+        (&custom["name"], &custom["job_variables"]),
+        (
+            &json!("custom-ecs-run"),
+            &json!({"cpu": 512, "memory": 1024, "env": {"GUIDE_STAGE": "custom"}})
+        )
+    );
+
+    // moto's side: the cluster runs exactly these two tasks, started by pushpool.
+    let ecs = moto.ecs().await;
+    let listed = ecs
+        .list_tasks()
+        .cluster("flows")
+        .started_by(pushpool_provider_ecs::STARTED_BY)
+        .desired_status(DesiredStatus::Running)
+        .send()
+        .await
+        .expect("moto ListTasks");
+    let mut listed = listed.task_arns().to_vec();
+    listed.sort();
+    let mut pids = vec![quick_pid.clone(), custom_pid.clone()];
+    pids.sort();
+    assert_eq!(listed, pids);
+
+    // Each task's task definition is the rendered one: the deployment's cpu and memory for
+    // the quick run, the custom run's job variables for the custom run (a new revision of
+    // the deployment's family).
+    let family = format!("prefect_ecs-push_{deployment}");
+    let quick_task = describe_task(moto, quick_pid).await;
+    let custom_task = describe_task(moto, custom_pid).await;
+    for (task, run, revision, cpu, memory) in [
+        (&quick_task, quick, 1, "256", 512),
+        (&custom_task, custom, 2, "512", 1024),
+    ] {
+        let td_arn = task.task_definition_arn().unwrap_or_default();
+        assert_eq!(
+            td_arn,
+            format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:{revision}")
+        );
+        let td = ecs
+            .describe_task_definition()
+            .task_definition(td_arn)
+            .send()
+            .await
+            .expect("moto DescribeTaskDefinition")
+            .task_definition
+            .expect("a task definition");
+        let container = &td.container_definitions()[0];
+        assert_eq!(
+            (
+                td.family(),
+                td.cpu(),
+                td.memory(),
+                td.network_mode().map(|m| m.as_str()),
+                container.name(),
+                container.image(),
+                container.memory()
+            ),
+            (
+                Some(family.as_str()),
+                Some(cpu),
+                Some(memory.to_string().as_str()),
+                Some("awsvpc"),
+                Some("prefect"),
+                Some(ECS_IMAGE),
+                Some(memory)
+            ),
+            "{td:#?}"
+        );
+        let overrides = task.overrides().expect("the task's overrides");
+        assert_eq!(
+            (overrides.cpu(), overrides.memory()),
+            (Some(cpu), Some(memory.to_string().as_str()))
+        );
+        // The flow's container: pushpool's command and environment (sorted by name), with
+        // the custom run's `env`.
+        let run_id = run["id"].as_str().unwrap();
+        let mut env = vec![
+            ("PREFECT_API_URL".to_owned(), api.app.api.clone()),
+            ("PREFECT__DEPLOYMENT_ID".to_owned(), deployment.clone()),
+            ("PREFECT__DEPLOYMENT_NAME".to_owned(), "on-ecs".to_owned()),
+            ("PREFECT__FLOW_ID".to_owned(), flow_id.to_owned()),
+            ("PREFECT__FLOW_RUN_ID".to_owned(), run_id.to_owned()),
+        ];
+        if revision == 2 {
+            env.insert(0, ("GUIDE_STAGE".to_owned(), "custom".to_owned()));
+        }
+        let container = &overrides.container_overrides()[0];
+        assert_eq!(
+            (
+                container.name(),
+                container.command(),
+                pairs(container.environment())
+            ),
+            (
+                Some("prefect"),
+                &["prefect", "flow-run", "execute"].map(String::from)[..],
+                env
+            )
+        );
+        assert_eq!(
+            (
+                task.cluster_arn(),
+                task.launch_type().map(|l| l.as_str()),
+                subnet(task)
+            ),
+            (
+                Some(cluster_arn),
+                Some("FARGATE"),
+                Some(network.subnet_ids[0].as_str())
+            ),
+            "{task:#?}"
+        );
+        // Its tags: the labels pushpool gives every job, and no others.
+        let mut tags = task_tags(moto, task.task_arn().unwrap_or_default()).await;
+        tags.sort();
+        let mut labels = vec![
+            ("prefect.io/deployment-id".to_owned(), deployment.clone()),
+            ("prefect.io/flow-run-id".to_owned(), run_id.to_owned()),
+            (
+                "prefect.io/flow-run-name".to_owned(),
+                run["name"].as_str().unwrap().to_owned(),
+            ),
+            (
+                "prefect.io/work-pool-name".to_owned(),
+                "ecs-push".to_owned(),
+            ),
+        ];
+        labels.sort();
+        assert_eq!(tags, labels);
+    }
+}
+
+/// Freezes moto's ECS tasks in RUNNING (its state manager's `ecs::task` transition).
+async fn keep_ecs_tasks_running(moto: &MotoServer) {
+    reqwest::Client::new()
+        .post(format!(
+            "{}/moto-api/state-manager/set-transition",
+            moto.endpoint
+        ))
+        .json(&json!({"model_name": "ecs::task",
+            "transition": {"progression": "manual", "times": 1000}}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+}
+
+/// pushpool's own AWS configuration in this test: a region, keys and an endpoint (a free
+/// loopback port nothing listens on) that are not the block's, so a run reaches moto only
+/// through the block.
+async fn unreachable_aws() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-north-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIANOTTHEBLOCKS",
+            "not-the-blocks-secret",
+            None,
+            None,
+            "ui-browser",
+        ))
+        .endpoint_url(format!(
+            "http://127.0.0.1:{}",
+            pushpool_tests::tools::free_port()
+        ))
+        .load()
+        .await
+}
+
+/// moto's ECS task `arn` of the cluster `flows`.
+async fn describe_task(moto: &MotoServer, arn: &str) -> Task {
+    let out = moto
+        .ecs()
+        .await
+        .describe_tasks()
+        .cluster("flows")
+        .tasks(arn)
+        .send()
+        .await
+        .expect("moto DescribeTasks");
+    out.tasks().first().cloned().expect("moto has the task")
+}
+
+/// The tags of moto's ECS task `arn` as `(key, value)`, by `ListTagsForResource`: moto
+/// 5.2.5 answers `DescribeTasks` with `include=TAGS` through a class-wide switch that a
+/// concurrent `DescribeTasks` without it (pushpool's reconciler polling the task) turns off,
+/// so the tags there come and go.
+async fn task_tags(moto: &MotoServer, arn: &str) -> Vec<(String, String)> {
+    let out = moto
+        .ecs()
+        .await
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .expect("moto ListTagsForResource");
+    out.tags()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Name/value pairs of an ECS environment.
+fn pairs(kv: &[KeyValuePair]) -> Vec<(String, String)> {
+    kv.iter()
+        .map(|p| {
+            (
+                p.name().unwrap_or_default().to_owned(),
+                p.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The subnet of the task's network interface.
+fn subnet(task: &Task) -> Option<&str> {
+    task.attachments()
+        .first()?
+        .details()
+        .iter()
+        .find(|d| d.name() == Some("subnetId"))
+        .and_then(|d| d.value())
 }
 
 /// A flow with a task that logs, deployed with Prefect's own `flow.from_source(...).deploy()`
