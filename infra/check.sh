@@ -21,7 +21,8 @@
 # the same steps run on it and each fault must be reported by the step meant to catch it, so
 # the checks cannot pass vacuously.
 #
-# Last, with node installed: infra/cloudfront/ui-routing.test.js (the UI's edge routing).
+# Last, with node installed: infra/cloudfront/ui-routing.test.js (the UI's edge routing) and
+# infra/cloudfront/events-rewrite.test.js (the sockets' paths onto the WebSocket API).
 #
 # Prints PASS/FAIL per check and "infra check: N passed, M failed"; exits 1 on any failure.
 # Outputs and logs: infra/.out/.
@@ -150,6 +151,18 @@ if command -v node >/dev/null; then
   fi
 else
   echo "SKIP  ui-routing: node is not installed (the same cases run in Rust: edge_serves_file)"
+fi
+
+echo "== infra check: the sockets' edge rewrite (infra/cloudfront/events-rewrite.js)"
+if command -v node >/dev/null; then
+  if node "$here/cloudfront/events-rewrite.test.js" > "$out/events-rewrite.log" 2>&1; then
+    pass "events-rewrite: $(tail -1 "$out/events-rewrite.log")"
+  else
+    fail "events-rewrite: infra/cloudfront/events-rewrite.test.js failed:"
+    tail -20 "$out/events-rewrite.log" | sed 's/^/      /'
+  fi
+else
+  echo "SKIP  events-rewrite: node is not installed"
 fi
 
 summary

@@ -12,7 +12,8 @@ No linter knows pushpool's contract, so this does:
   - the submitter's event source mapping reads that stream, filtered to outbox INSERTs
     (pk = OUTBOX), with ReportBatchItemFailures, bisect, bounded retries and an on-failure
     destination; the events function's (the stream's second and last consumer) reads it
-    from LATEST, filtered to event INSERTs (pk begins with EVENT_PK_PREFIX of events.rs);
+    from LATEST, filtered to event INSERTs (pk begins with EVENT_PK_PREFIX of events.rs) and
+    log line INSERTs (pk begins with LOG_PK_PREFIX of logs.rs);
   - every function is provided.al2023 / bootstrap with PUSHPOOL_TABLE and PUSHPOOL_PUBLIC_URL,
     and PUSHPOOL_EVENT_RETENTION_DAYS, the submitter and reconciler also PUSHPOOL_JOB_API_KEY
     and the three PUSHPOOL_DUE_TIMER_* variables, the events function
@@ -23,7 +24,10 @@ No linter knows pushpool's contract, so this does:
     caching disabled and every viewer header but Host (Authorization included), the default
     behavior to the private UI bucket through Origin Access Control with the routing function
     on viewer requests, whose inline code is infra/cloudfront/ui-routing.js's; the functions'
-    PUSHPOOL_PUBLIC_URL is the distribution's domain (jobs reach the API through it).
+    PUSHPOOL_PUBLIC_URL is the distribution's domain (jobs reach the API through it);
+    /api/events/in, /api/events/out and /api/logs/out (ahead of /api/*) to the events
+    WebSocket API through the rewrite function, whose inline code is
+    infra/cloudfront/events-rewrite.js's.
 Prints one line per failed expectation; exits 1 if any.
 """
 
@@ -50,6 +54,9 @@ def main(transformed: str, item_rs: str) -> int:
     # The event items' partition prefix (events.rs, next to item.rs).
     events_rs = (Path(item_rs).parent / "events.rs").read_text(encoding="utf-8")
     c.update(re.findall(r'const (\w+): &str = "([^"]*)";', events_rs))
+    # The log items' partition prefix (logs.rs, next to item.rs).
+    logs_rs = (Path(item_rs).parent / "logs.rs").read_text(encoding="utf-8")
+    c.update(re.findall(r'const (\w+): &str = "([^"]*)";', logs_rs))
     res = t["Resources"]
     problems = []
 
@@ -100,11 +107,13 @@ def main(transformed: str, item_rs: str) -> int:
     for n, m in esms.items():
         expect(m.get("EventSourceArn") == {"Fn::GetAtt": ["Table", "StreamArn"]}, f"{n} reads the table's stream")
     by_fn = {m.get("FunctionName", {}).get("Ref"): m for m in esms.values()}
-    # The events function's fan-out: event INSERTs (EVENT_PK_PREFIX of events.rs), new ones only.
+    # The events function's fan-out: event INSERTs (EVENT_PK_PREFIX of events.rs) and log
+    # line INSERTs (LOG_PK_PREFIX of logs.rs), new ones only.
     ev = by_fn.get("EventsFunction", {})
     ev_pats = [json.loads(f["Pattern"]) for f in ev.get("FilterCriteria", {}).get("Filters", [])]
-    expect(ev_pats == [{"eventName": ["INSERT"], "dynamodb": {"Keys": {c["PK"]: {"S": [{"prefix": c["EVENT_PK_PREFIX"]}]}}}}],
-           f"events filter: event INSERTs only: {ev_pats}")
+    expect(ev_pats == [{"eventName": ["INSERT"], "dynamodb": {"Keys": {c["PK"]: {"S": [{"prefix": c[prefix]}]}}}}
+                       for prefix in ("EVENT_PK_PREFIX", "LOG_PK_PREFIX")],
+           f"events filter: event and log line INSERTs only: {ev_pats}")
     expect(ev.get("StartingPosition") == "LATEST", "the fan-out starts at the stream's end")
     expect(isinstance(ev.get("MaximumRetryAttempts"), int) and 0 <= ev["MaximumRetryAttempts"] <= 10, "events: bounded retries")
     e = by_fn.get("SubmitterFunction", {})
@@ -207,8 +216,7 @@ def ui_contract(res: dict, expect) -> None:
            and "OriginPath" not in ev,
            f"the events origin is the WebSocket API over HTTPS, without an origin path: {ev}")
     order = [b["PathPattern"] for b in d.get("CacheBehaviors", [])]
-    for stream in ("in", "out"):
-        path = f"/api/events/{stream}"
+    for path in ("/api/events/in", "/api/events/out", "/api/logs/out"):
         b = behaviors.get(path, {})
         expect(b.get("TargetOriginId") == "events" and b.get("CachePolicyId") == CACHING_DISABLED
                and b.get("OriginRequestPolicyId") == ALL_VIEWER_EXCEPT_HOST

@@ -83,24 +83,21 @@ pub async fn python(api: &str, dir: &Path, script: &str) -> Ran {
 }
 
 /// Writes `code` to `dir/<file>`, creates the `process` pool `local` (its jobs run the
-/// virtualenv's `prefect flow-run execute`), deploys `<file>:<function>` from `dir` as
+/// virtualenv's `prefect flow-run execute`) and deploys `<file>:<function>` from `dir` as
 /// `deployment` with `.deploy()`'s extra keyword arguments `extra` (Python source, e.g.
-/// `parameters={"x": 4},`; empty for none), and starts a run with `prefect deployment run
-/// <flow>/<deployment>`; returns the run's id.
+/// `parameters={"x": 4},`; empty for none).
 ///
 /// # Panics
 /// When a command fails (with its output).
-#[allow(clippy::too_many_arguments)]
-pub async fn deploy_and_run_on_process_pool(
+pub async fn deploy_on_process_pool(
     api: &str,
     dir: &Path,
     file: &str,
     code: &str,
     function: &str,
-    flow: &str,
     deployment: &str,
     extra: &str,
-) -> uuid::Uuid {
+) {
     std::fs::write(dir.join(file), code).expect("flow file written");
     prefect(
         api,
@@ -121,6 +118,25 @@ flow.from_source(source={src:?}, entrypoint="{file}:{function}").deploy(
         src = dir.to_string_lossy(),
     );
     python(api, dir, &deploy).await.ok();
+}
+
+/// [`deploy_on_process_pool`], then starts a run with `prefect deployment run
+/// <flow>/<deployment>`; returns the run's id.
+///
+/// # Panics
+/// When a command fails (with its output).
+#[allow(clippy::too_many_arguments)]
+pub async fn deploy_and_run_on_process_pool(
+    api: &str,
+    dir: &Path,
+    file: &str,
+    code: &str,
+    function: &str,
+    flow: &str,
+    deployment: &str,
+    extra: &str,
+) -> uuid::Uuid {
+    deploy_on_process_pool(api, dir, file, code, function, deployment, extra).await;
     prefect(
         api,
         dir,

@@ -1,21 +1,24 @@
 //! The events function's handler: Prefect's event sockets (`WS /events/in`,
-//! `WS /events/out`, `prefect/server/api/events.py`) on an API Gateway WebSocket API, and
-//! the fan-out of new events to `/events/out` subscribers from the table's DynamoDB stream.
+//! `WS /events/out`, `prefect/server/api/events.py`) and its log socket (`WS /logs/out`,
+//! `prefect/server/api/logs.py`) on an API Gateway WebSocket API, and the fan-out of new
+//! events to `/events/out` subscribers and of new log lines to `/logs/out` subscribers from
+//! the table's DynamoDB stream.
 //!
 //! # The WebSocket API (`$connect`, `$default`, `$disconnect`)
 //!
 //! API Gateway accepts WebSocket connections only at its stage URL; the socket is named by
-//! the query string: `?stream=in` or `?stream=out` (CloudFront rewrites the engine's
-//! `<PREFECT_API_URL>/events/in` and `/events/out` to it: `infra/README.md`). Each
+//! the query string: `?stream=in`, `?stream=out` or `?stream=logs` (CloudFront rewrites the
+//! clients' `<PREFECT_API_URL>/events/in`, `/events/out` and `/logs/out` to it:
+//! `infra/README.md`). Each
 //! connection is an item of the table ([`pushpool_store_dynamodb::WsConnection`]) that
 //! follows Prefect's handshake ([`SocketPhase`]):
 //!
-//! - `$connect`: `stream` must be `in` or `out` (else 400). An `Authorization` header
+//! - `$connect`: `stream` must be `in`, `out` or `logs` (else 400). An `Authorization` header
 //!   (`Bearer <key>`, or `Basic` of `[user:]key`: what Prefect's events client sends from
 //!   `PREFECT_API_AUTH_STRING`) must be a valid, unrevoked key (else 401). Without one,
 //!   `/events/in` is a 401 (Prefect's events client sends the header whenever it has a
-//!   credential, and tolerates a refused upgrade) and `/events/out` is checked on the auth
-//!   message. When the client offers the `prefect` subprotocol,
+//!   credential, and tolerates a refused upgrade) and `/events/out` and `/logs/out` are
+//!   checked on the auth message. When the client offers the `prefect` subprotocol,
 //!   it is selected (`Sec-WebSocket-Protocol: prefect`).
 //! - `$default`, first message: `{"type":"auth","token":…}` (Prefect's
 //!   `accept_prefect_socket`): the token must be a valid key or `user:key` unless the header
@@ -26,6 +29,11 @@
 //!   ([`pushpool_service::event_sockets::subscription`]), stored on the connection; then
 //!   the stored matching events are posted (unless `backfill` is false), and from then on
 //!   the fan-out posts every new matching event as `{"type":"event","event":…}`.
+//! - `/logs/out`, second message: the filter
+//!   ([`pushpool_service::log_sockets::log_subscription`], Prefect's `LogFilter`), stored
+//!   on the connection; nothing stored is posted (no backfill, as on Prefect's server), and
+//!   from then on the fan-out posts every new line that passes every criterion of the filter
+//!   (as `POST /logs/filter` applies it) as `{"type":"log","log":…}`.
 //!
 //! API Gateway cannot close a socket with a code and a reason: where Prefect's server closes
 //! (1008 for auth, 1007 for an invalid event, 1002 for a bad filter, 1011 for a store
@@ -37,9 +45,13 @@
 //!
 //! The same function consumes the table's stream, its event source mapping filtered to the
 //! `INSERT`s of event items (whoever wrote them: the API and submitter functions'
-//! flow run transitions, the reconciler's, this function's `/events/in`). Each batch's
-//! events are posted, in stream order, to every subscribed connection whose filter they
-//! match; a connection API Gateway answers 410 Gone is deleted. Delivery is at least once:
+//! flow run transitions, the reconciler's, this function's `/events/in`) and of log items
+//! (the engine's `POST /logs/` through the API function, and pushpool's own lines for a run
+//! from the submitter and reconciler). Each batch's events are posted, in stream order, to
+//! every `/events/out` subscriber whose filter they match, and its lines to every
+//! `/logs/out` subscriber whose filter they pass; a connection API Gateway answers 410 Gone
+//! is deleted. A batch of lines with no `/logs/out` subscriber costs one `Query` of the
+//! connections. Delivery is at least once:
 //! an event written while a subscriber's backfill was read may reach it twice, which
 //! Prefect's subscriber drops (it remembers the ids it saw).
 
@@ -51,6 +63,7 @@ use aws_lambda_events::streams::DynamoDbEventResponse;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use chrono::{Duration, Utc};
 use pushpool_core::events::Event;
+use pushpool_core::logs::Log;
 use pushpool_service::Service;
 use pushpool_service::event_sockets::{self, AuthMessageError, EventMessageError};
 use pushpool_store::StoreError;
@@ -159,15 +172,18 @@ impl EventsFunction {
             .first("stream")
             .and_then(EventSocket::parse);
         let Some(socket) = socket else {
-            return response(400, "stream: expected ?stream=in or ?stream=out");
+            return response(
+                400,
+                "stream: expected ?stream=in, ?stream=out or ?stream=logs",
+            );
         };
         let phase = match request.headers.get("authorization") {
             // Prefect's events client sends `Authorization: Basic …` on `/events/in` whenever
             // it has `PREFECT_API_AUTH_STRING`; without one it would send a null token. A 401
             // on the upgrade is what it tolerates (it logs and carries on without events, as
             // before this socket existed); an auth message refused later is fatal to
-            // `flow.serve()`'s runner. Only `/events/out` (whose subscriber never sends a
-            // header) is authenticated by its auth message.
+            // `flow.serve()`'s runner. Only `/events/out` and `/logs/out` (whose subscribers
+            // never send a header) are authenticated by their auth message.
             None if socket == EventSocket::In => {
                 return response(
                     401,
@@ -194,6 +210,7 @@ impl EventsFunction {
             socket,
             phase,
             filter: None,
+            log_filter: None,
             expires_at: Utc::now() + CONNECTION_TTL,
         };
         if let Err(e) = self.store.put_ws_connection(&connection).await {
@@ -246,6 +263,9 @@ impl EventsFunction {
                 }
             }
             (SocketPhase::Open, EventSocket::Out) => self.subscribe(connection, text).await,
+            (SocketPhase::Open, EventSocket::Logs) => {
+                self.subscribe_logs(connection, text).await;
+            }
             // A subscriber's later messages are not read (as on Prefect's server).
             (SocketPhase::Subscribed, _) => {}
         }
@@ -327,6 +347,25 @@ impl EventsFunction {
         }
     }
 
+    /// A `/logs/out` filter message: the filter is stored on the connection, from which the
+    /// fan-out posts new lines; nothing is posted now (no backfill, as on Prefect's server).
+    async fn subscribe_logs(&self, mut connection: WsConnection, text: &str) {
+        let filter = match pushpool_service::log_sockets::log_subscription(text) {
+            Ok(f) => f,
+            Err(reason) => {
+                self.refuse(&connection.id, 1002, &reason).await;
+                return;
+            }
+        };
+        connection.phase = SocketPhase::Subscribed;
+        connection.log_filter = Some(filter);
+        if let Err(e) = self.store.put_ws_connection(&connection).await {
+            tracing::warn!(error = %e, "storing a subscription failed");
+            self.refuse(&connection.id, 1011, "The subscription could not be stored")
+                .await;
+        }
+    }
+
     /// Posts `data` to the connection; a gone connection's item is deleted.
     async fn post(&self, id: &str, data: String) -> Posted {
         let sent = self
@@ -375,7 +414,9 @@ impl EventsFunction {
     }
 
     /// One batch of the table's stream: its events (the `INSERT`s of event items) are
-    /// posted to the subscribers whose filter they match, each subscriber's in stream order.
+    /// posted to the `/events/out` subscribers whose filter they match, and its log lines
+    /// (the `INSERT`s of log items) to the `/logs/out` subscribers whose filter they pass,
+    /// each subscriber's in stream order.
     /// Posting failures are logged, not retried (a retry would repeat the batch to every
     /// other subscriber).
     ///
@@ -387,25 +428,43 @@ impl EventsFunction {
             .iter()
             .filter_map(pushpool_store_dynamodb::events_stream::stream_event)
             .collect();
-        if events.is_empty() {
+        let logs: Vec<Log> = batch
+            .records
+            .iter()
+            .filter_map(pushpool_store_dynamodb::events_stream::stream_log)
+            .collect();
+        if events.is_empty() && logs.is_empty() {
             return Ok(DynamoDbEventResponse::default());
         }
         let subscribers = self.store.ws_subscribers().await?;
         let events = Arc::new(events);
+        let logs = Arc::new(logs);
         let mut work = tokio::task::JoinSet::new();
         for subscriber in subscribers {
-            let Some(filter) = subscriber.filter.clone() else {
-                continue;
+            let messages: Vec<String> = match (
+                subscriber.socket,
+                &subscriber.filter,
+                &subscriber.log_filter,
+            ) {
+                (EventSocket::Out, Some(filter), _) => events
+                    .iter()
+                    .filter(|e| filter.matches(e))
+                    .map(event_sockets::event_message)
+                    .collect(),
+                (EventSocket::Logs, _, Some(filter)) => logs
+                    .iter()
+                    .filter(|l| filter.matches(l))
+                    .map(pushpool_service::log_sockets::log_message)
+                    .collect(),
+                _ => continue,
             };
+            if messages.is_empty() {
+                continue;
+            }
             let this = self.clone();
-            let events = events.clone();
             work.spawn(async move {
-                for e in events.iter().filter(|e| filter.matches(e)) {
-                    if this
-                        .post(&subscriber.id, event_sockets::event_message(e))
-                        .await
-                        != Posted::Sent
-                    {
+                for m in messages {
+                    if this.post(&subscriber.id, m).await != Posted::Sent {
                         break;
                     }
                 }

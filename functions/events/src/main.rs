@@ -2,7 +2,7 @@
 //!
 //! - **Triggers**: the API Gateway WebSocket API's `$connect`, `$default` and `$disconnect`
 //!   routes (Lambda proxy integration), and the table's DynamoDB stream (event source
-//!   mapping in `infra/`, filtered to the `INSERT`s of event items).
+//!   mapping in `infra/`, filtered to the `INSERT`s of event items and of log items).
 //! - **Environment**: `PUSHPOOL_TABLE`, `PUSHPOOL_PUBLIC_URL`,
 //!   `PUSHPOOL_EVENT_RETENTION_DAYS` (as every function: `FunctionConfig`),
 //!   `PUSHPOOL_WEBSOCKET_ENDPOINT` (the stage's `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`,

@@ -26,6 +26,7 @@ use axum::routing::any;
 use chrono::{Duration, Utc};
 use pushpool_api::auth::hash_key;
 use pushpool_core::events::{Event, EventFilter};
+use pushpool_core::logs::Log;
 use pushpool_core::model::ApiKey;
 use pushpool_core::state::StateType;
 use pushpool_events_function::EventsFunction;
@@ -39,9 +40,12 @@ use uuid::Uuid;
 
 const TABLE: &str = "pushpool-events";
 const KEY: &str = "pp_0123456789abcdefghijklmnopqrstuvwxyzABCD";
-/// The events function's `FilterCriteria` pattern in `infra/template.yaml`.
-const STREAM_FILTER: &str =
-    r#"{"eventName":["INSERT"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"EVENT#"}]}}}}"#;
+/// The events function's `FilterCriteria` patterns in `infra/template.yaml` (a record
+/// passes when it matches one): event items' and log items' `INSERT`s.
+const STREAM_FILTERS: [&str; 2] = [
+    r#"{"eventName":["INSERT"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"EVENT#"}]}}}}"#,
+    r#"{"eventName":["INSERT"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"LOG#"}]}}}}"#,
+];
 
 /// One call to the fake Management API.
 #[derive(Debug, Clone, PartialEq)]
@@ -251,7 +255,7 @@ async fn events_in_authenticates_stores_events_and_records_task_runs() {
     // `stream` names the socket; anything else is refused before a connection exists.
     assert_eq!(
         f.handle(connect("c0", "sideways", None)).await.unwrap(),
-        json!({"statusCode": 400, "body": "stream: expected ?stream=in or ?stream=out"})
+        json!({"statusCode": 400, "body": "stream: expected ?stream=in, ?stream=out or ?stream=logs"})
     );
     // A header is checked on the upgrade, as the HTTP API checks it.
     assert_eq!(
@@ -423,6 +427,28 @@ fn passes(pattern: &Value, record: &Value) -> bool {
     }
 }
 
+/// Whether a stream record passes the mapping's `FilterCriteria` (any of its patterns), after
+/// checking that the template has exactly these patterns.
+fn passes_filters(record: &Value) -> bool {
+    STREAM_FILTERS
+        .iter()
+        .any(|p| passes(&serde_json::from_str(p).unwrap(), record))
+}
+
+fn template_has_the_filters() {
+    let template = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../infra/template.yaml"
+    ))
+    .unwrap();
+    for f in STREAM_FILTERS {
+        assert!(
+            template.contains(&format!("- Pattern: '{f}'")),
+            "the template's filter {f} is the one tested"
+        );
+    }
+}
+
 fn event(name: &str, resource: &str, occurred: chrono::DateTime<Utc>) -> Event {
     serde_json::from_value(json!({
         "occurred": occurred, "event": name,
@@ -436,15 +462,7 @@ fn event(name: &str, resource: &str, occurred: chrono::DateTime<Utc>) -> Event {
 #[tokio::test]
 async fn events_out_subscribes_backfills_and_gets_new_events_from_the_stream() {
     let mut h = harness().await;
-    let template = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../infra/template.yaml"
-    ))
-    .unwrap();
-    assert!(
-        template.contains(STREAM_FILTER),
-        "the template's filter is the one tested"
-    );
+    template_has_the_filters();
     let f = &h.function;
     let now = Utc::now();
     let old = event(
@@ -538,13 +556,12 @@ async fn events_out_subscribes_backfills_and_gets_new_events_from_the_stream() {
         .write_events(&[fresh.clone(), task.clone()])
         .await
         .unwrap();
-    let pattern: Value = serde_json::from_str(STREAM_FILTER).unwrap();
     let records: Vec<Value> = h
         .feed
         .read_new()
         .await
         .into_iter()
-        .filter(|r| passes(&pattern, r))
+        .filter(passes_filters)
         .collect();
     assert_eq!(
         records.len(),
@@ -569,8 +586,156 @@ async fn events_out_subscribes_backfills_and_gets_new_events_from_the_stream() {
         .read_new()
         .await
         .into_iter()
-        .filter(|r| passes(&pattern, r))
+        .filter(passes_filters)
         .collect();
     assert_eq!(later, Vec::<Value>::new());
+    assert!(h.fake.violations.lock().unwrap().is_empty());
+}
+
+/// A log line of `flow_run_id` at `timestamp` (to the microsecond, as the stores keep it).
+fn log_line(flow_run_id: Uuid, level: i64, message: &str) -> Log {
+    let now = Utc::now();
+    let now = chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap();
+    Log {
+        id: Uuid::now_v7(),
+        created: now,
+        updated: now,
+        name: "prefect.flow_runs".into(),
+        level,
+        message: message.into(),
+        timestamp: now,
+        flow_run_id: Some(flow_run_id),
+        task_run_id: None,
+    }
+}
+
+#[tokio::test]
+async fn logs_out_subscribes_and_gets_new_lines_from_the_stream() {
+    let mut h = harness().await;
+    template_has_the_filters();
+    let f = &h.function;
+    let run_a = Uuid::new_v4();
+    let run_b = Uuid::new_v4();
+
+    // Prefect's `PrefectLogsSubscriber`: no header, the `prefect` subprotocol, the auth
+    // message, then `{"type":"filter","filter":<LogFilter>}`.
+    let connected = json!({"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": "prefect"}});
+    for id in ["l1", "l2", "l3", "l4"] {
+        assert_eq!(
+            f.handle(connect(id, "logs", None)).await.unwrap(),
+            connected
+        );
+        let c = h.store.read_ws_connection(id).await.unwrap().unwrap();
+        assert_eq!((c.socket, c.phase), (EventSocket::Logs, SocketPhase::Auth));
+    }
+    f.handle(message("l4", &json!({"type": "auth", "token": null})))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.fake.take(),
+        closed("l4", 1008, "Auth required but no token provided")
+    );
+    let auth = json!({"type": "auth", "token": KEY});
+    for id in ["l1", "l2", "l3"] {
+        f.handle(message(id, &auth)).await.unwrap();
+        assert_eq!(h.fake.take(), vec![auth_success(id)]);
+    }
+    let now = Utc::now();
+    let by_run = json!({"type": "filter", "filter": {
+        "operator": "and_", "level": null,
+        "timestamp": {"before_": (now + Duration::days(365)).to_rfc3339(),
+                      "after_": (now - Duration::minutes(1)).to_rfc3339()},
+        "flow_run_id": {"any_": [run_a]}, "task_run_id": null, "text": null}});
+    f.handle(message("l1", &by_run)).await.unwrap();
+    // A criterion Prefect's own live stream ignores (`text`) is applied, as `/logs/filter`
+    // applies it.
+    let narrow = json!({"type": "filter", "filter": {
+        "level": {"ge_": 30}, "text": {"query": "-skip"}}});
+    f.handle(message("l2", &narrow)).await.unwrap();
+    // No backfill: nothing is posted on subscribing.
+    assert_eq!(h.fake.take(), vec![]);
+    let l1 = h.store.read_ws_connection("l1").await.unwrap().unwrap();
+    assert_eq!(l1.phase, SocketPhase::Subscribed);
+    assert_eq!(l1.log_filter.unwrap().flow_run_ids(), Some(&[run_a][..]));
+    // Bad filter messages close as Prefect's server does (1002).
+    f.handle(message(
+        "l3",
+        &json!({"type": "filter", "filter": {"flow_run_id": {"like_": "x"}}}),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        h.fake.take(),
+        closed(
+            "l3",
+            1002,
+            "Invalid filter: flow_run_id.like_: unknown field `like_`, expected `any_`"
+        )
+    );
+    f.handle(connect("l5", "logs", None)).await.unwrap();
+    f.handle(message("l5", &auth)).await.unwrap();
+    f.handle(message("l5", &json!({"type": "event"})))
+        .await
+        .unwrap();
+    let mut calls = vec![auth_success("l5")];
+    calls.extend(closed("l5", 1002, "Expected 'filter' message"));
+    assert_eq!(h.fake.take(), calls);
+
+    // An `/events/out` subscriber of every event gets the event, not the lines.
+    f.handle(connect("s1", "out", None)).await.unwrap();
+    f.handle(message("s1", &auth)).await.unwrap();
+    f.handle(message(
+        "s1",
+        &json!({"type": "filter", "filter": {}, "backfill": false}),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(h.fake.take(), vec![auth_success("s1")]);
+
+    // New lines reach the subscribers whose filter they pass, from the table's stream.
+    h.feed.read_new().await;
+    let a1 = log_line(run_a, 20, "a one");
+    let b1 = log_line(run_b, 30, "b warns");
+    let a2 = log_line(run_a, 40, "a fails, skip this");
+    let a3 = log_line(run_a, 40, "a fails");
+    h.service
+        .write_logs(&[a1.clone(), b1.clone(), a2.clone()])
+        .await
+        .unwrap();
+    h.service
+        .write_logs(std::slice::from_ref(&a3))
+        .await
+        .unwrap();
+    let fresh = event("prefect.flow-run.Running", "prefect.flow-run.a", Utc::now());
+    h.service
+        .write_events(std::slice::from_ref(&fresh))
+        .await
+        .unwrap();
+    let records: Vec<Value> = h
+        .feed
+        .read_new()
+        .await
+        .into_iter()
+        .filter(passes_filters)
+        .collect();
+    assert_eq!(records.len(), 5, "four lines and an event: {records:#?}");
+    let answer = f.handle(json!({ "Records": records })).await.unwrap();
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let mut calls = h.fake.take();
+    calls.sort_by_key(|c| match c {
+        Call::Post(id, _) | Call::Delete(id) => id.clone(),
+    });
+    let log = |l: &Log| json!({"type": "log", "log": l});
+    assert_eq!(
+        calls,
+        vec![
+            Call::Post("l1".into(), log(&a1)),
+            Call::Post("l1".into(), log(&a2)),
+            Call::Post("l1".into(), log(&a3)),
+            Call::Post("l2".into(), log(&b1)),
+            Call::Post("l2".into(), log(&a3)),
+            Call::Post("s1".into(), json!({"type": "event", "event": fresh})),
+        ]
+    );
     assert!(h.fake.violations.lock().unwrap().is_empty());
 }

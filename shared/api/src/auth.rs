@@ -85,9 +85,10 @@ pub async fn key_is_valid(
     }
 }
 
-/// A WebSocket upgrade of `/api/events/out` without an `Authorization` header: Prefect's
-/// subscriber never sends one and authenticates with its first message
-/// (`{"type":"auth","token":…}`), which the route checks (`routes/events.rs`).
+/// A WebSocket upgrade of `/api/events/out` or `/api/logs/out` without an `Authorization`
+/// header: Prefect's subscribers (`PrefectEventSubscriber`, `PrefectLogsSubscriber`) never
+/// send one and authenticates with its first message
+/// (`{"type":"auth","token":…}`), which the route checks (`routes/events.rs`, `routes/logs.rs`).
 ///
 /// `/api/events/in` is not one: Prefect 3.9.1's events client sends `Authorization: Basic`
 /// there whenever it has `PREFECT_API_AUTH_STRING` (its only credential for the socket), and
@@ -95,7 +96,7 @@ pub async fn key_is_valid(
 /// message refused after the upgrade is fatal to `flow.serve()`'s runner.
 fn is_event_socket_upgrade(req: &Request) -> bool {
     let path = req.uri().path();
-    path == "/api/events/out"
+    (path == "/api/events/out" || path == "/api/logs/out")
         && !req.headers().contains_key(header::AUTHORIZATION)
         && req
             .headers()

@@ -38,7 +38,7 @@ pub struct Log {
 }
 
 /// `LogFilterLevel`: `level >= ge_` and `level <= le_`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LevelFilter {
     /// Lowest level included.
@@ -50,7 +50,7 @@ pub struct LevelFilter {
 }
 
 /// `LogFilterTimestamp`: `timestamp <= before_` and `timestamp >= after_` (both inclusive).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimestampFilter {
     /// Latest timestamp included.
@@ -62,7 +62,7 @@ pub struct TimestampFilter {
 }
 
 /// `LogFilterFlowRunId`: `flow_run_id IN any_`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowRunIdFilter {
     /// Flow run ids included.
@@ -71,7 +71,7 @@ pub struct FlowRunIdFilter {
 }
 
 /// `LogFilterTaskRunId`: `task_run_id IN any_`, and `task_run_id IS [NOT] NULL` by `is_null_`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskRunIdFilter {
     /// Task run ids included.
@@ -86,7 +86,7 @@ pub struct TaskRunIdFilter {
 /// Space-separated terms: any must match; `-term`/`!term`: none may match; `+term`: all
 /// must match; `"quoted phrases"` are one term (`\"` and `\\` escaped). At most 200
 /// characters (Prefect's `max_length`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TextFilter {
     /// The query.
@@ -207,7 +207,7 @@ fn unescape(phrase: &[char]) -> String {
 
 /// Prefect's `LogFilter`: `level`, `timestamp`, `flow_run_id`, `task_run_id`, `text`,
 /// combined by `operator`. Unknown keys are refused (Prefect's filter models forbid extras).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogFilter {
     /// How the criteria combine.

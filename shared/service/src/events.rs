@@ -35,6 +35,8 @@ const CONTEXT_CACHE: usize = 1000;
 #[derive(Debug, Clone)]
 pub(crate) struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
+    /// The in-process fan-out of stored log lines (`WS /logs/out`: [`Service::subscribe_logs`]).
+    pub(crate) logs_tx: broadcast::Sender<Arc<pushpool_core::logs::Log>>,
     contexts: Arc<Mutex<HashMap<Uuid, FlowRunContext>>>,
     pub(crate) subscriptions: crate::event_subscriptions::Subscriptions,
 }
@@ -43,6 +45,7 @@ impl Default for EventBus {
     fn default() -> Self {
         Self {
             tx: broadcast::channel(EVENT_FAN_OUT_CAPACITY).0,
+            logs_tx: broadcast::channel(crate::run_log::LOG_FAN_OUT_CAPACITY).0,
             contexts: Arc::default(),
             subscriptions: crate::event_subscriptions::Subscriptions::default(),
         }

@@ -34,6 +34,7 @@ pub mod events;
 pub mod flow_runs;
 mod job;
 mod leases;
+pub mod log_sockets;
 pub mod manual_schedule;
 pub mod queries;
 pub mod queues;

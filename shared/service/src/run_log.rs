@@ -7,11 +7,13 @@
 //! Writing a line never fails what pushpool was doing: a store error is logged (tracing) and
 //! the line is lost.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use pushpool_core::logs::Log;
 use pushpool_store::StoreError;
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::Service;
@@ -19,6 +21,11 @@ use crate::Service;
 /// The logger name of pushpool's lines (what Prefect's workers use for their flow run
 /// lines).
 pub const RUN_LOG_NAME: &str = "prefect.flow_runs.worker";
+
+/// How many log lines a slow `WS /logs/out` subscriber may fall behind before it misses
+/// some (Prefect's server drops a subscriber's lines past its `SUBSCRIPTION_BACKLOG` of 256;
+/// pushpool keeps more, as an engine posts its lines in batches).
+pub const LOG_FAN_OUT_CAPACITY: usize = 1024;
 
 /// The level of one of pushpool's lines (Python's `logging` numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,13 +55,27 @@ impl Service {
         self.config.log_retention
     }
 
-    /// Stores a batch of log lines (the API's `POST /logs/`), kept for
-    /// [`Service::log_retention`].
+    /// Stores a batch of log lines (the API's `POST /logs/`, and pushpool's own lines:
+    /// [`Service::log_run`]), kept for [`Service::log_retention`], then fans them out
+    /// in-process to `WS /logs/out` subscribers ([`Service::subscribe_logs`]).
     ///
     /// # Errors
-    /// The store's.
+    /// The store's (nothing is fanned out then).
     pub async fn write_logs(&self, logs: &[Log]) -> Result<(), StoreError> {
-        self.store().create_logs(logs, self.log_retention()).await
+        self.store().create_logs(logs, self.log_retention()).await?;
+        for log in logs {
+            // No subscriber is not an error.
+            let _ = self.events.logs_tx.send(Arc::new(log.clone()));
+        }
+        Ok(())
+    }
+
+    /// A receiver of every log line stored from now on by this process (the embedded
+    /// server's `WS /logs/out`; on AWS every Lambda invocation is its own process, and the
+    /// events function fans lines out from the table's stream instead). A receiver more than
+    /// [`LOG_FAN_OUT_CAPACITY`] lines behind misses the oldest.
+    pub fn subscribe_logs(&self) -> broadcast::Receiver<Arc<Log>> {
+        self.events.logs_tx.subscribe()
     }
 
     /// Deletes the lines stored longer ago than [`Service::log_retention`] (the embedded

@@ -33,7 +33,7 @@ use crate::item::{EXPIRES_AT, Expr, Item, PK, SK, iso, opt_str, req_str, s};
 use crate::meter::Read;
 use crate::ops::{MAX_ATTEMPTS, Query, backoff};
 
-const LOG_PK_PREFIX: &str = "LOG#";
+pub(crate) const LOG_PK_PREFIX: &str = "LOG#";
 const NAME: &str = "name";
 const LEVEL: &str = "level";
 const MESSAGE: &str = "message";
@@ -85,7 +85,7 @@ fn time(item: &Item, attribute: &'static str, raw: &str) -> Result<DateTime<Utc>
         .map_err(|_| malformed(item, attribute, "is not an ISO 8601 time"))
 }
 
-fn log_from(item: &Item) -> Result<Log, DynamoError> {
+pub(crate) fn log_from(item: &Item) -> Result<Log, DynamoError> {
     let pk = req_str(item, PK)?;
     let run = pk
         .strip_prefix(LOG_PK_PREFIX)

@@ -1,10 +1,11 @@
 //! The WebSocket connections of the AWS shape's events function (API Gateway WebSocket API:
-//! `WS /events/in`, `WS /events/out`), one small item each, all in one partition so that
-//! the fan-out of new events reads every `/events/out` subscriber with one `Query`.
+//! `WS /events/in`, `WS /events/out`, `WS /logs/out`), one small item each, all in one
+//! partition so that the fan-out of new events and log lines reads every subscriber with one
+//! `Query`.
 //!
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
-//! | connection | `WSCONN` | `<API Gateway connection id>` | `stream` (`in`/`out`), `phase`, `filter` (JSON, `/events/out` once subscribed), `expires_at` (TTL) |
+//! | connection | `WSCONN` | `<API Gateway connection id>` | `stream` (`in`/`out`/`logs`), `phase`, `filter` (JSON: the `EventFilter` of `/events/out` once subscribed), `log_filter` (JSON: the `LogFilter` of `/logs/out` once subscribed), `expires_at` (TTL) |
 //!
 //! - **Lifetime.** Written on `$connect`, rewritten as the socket's handshake moves on
 //!   ([`SocketPhase`]), deleted on `$disconnect` and when API Gateway answers 410 Gone to a
@@ -19,6 +20,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use pushpool_core::events::EventFilter;
+use pushpool_core::logs::LogFilter;
 use pushpool_store::StoreError;
 
 use crate::DynamoStore;
@@ -30,30 +32,35 @@ const PARTITION: &str = "WSCONN";
 const STREAM: &str = "stream";
 const PHASE: &str = "phase";
 const FILTER: &str = "filter";
+const LOG_FILTER: &str = "log_filter";
 
-/// Which of Prefect's event sockets a connection is.
+/// Which of Prefect's sockets a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventSocket {
     /// `WS /events/in`: the client sends events.
     In,
     /// `WS /events/out`: the client subscribes to events.
     Out,
+    /// `WS /logs/out`: the client subscribes to log lines.
+    Logs,
 }
 
 impl EventSocket {
-    /// `in` or `out`.
+    /// `in`, `out` or `logs` (the events function's `?stream=`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::In => "in",
             Self::Out => "out",
+            Self::Logs => "logs",
         }
     }
 
-    /// The socket named `in` or `out`.
+    /// The socket named `in`, `out` or `logs`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "in" => Some(Self::In),
             "out" => Some(Self::Out),
+            "logs" => Some(Self::Logs),
             _ => None,
         }
     }
@@ -66,9 +73,10 @@ pub enum SocketPhase {
     Auth,
     /// Waiting for the auth message; the upgrade's `Authorization` header was a valid key.
     AuthByHeader,
-    /// Authenticated: events (`/events/in`) or the filter message (`/events/out`).
+    /// Authenticated: events (`/events/in`) or the filter message (`/events/out`,
+    /// `/logs/out`).
     Open,
-    /// `/events/out` with its filter: events are posted to it.
+    /// `/events/out` or `/logs/out` with its filter: events or log lines are posted to it.
     Subscribed,
 }
 
@@ -104,6 +112,8 @@ pub struct WsConnection {
     pub phase: SocketPhase,
     /// The subscription's filter (`/events/out`, [`SocketPhase::Subscribed`]).
     pub filter: Option<EventFilter>,
+    /// The subscription's filter (`/logs/out`, [`SocketPhase::Subscribed`]).
+    pub log_filter: Option<LogFilter>,
     /// When DynamoDB's TTL removes it.
     pub expires_at: DateTime<Utc>,
 }
@@ -125,6 +135,11 @@ fn connection_item(c: &WsConnection) -> Result<Item, DynamoError> {
             serde_json::to_string(f).map_err(|_| malformed(FILTER, "could not be encoded"))?;
         item.insert(FILTER.into(), s(json));
     }
+    if let Some(f) = &c.log_filter {
+        let json =
+            serde_json::to_string(f).map_err(|_| malformed(LOG_FILTER, "could not be encoded"))?;
+        item.insert(LOG_FILTER.into(), s(json));
+    }
     item.insert(
         EXPIRES_AT.into(),
         AttributeValue::N(c.expires_at.timestamp().to_string()),
@@ -134,13 +149,17 @@ fn connection_item(c: &WsConnection) -> Result<Item, DynamoError> {
 
 fn connection_from(item: &Item) -> Result<WsConnection, DynamoError> {
     let socket = EventSocket::parse(req_str(item, STREAM)?)
-        .ok_or_else(|| malformed(STREAM, "is not in or out"))?;
+        .ok_or_else(|| malformed(STREAM, "is not in, out or logs"))?;
     let phase = SocketPhase::parse(req_str(item, PHASE)?)
         .ok_or_else(|| malformed(PHASE, "is not a socket phase"))?;
     let filter = opt_str(item, FILTER)?
         .map(serde_json::from_str::<EventFilter>)
         .transpose()
         .map_err(|_| malformed(FILTER, "is not an event filter"))?;
+    let log_filter = opt_str(item, LOG_FILTER)?
+        .map(serde_json::from_str::<LogFilter>)
+        .transpose()
+        .map_err(|_| malformed(LOG_FILTER, "is not a log filter"))?;
     let expires_at = match item.get(EXPIRES_AT) {
         Some(AttributeValue::N(n)) => n
             .parse::<i64>()
@@ -154,6 +173,7 @@ fn connection_from(item: &Item) -> Result<WsConnection, DynamoError> {
         socket,
         phase,
         filter,
+        log_filter,
         expires_at,
     })
 }
@@ -198,7 +218,8 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Every subscribed `/events/out` connection not yet expired: one `Query` of the
+    /// Every subscribed `/events/out` and `/logs/out` connection not yet expired (the caller
+    /// tells them apart by [`WsConnection::socket`]): one `Query` of the
     /// connections' partition, filtered to `phase = subscribed`.
     ///
     /// # Errors
@@ -242,6 +263,7 @@ mod tests {
             socket: EventSocket::Out,
             phase: SocketPhase::Subscribed,
             filter: Some(EventFilter::default()),
+            log_filter: None,
             expires_at: DateTime::from_timestamp(1_767_866_400, 0).unwrap(),
         };
         let item = connection_item(&c).unwrap();
@@ -250,5 +272,20 @@ mod tests {
         assert_eq!(item[EXPIRES_AT], AttributeValue::N("1767866400".into()));
         assert_eq!(item[PHASE], s("subscribed"));
         assert_eq!(connection_from(&item).unwrap(), c);
+
+        let logs = WsConnection {
+            socket: EventSocket::Logs,
+            filter: None,
+            log_filter: Some(
+                serde_json::from_str(
+                    r#"{"operator":"or_","level":{"ge_":30,"le_":null},"timestamp":{"before_":"2027-01-01T00:00:00Z","after_":null},"flow_run_id":{"any_":["00000000-0000-0000-0000-000000000001"]},"task_run_id":{"any_":null,"is_null_":true},"text":{"query":"-skip"}}"#,
+                )
+                .unwrap(),
+            ),
+            ..c
+        };
+        let item = connection_item(&logs).unwrap();
+        assert_eq!(item[STREAM], s("logs"));
+        assert_eq!(connection_from(&item).unwrap(), logs);
     }
 }

@@ -42,7 +42,8 @@ use crate::{ApiError, AppState};
 /// The most events of one `/events/filter` page (Prefect's `INTERACTIVE_PAGE_SIZE`).
 pub const EVENT_PAGE_SIZE: u64 = 50;
 
-fn close(code: u16, reason: &str) -> Message {
+/// A close frame with `code` and `reason` (cut to the 123 bytes a close reason may have).
+pub(crate) fn close(code: u16, reason: &str) -> Message {
     // A close reason is at most 123 bytes.
     let mut reason = reason.to_owned();
     while reason.len() > 123 {
@@ -54,7 +55,8 @@ fn close(code: u16, reason: &str) -> Message {
     }))
 }
 
-/// Reads the auth message and answers it; `false` when the socket ended or was refused.
+/// Reads the auth message and answers it; `false` when the socket ended or was refused
+/// (also `WS /logs/out`'s handshake: `routes/logs.rs`).
 ///
 /// With keys required, the upgrade request passes the key check without an `Authorization`
 /// header (Prefect's self-hosted clients send none on `/events/out`, and on `/events/in`
@@ -62,7 +64,7 @@ fn close(code: u16, reason: &str) -> Message {
 /// unrevoked key, or `user:key` (Prefect's `accept_prefect_socket` compares it with
 /// `PREFECT_SERVER_API_AUTH_STRING`). A refusal closes with 1008 and Prefect's reason
 /// (`Auth required but no token provided`, `Invalid token`, `Expected 'auth' message`).
-async fn auth(socket: &mut WebSocket, state: &AppState, header_checked: bool) -> bool {
+pub(crate) async fn auth(socket: &mut WebSocket, state: &AppState, header_checked: bool) -> bool {
     loop {
         match socket.recv().await {
             Some(Ok(Message::Text(text))) => {
@@ -104,7 +106,7 @@ async fn auth(socket: &mut WebSocket, state: &AppState, header_checked: bool) ->
 
 /// Whether the upgrade request carried an `Authorization` header, which the key check
 /// (`crate::auth::require_key`) has then accepted.
-fn header_checked(headers: &HeaderMap) -> bool {
+pub(crate) fn header_checked(headers: &HeaderMap) -> bool {
     headers.contains_key(axum::http::header::AUTHORIZATION)
 }
 

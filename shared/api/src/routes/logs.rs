@@ -25,11 +25,33 @@
 //!   the lines as Prefect's `Log` (`id`, `created`, `updated`, `name`, `level`, `message`,
 //!   `timestamp`, `flow_run_id`, `task_run_id`). Unknown keys and values are a 422 naming
 //!   them; a `text.query` over 200 characters too.
-//! - `WS /logs/out` (live streaming) is not served: 404.
+//! - `GET /flow_runs/{id}/logs/download` (Prefect's `download_logs`, what the UI's
+//!   "Download" button of a run's logs calls): every line of the run, oldest first (read in
+//!   pages of [`LOG_DOWNLOAD_PAGE_SIZE`], as Prefect does), as CSV ([`csv_row`]: Python's
+//!   `csv.writer` with its default dialect) under the header row
+//!   `timestamp,level,flow_run_id,task_run_id,message`; `Content-Type: text/csv;
+//!   charset=utf-8` and `Content-Disposition: attachment; filename="flow-run-logs.csv";
+//!   filename*=UTF-8''<percent-encoded "<run name>-logs.csv">`. An unknown run (or an id that
+//!   is not a UUID) is a 404 `Flow run not found` (`Not Found`). Prefect streams the body;
+//!   pushpool builds it in memory (on AWS, API Gateway's 6 MB response limit bounds it
+//!   anyway).
+//! - `WS /logs/out` (subprotocol `prefect`; Prefect's `stream_logs_out`): the auth message
+//!   of the event sockets (`{"type":"auth","token":…}` answered `{"type":"auth_success"}`;
+//!   with keys required the token must be a valid key or `user:key`, unless the upgrade
+//!   carried an accepted `Authorization` header: `routes/events.rs`), then
+//!   `{"type":"filter","filter":{…LogFilter…}}` (anything else closes with 1002 `Expected
+//!   'filter' message`, an invalid filter with 1002 `Invalid filter: …` naming the field:
+//!   [`pushpool_service::log_sockets::log_subscription`]). From then on every line stored by
+//!   this server (`POST /logs/`, and pushpool's own lines for a run) that passes every
+//!   criterion of the filter, as `POST /logs/filter` applies it, is sent as
+//!   `{"type":"log","log":{…}}`; no stored line is sent (no backfill, as in Prefect). A
+//!   subscriber more than [`pushpool_service::run_log::LOG_FAN_OUT_CAPACITY`] lines behind
+//!   misses the oldest.
 
+use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{FromRequest, Request, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use pushpool_core::logs::{Log, LogFilter, LogSort, MAX_TEXT_QUERY_CHARS};
 use pushpool_store::{LogQuery, Page};
@@ -206,9 +228,206 @@ pub(crate) async fn filter(
     Ok(axum::Json(state.store().read_logs(&query).await?))
 }
 
+/// How many lines one read of `GET /flow_runs/{id}/logs/download` takes (Prefect's
+/// `FLOW_RUN_LOGS_DOWNLOAD_PAGE_LIMIT`).
+pub const LOG_DOWNLOAD_PAGE_SIZE: usize = 1000;
+
+/// A time as Python's `str(datetime)` writes an aware UTC one (what Prefect's CSV holds):
+/// `2026-11-30 10:00:00.123456+00:00`, the fraction left out when it is zero.
+fn python_time(t: DateTime<Utc>) -> String {
+    let micros = t.timestamp_subsec_micros();
+    if micros == 0 {
+        t.format("%Y-%m-%d %H:%M:%S+00:00").to_string()
+    } else {
+        format!("{}.{micros:06}+00:00", t.format("%Y-%m-%d %H:%M:%S"))
+    }
+}
+
+/// One CSV row as Python's `csv.writer` (dialect `excel`, `QUOTE_MINIMAL`) writes it: fields
+/// joined by `,`, a field quoted with `"` (inner `"` doubled) when it holds `,`, `"`, `\r`
+/// or `\n`, the row ended by `\r\n`.
+pub fn csv_row(fields: &[&str]) -> String {
+    let mut out = String::new();
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if f.contains([',', '"', '\r', '\n']) {
+            out.push('"');
+            out.push_str(&f.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(f);
+        }
+    }
+    out.push_str("\r\n");
+    out
+}
+
+/// Percent-encodes `s` as Python's `urllib.parse.quote(s, safe="")`: every byte of its
+/// UTF-8 but ASCII letters, digits and `_.-~`.
+fn quote(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `GET /flow_runs/{id}/logs/download` → the run's lines as CSV (see the module's docs).
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let id = super::parse_id("id", &id)?;
+    let run = match state.store().read_flow_run(id).await {
+        Ok(run) => run,
+        Err(pushpool_store::StoreError::NotFound(_)) => {
+            return Err(ApiError::NotFound("Flow run not found".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut body = csv_row(&[
+        "timestamp",
+        "level",
+        "flow_run_id",
+        "task_run_id",
+        "message",
+    ]);
+    let mut offset = 0;
+    loop {
+        let query = LogQuery {
+            filter: LogFilter {
+                flow_run_id: Some(pushpool_core::logs::FlowRunIdFilter {
+                    any_: Some(vec![id]),
+                }),
+                ..LogFilter::default()
+            },
+            sort: LogSort::TimestampAsc,
+            page: Page {
+                offset,
+                limit: Some(LOG_DOWNLOAD_PAGE_SIZE),
+            },
+        };
+        let logs = state.store().read_logs(&query).await?;
+        if logs.is_empty() {
+            break;
+        }
+        offset += LOG_DOWNLOAD_PAGE_SIZE;
+        for log in &logs {
+            let flow_run_id = log.flow_run_id.map(|u| u.to_string()).unwrap_or_default();
+            let task_run_id = log.task_run_id.map(|u| u.to_string()).unwrap_or_default();
+            body.push_str(&csv_row(&[
+                &python_time(log.timestamp),
+                &log.level.to_string(),
+                &flow_run_id,
+                &task_run_id,
+                &log.message,
+            ]));
+        }
+    }
+    let disposition = format!(
+        "attachment; filename=\"flow-run-logs.csv\"; filename*=UTF-8''{}",
+        quote(&format!("{}-logs.csv", run.name))
+    );
+    Ok((
+        StatusCode::OK,
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_owned(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `WS /logs/out`: live log lines (see the module's docs).
+pub(crate) async fn logs_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    use super::events::{auth, close, header_checked};
+    use pushpool_service::log_sockets;
+    use tokio::sync::broadcast::error::RecvError;
+
+    let header_checked = header_checked(&headers);
+    ws.protocols(["prefect"])
+        .on_upgrade(move |mut socket| async move {
+            if !auth(&mut socket, &state, header_checked).await {
+                return;
+            }
+            let text = match socket.recv().await {
+                Some(Ok(Message::Text(t))) => t,
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => {
+                    let _ = socket.send(close(1002, "Expected 'filter' message")).await;
+                    return;
+                }
+            };
+            let filter = match log_sockets::log_subscription(text.as_str()) {
+                Ok(f) => f,
+                Err(reason) => {
+                    let _ = socket.send(close(1002, &reason)).await;
+                    return;
+                }
+            };
+            let mut live = state.service.subscribe_logs();
+            loop {
+                tokio::select! {
+                    got = live.recv() => match got {
+                        Ok(log) => {
+                            if !filter.matches(&log) {
+                                continue;
+                            }
+                            let msg = log_sockets::log_message(&log);
+                            if socket.send(Message::Text(msg.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(RecvError::Lagged(n)) => {
+                            tracing::warn!(missed = n, "a /logs/out subscriber fell behind");
+                        }
+                        Err(RecvError::Closed) => return,
+                    },
+                    msg = socket.recv() => match msg {
+                        Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                        // Later messages are not read (as on Prefect's server).
+                        Some(Ok(_)) => {}
+                    },
+                }
+            }
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_rows_and_times_are_pythons() {
+        assert_eq!(
+            csv_row(&["a", "", "b, c", "say \"hi\"", "x\ny", "r\rs", " sp"]),
+            "a,,\"b, c\",\"say \"\"hi\"\"\",\"x\ny\",\"r\rs\", sp\r\n"
+        );
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(
+            python_time(t("2026-11-30T10:00:00.000120Z")),
+            "2026-11-30 10:00:00.000120+00:00"
+        );
+        assert_eq!(
+            python_time(t("2026-11-30T10:00:00Z")),
+            "2026-11-30 10:00:00+00:00"
+        );
+        assert_eq!(quote("my run/é-logs.csv"), "my%20run%2F%C3%A9-logs.csv");
+    }
 
     #[test]
     fn lines_are_sanitised_and_limited() {

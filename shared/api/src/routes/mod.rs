@@ -47,6 +47,7 @@ pub(crate) fn routes() -> Router<AppState> {
             )),
         )
         .route("/logs/filter", post(logs::filter))
+        .route("/logs/out", get(logs::logs_out))
         .route("/events/in", get(events::events_in))
         .route("/events/out", get(events::events_out))
         .route("/events/filter", post(events::filter))
@@ -254,6 +255,7 @@ pub(crate) fn routes() -> Router<AppState> {
                 .delete(flow_runs::delete),
         )
         .route("/flow_runs/{id}/set_state", post(flow_runs::set_state))
+        .route("/flow_runs/{id}/logs/download", get(logs::download))
         .route("/flow_runs/{id}/graph-v2", get(flow_run_graph::read))
         .route("/flow_run_states/", get(flow_runs::read_states))
         .route("/flow_run_states/{id}", get(flow_runs::read_state))
