@@ -681,12 +681,15 @@ async fn logs_out_subscribes_and_gets_new_lines_from_the_stream() {
     calls.extend(closed("l5", 1002, "Expected 'filter' message"));
     assert_eq!(h.fake.take(), calls);
 
-    // An `/events/out` subscriber of every event gets the event, not the lines.
+    // An `/events/out` subscriber of every event gets the event, not the lines. (Its
+    // `occurred.until` is in the future: without it, Prefect's default `until` is the time of
+    // subscribing, which no later event passes.)
     f.handle(connect("s1", "out", None)).await.unwrap();
     f.handle(message("s1", &auth)).await.unwrap();
+    let until = (now + Duration::days(1)).to_rfc3339();
     f.handle(message(
         "s1",
-        &json!({"type": "filter", "filter": {}, "backfill": false}),
+        &json!({"type": "filter", "filter": {"occurred": {"until": until}}, "backfill": false}),
     ))
     .await
     .unwrap();

@@ -734,6 +734,7 @@ async fn task_run_and_socket_costs(client: &aws_sdk_dynamodb::Client) -> AnyResu
         socket: EventSocket::In,
         phase: SocketPhase::Auth,
         filter: None,
+        log_filter: None,
         expires_at: Utc::now() + Duration::minutes(130),
     };
     store.put_ws_connection(&c).await?;
