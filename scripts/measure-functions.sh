@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The three Lambda functions' zipped size and cold-start init time, in one command:
+# The Lambda functions' zipped size and cold-start init time, in one command:
 #
 #   scripts/measure-functions.sh [--runs N] [--binaries DIR] [--json-out FILE]
 #
-# Without --binaries it first builds the release binaries of the three functions
-# (`cargo build --release -p pushpool-api-function -p pushpool-submitter -p pushpool-reconciler`,
+# Without --binaries it first builds the release binaries of the four functions
+# (`cargo build --release -p pushpool-api-function -p pushpool-submitter -p pushpool-reconciler
+# -p pushpool-events-function`,
 # with the workspace's release profile, into $CARGO_TARGET_DIR or target/), under `nice`.
-# With --binaries DIR it reads DIR/pushpool-api-function, DIR/pushpool-submitter and
-# DIR/pushpool-reconciler (e.g. target/release, or the bootstraps of a deploy build).
+# With --binaries DIR it reads DIR/pushpool-api-function, DIR/pushpool-submitter,
+# DIR/pushpool-reconciler and DIR/pushpool-events-function (e.g. target/release, or the
+# bootstraps of a deploy build); a function whose binary DIR lacks is reported as absent and
+# skipped (a build from before the events function existed).
 #
 # For each function it prints the binary's size and the size of a zip holding it as
 # `bootstrap` (deflate, level 6: what `sam deploy` uploads), then the init time: the p50 over N
@@ -27,11 +30,13 @@ while [ "$#" -gt 0 ]; do
   esac
 done
 command -v zip > /dev/null || { echo "measure-functions: needs zip (apt-get install zip)" >&2; exit 2; }
-fns=(api submitter reconciler)
-declare -A bin=([api]=pushpool-api-function [submitter]=pushpool-submitter [reconciler]=pushpool-reconciler)
+fns=(api submitter reconciler events)
+declare -A bin=([api]=pushpool-api-function [submitter]=pushpool-submitter [reconciler]=pushpool-reconciler
+  [events]=pushpool-events-function)
 if [ -z "$binaries" ]; then
   echo "== building the functions' release binaries (cold on 2 cores: tens of minutes; see docs/benchmarks.md)"
-  nice -n 19 cargo build --release -p pushpool-api-function -p pushpool-submitter -p pushpool-reconciler
+  nice -n 19 cargo build --release -p pushpool-api-function -p pushpool-submitter -p pushpool-reconciler \
+    -p pushpool-events-function
   binaries="${CARGO_TARGET_DIR:-target}/release"
 fi
 work="$(mktemp -d)"
@@ -40,7 +45,10 @@ printf '%-12s %-24s %12s %12s %9s\n' function binary "bytes" "zip bytes" "zip Mi
 specs=()
 for fn in "${fns[@]}"; do
   src="$binaries/${bin[$fn]}"
-  [ -x "$src" ] || { echo "measure-functions: $src not found" >&2; exit 1; }
+  if [ ! -x "$src" ]; then
+    printf '%-12s %-24s %12s\n' "$fn" "${bin[$fn]}" absent
+    continue
+  fi
   mkdir -p "$work/$fn"
   cp "$src" "$work/$fn/bootstrap"
   (cd "$work/$fn" && zip -q -6 -X ../"$fn".zip bootstrap)
@@ -49,5 +57,6 @@ for fn in "${fns[@]}"; do
   printf '%-12s %-24s %12d %12d %9.2f\n' "$fn" "${bin[$fn]}" "$size" "$zsize" "$(awk -v z="$zsize" 'BEGIN { print z / 1048576 }')"
   specs+=("$fn=$src")
 done
+[ "${#specs[@]}" -gt 0 ] || { echo "measure-functions: no function binary in $binaries" >&2; exit 1; }
 echo
 python3 scripts/measure-init.py --runs "$runs" ${json_out:+--json-out "$json_out"} "${specs[@]}"

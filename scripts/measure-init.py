@@ -49,6 +49,8 @@ ENV = {
     "PUSHPOOL_DUE_TIMER_GROUP": "pushpool-measure-init",
     "PUSHPOOL_DUE_TIMER_TARGET_ARN": "arn:aws:lambda:us-east-1:123456789012:function:measure-init-reconciler",
     "PUSHPOOL_DUE_TIMER_ROLE_ARN": "arn:aws:iam::123456789012:role/measure-init-due-timer",
+    "PUSHPOOL_EVENT_RETENTION_DAYS": "7",
+    "PUSHPOOL_WEBSOCKET_ENDPOINT": "https://measure-init.execute-api.us-east-1.amazonaws.com/events",
     "RUST_LOG": "info",
 }
 
