@@ -63,9 +63,13 @@ impl Service {
     /// The store's (nothing is fanned out then).
     pub async fn write_logs(&self, logs: &[Log]) -> Result<(), StoreError> {
         self.store().create_logs(logs, self.log_retention()).await?;
-        for log in logs {
-            // No subscriber is not an error.
-            let _ = self.events.logs_tx.send(Arc::new(log.clone()));
+        // Most processes have no subscriber (every Lambda invocation; an embedded server
+        // nobody watches): then the lines are not copied at all.
+        if self.events.logs_tx.receiver_count() > 0 {
+            for log in logs {
+                // A subscriber that left in the meantime is not an error.
+                let _ = self.events.logs_tx.send(Arc::new(log.clone()));
+            }
         }
         Ok(())
     }
